@@ -1,0 +1,30 @@
+# Every target sets itself up: a fresh machine needs only python3 and make.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Runs the demo on a private local farm under .demo-home, then stops that farm.
+demo: $(STAMP)
+	DCCFUTURES_HOME=$(CURDIR)/.demo-home $(PY) -m dccfutures.demo
+
+# The static check keeps the code valid for Python 3.9 (Maya 2023, Houdini 19.5).
+lint: $(STAMP)
+	$(VENV)/bin/vermin -t=3.9- --no-tips --violations --eval-annotations --backport typing dccfutures jobtypes tests benchmarks
+
+test: lint
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .demo-home .bench-home .test-artifacts build dist *.egg-info

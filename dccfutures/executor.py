@@ -1,0 +1,350 @@
+"""Executor and Batch: ``concurrent.futures`` for any farm.
+
+Job fields resolve as config ``defaults`` < constructor keywords < per-call keywords. Calls are
+encoded when they are submitted, so a mistake (an unpicklable argument, an unknown field, a
+recursion too deep) raises in the caller before anything reaches the farm.
+
+One ``submit`` is one job of one work item; one ``map`` is one job with one item per chunk;
+one ``batch`` is one job for everything submitted in it.
+"""
+import concurrent.futures
+import difflib
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from . import config as config_module
+from . import farms, payload, recursion
+from .farms.base import Farm, JobSpec, WorkSpec
+from .future import Future
+
+# Qube's job fields (reference 001) plus ours; anything else is probably a typo.
+JOB_FIELDS = frozenset((
+    "name", "cpus", "priority", "groups", "cluster", "requirements", "reservations",
+    "restrictions", "hosts", "omithosts", "env", "label", "account", "kind", "flags", "hostorder",
+    "retrywork", "retrysubjob", "retrywork_delay", "retrysubjob_delay", "dependency", "callbacks",
+    "notes", "data", "max_attempts", "timelimit", "pgrp", "mailaddress", "status",
+))
+WORK_FIELDS = frozenset(("name", "status"))
+DEFAULT_PROTOTYPE = "dccfutures"
+
+
+def _check_fields(fields: Dict[str, Any], allowed: frozenset, what: str) -> None:
+    for key in fields:
+        if key not in allowed:
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            raise TypeError("unknown %s field %r%s (known fields: %s)" % (
+                what, key, " (did you mean %r?)" % hint[0] if hint else "",
+                ", ".join(sorted(allowed))))
+    for key in ("cpus", "priority", "max_attempts"):
+        if key in fields and fields[key] is not None:
+            value = fields[key]
+            minimum = 1 if key == "max_attempts" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise TypeError("%s field %r must be an integer >= %d, got %r"
+                                % (what, key, minimum, value))
+    if "name" in fields and not isinstance(fields["name"], str):
+        raise TypeError("%s field 'name' must be a string, got %r" % (what, fields["name"]))
+    if "status" in fields and fields["status"] not in (None, "pending", "blocked"):
+        raise TypeError("%s field 'status' may only be 'pending' or 'blocked', got %r"
+                        % (what, fields["status"]))
+    env = fields.get("env")
+    if env is not None and (not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+        raise TypeError("%s field 'env' must be a dict of strings to strings" % what)
+    groups = fields.get("groups")
+    if groups is not None and not isinstance(groups, str):
+        if not isinstance(groups, (list, tuple)) or not all(isinstance(g, str) for g in groups):
+            raise TypeError("%s field 'groups' must be a string or a list of strings" % what)
+        fields["groups"] = ",".join(groups)
+
+
+class Executor(concurrent.futures.Executor):
+    """Runs callables on a farm and returns :class:`~dccfutures.Future` objects.
+
+    ``farm`` is ``"local"`` (the default unless the config says otherwise) or ``"qube"``; every
+    other keyword is a job field default (``cpus``, ``groups``, ``priority``, ``name``, …).
+    """
+
+    prototype = DEFAULT_PROTOTYPE
+
+    def __init__(self, farm: Optional[str] = None, **job_defaults: Any):
+        self.config = config_module.load()
+        _check_fields(job_defaults, JOB_FIELDS, "job")
+        self.job_defaults = job_defaults
+        self.farm: Farm = farms.get_farm(farm or self.config.farm, self.config)
+        self._poller = farms.poller_for(self.farm)
+        self._outstanding: set = set()
+        self._outstanding_lock = threading.Lock()
+        self._shutdown = False
+
+    # -- the public contract -------------------------------------------------------------
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        """Schedule ``fn(*args, **kwargs)`` as a job of one work item."""
+        return self.submit_ext(fn, args, kwargs)
+
+    def submit_ext(self, func: Any, args: Optional[Sequence] = None,
+                   kwargs: Optional[Dict[str, Any]] = None, **job_fields: Any) -> Future:
+        """``submit`` with job fields: ``submit_ext(f, [1], {"k": 2}, cpus=2, name="x")``."""
+        self._check_open()
+        payload.check_callable(func)
+        fields = self._fields(job_fields)
+        call = (func, tuple(args or ()), dict(kwargs or {}))
+        job = self._job(fields, [WorkSpec(self._encode([call]))], func)
+        job_id = self.farm.submit([job])[0]
+        future = Future(self.farm, job_id, 0)
+        self._track([future])
+        return future
+
+    def map(self, func: Any, *iterables: Iterable, timeout: Optional[float] = None,
+            chunksize: int = 1, **job_fields: Any) -> Iterator[Any]:
+        """Like ``concurrent.futures.Executor.map``: one job, one work item per chunk.
+
+        The iterator yields results in order; closing it early or timing out cancels (kills)
+        the calls that are left, as CPython's does.
+        """
+        self._check_open()
+        payload.check_callable(func)
+        if not isinstance(chunksize, int) or chunksize < 1:
+            raise ValueError("chunksize must be an integer >= 1, got %r" % (chunksize,))
+        end_time = None if timeout is None else time.monotonic() + timeout
+        fields = self._fields(job_fields)
+        arguments = list(zip(*iterables))
+        if not arguments:
+            return iter(())
+        chunks = [arguments[i:i + chunksize] for i in range(0, len(arguments), chunksize)]
+        function = payload.encode_function(func)
+        work = [WorkSpec(self._encode([(None, args, {}) for args in chunk], func), len(chunk))
+                for chunk in chunks]
+        job = self._job(fields, work, func, function=function, kind="map")
+        job_id = self.farm.submit([job])[0]
+        futures = [Future(self.farm, job_id, index) for index, chunk in enumerate(chunks)
+                   for _ in chunk]
+        self._track(futures)
+        return _result_iterator(futures, end_time)
+
+    def batch(self, name: Optional[str] = None, **job: Any) -> "Batch":
+        """Group calls into ONE farm job; extra keywords of its calls go to the work items."""
+        self._check_open()
+        if name is not None:
+            job["name"] = name
+        _check_fields(job, JOB_FIELDS, "job")
+        return Batch(self, job)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Refuse new work; optionally kill what is still pending or running, and wait.
+
+        Leaving the interpreter (closing Maya) never calls this: farm work keeps running.
+        """
+        self._shutdown = True
+        with self._outstanding_lock:
+            futures = [f for f in self._outstanding if not f.done()]
+        if cancel_futures:
+            cancel_all(futures)
+        if wait:
+            concurrent.futures.wait(futures)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+
+    def _fields(self, call_fields: Dict[str, Any]) -> Dict[str, Any]:
+        _check_fields(call_fields, JOB_FIELDS, "job")
+        fields = dict(self.config.defaults)
+        _check_fields(fields, JOB_FIELDS, "job")
+        fields.update(self.job_defaults)
+        fields.update(call_fields)
+        return fields
+
+    def _encode(self, calls: List[Tuple[Any, tuple, dict]], func: Any = None) -> bytes:
+        """Encode one item's calls. For a map, ``func`` travels once with the job and each
+        call holds None in its place; ``func`` then only names the function in errors."""
+        return payload.encode_calls(calls, int(self.config.max_payload_mb * 1e6),
+                                    label=None if func is None else payload.describe(func))
+
+    def _job(self, fields: Dict[str, Any], work: List[WorkSpec], func: Any,
+             function: Optional[bytes] = None, kind: str = "submit") -> JobSpec:
+        level = recursion.next_level()  # raises before anything is submitted
+        fields = dict(fields)
+        env = dict(fields.pop("env", None) or {})
+        env.update(recursion.job_environment(level))
+        name = fields.pop("name", None) or ("%s(%s)" % (kind, payload.describe(func)))
+        return JobSpec(name=name, prototype=self.prototype, work=work, fields=fields, env=env,
+                       package=self._package(func), function=function)
+
+    def _package(self, func: Any) -> Dict[str, Any]:
+        """Readable facts about the work, for the farm, the worker and the monitor."""
+        from .interpreter import plain_python
+        return {
+            "callable": payload.describe(func) if func is not None else "batch",
+            "python": plain_python(self.config),
+            "python_version": "%d.%d" % sys.version_info[:2],
+            "sys_path": [p for p in sys.path if p and os.path.isdir(p)],
+            "cwd": _getcwd(),
+        }
+
+    def _track(self, futures: List[Future]) -> None:
+        with self._outstanding_lock:
+            self._outstanding.update(futures)
+        for future in futures:
+            future._internal_callbacks.append(self._forget)
+        self._poller.register(futures)
+
+    def _forget(self, future: Future) -> None:
+        with self._outstanding_lock:
+            self._outstanding.discard(future)
+
+
+class Batch:
+    """Calls collected into one farm job, submitted by :meth:`commit` or on leaving ``with``.
+
+    Its futures have no ids until then; asking them for a result before raises. If the
+    ``with`` block raises, nothing is submitted and the batch's futures are cancelled.
+    """
+
+    def __init__(self, executor: Executor, job_fields: Dict[str, Any]):
+        self.executor = executor
+        self.job_fields = job_fields
+        self.futures: List[Future] = []
+        self._items: List[Tuple[List[Tuple[Any, tuple, dict]], Dict[str, Any], List[Future]]] = []
+        self._committed = False
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, kind, value, tb) -> bool:
+        if kind is None:
+            self.commit()
+        else:
+            for future in self.futures:
+                future._cancel_locally()
+            self._committed = True
+        return False
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        return self.submit_ext(fn, args, kwargs)
+
+    def submit_ext(self, func: Any, args: Optional[Sequence] = None,
+                   kwargs: Optional[Dict[str, Any]] = None, **work_fields: Any) -> Future:
+        """Add one call as one work item; ``work_fields`` (e.g. ``name``) go to that item."""
+        self._check_open()
+        payload.check_callable(func)
+        _check_fields(work_fields, WORK_FIELDS, "work")
+        future = Future(self.executor.farm)
+        self._add([(func, tuple(args or ()), dict(kwargs or {}))], work_fields, [future])
+        return future
+
+    def map(self, func: Any, *iterables: Iterable, chunksize: int = 1,
+            **work_fields: Any) -> "BatchMap":
+        """Add one work item per chunk; results are iterable once the batch is committed."""
+        self._check_open()
+        payload.check_callable(func)
+        _check_fields(work_fields, WORK_FIELDS, "work")
+        if not isinstance(chunksize, int) or chunksize < 1:
+            raise ValueError("chunksize must be an integer >= 1, got %r" % (chunksize,))
+        arguments = list(zip(*iterables))
+        futures = []
+        for i in range(0, len(arguments), chunksize):
+            chunk = arguments[i:i + chunksize]
+            chunk_futures = [Future(self.executor.farm) for _ in chunk]
+            self._add([(func, args, {}) for args in chunk], dict(work_fields), chunk_futures)
+            futures += chunk_futures
+        return BatchMap(self, futures)
+
+    def commit(self) -> List[Future]:
+        """Submit everything as one job. Returns the futures (also in ``.futures``)."""
+        self._check_open()
+        self._committed = True
+        items = [(calls, fields, futures) for calls, fields, futures in self._items
+                 if not all(f.cancelled() for f in futures)]
+        if not items:
+            return self.futures
+        executor = self.executor
+        fields = executor._fields(self.job_fields)
+        limit = int(executor.config.max_payload_mb * 1e6)
+        work = [WorkSpec(payload.encode_calls(calls, limit), len(calls), name=wf.get("name", ""),
+                         fields=wf) for calls, wf, _ in items]
+        first = items[0][0][0][0]
+        job = executor._job(fields, work, first, kind="batch")
+        if "name" not in fields:
+            job.name = "batch(%s%s)" % (payload.describe(first), ", …" if len(items) > 1 else "")
+        job_id = executor.farm.submit([job])[0]
+        submitted = []
+        for index, (_, _, futures) in enumerate(items):
+            for future in futures:
+                future.job_id, future.work_id = job_id, index
+                submitted.append(future)
+        executor._track(submitted)
+        return self.futures
+
+    def _add(self, calls, work_fields, futures) -> None:
+        # Encode now, so an unpicklable argument fails at this line, not at commit.
+        payload.encode_calls(calls, int(self.executor.config.max_payload_mb * 1e6))
+        self._items.append((calls, work_fields, futures))
+        self.futures.extend(futures)
+
+    def _check_open(self) -> None:
+        if self._committed:
+            raise RuntimeError("this batch was already committed")
+
+
+class BatchMap:
+    """The results of ``Batch.map``, in order, once the batch is committed."""
+
+    def __init__(self, batch: Batch, futures: List[Future]):
+        self.batch = batch
+        self.futures = futures
+
+    def __iter__(self) -> Iterator[Any]:
+        if not self.batch._committed:
+            raise RuntimeError("iterate over Batch.map results after the batch is committed")
+        return _result_iterator(list(self.futures), None)
+
+
+def _result_iterator(futures: List[Future], end_time: Optional[float]) -> Iterator[Any]:
+    """Yield results in order; whatever is left is cancelled when the iterator closes."""
+    pending = list(reversed(futures))
+    try:
+        while pending:
+            future = pending[-1]
+            if end_time is None:
+                result = future.result()
+            else:
+                result = future.result(end_time - time.monotonic())
+            pending.pop()
+            yield result
+    finally:
+        cancel_all([f for f in pending if not f.done()])
+
+
+def cancel_all(futures: Iterable[Future]) -> int:
+    """Kill many futures' work with one farm call per job. Returns how many were cancelled."""
+    by_job: Dict[Tuple[int, Any], List[Future]] = {}
+    count = 0
+    for future in futures:
+        if future.done():
+            continue
+        if future.job_id is None:
+            count += future._cancel_locally()
+            continue
+        by_job.setdefault((future.job_id, future.farm), []).append(future)
+    for (job_id, farm), group in by_job.items():
+        work_ids = sorted({f.work_id for f in group})
+        farm.kill(job_id, work_ids)
+        for future in group:
+            if future._poller is not None:
+                future._poller.cancel_item(job_id, future.work_id)
+            count += future._cancel_locally() if not future.done() else future.cancelled()
+    return count
+
+
+def _getcwd() -> Optional[str]:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None

@@ -1,0 +1,150 @@
+"""The Farm interface: what the executor needs from a render farm, and nothing more.
+
+A farm takes job specs, reports what changed, hands back encoded outcomes and acts on jobs and
+work items. Statuses and ids are Qube's: a job has an agenda of work items indexed from 0, and
+``JOB:WORK`` names one item. The executor, futures and poller never know which farm they talk to.
+"""
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+PENDING, BLOCKED, RUNNING = "pending", "blocked", "running"
+COMPLETE, FAILED, KILLED = "complete", "failed", "killed"
+REMOVED = "removed"  # the job is gone from the farm: its futures end with JobRemovedError
+TERMINAL = frozenset((COMPLETE, FAILED, KILLED))
+STATUSES = (PENDING, BLOCKED, RUNNING, COMPLETE, FAILED, KILLED)
+
+WorkRef = Tuple[int, int]  # (job_id, work_id)
+
+
+@dataclass
+class WorkSpec:
+    """One agenda item: its encoded calls (a map chunk holds several) and Qube work fields."""
+    package: bytes
+    ncalls: int = 1
+    name: str = ""
+    fields: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JobSpec:
+    """One farm job.
+
+    ``fields`` are Qube job fields (cpus, priority, groups, cluster, …) as the user gave them;
+    ``package`` holds readable facts about the work (callable, interpreter, bootstrap options)
+    and ``function`` a callable shared by every item (a ``map``), encoded once.
+    """
+    name: str
+    prototype: str
+    work: List[WorkSpec]
+    fields: Dict[str, Any] = field(default_factory=dict)
+    env: Dict[str, str] = field(default_factory=dict)
+    package: Dict[str, Any] = field(default_factory=dict)
+    function: Optional[bytes] = None
+
+
+@dataclass
+class WorkState:
+    status: str
+    progress: float = 0.0
+    message: Optional[str] = None
+
+
+@dataclass
+class JobState:
+    """What a poll learned of one job: its status and the work items that changed."""
+    status: str
+    work: Dict[int, WorkState] = field(default_factory=dict)
+
+
+@dataclass
+class WorkInfo:
+    job_id: int
+    work_id: int
+    name: str
+    status: str
+    progress: float
+    message: Optional[str]
+    attempts: int
+    host: Optional[str] = None
+    started: Optional[float] = None
+    finished: Optional[float] = None
+
+
+@dataclass
+class JobInfo:
+    """A job as the CLI and the monitor show it."""
+    id: int
+    name: str
+    status: str
+    prototype: str
+    priority: int
+    cpus: int
+    user: str
+    submitted: float
+    tally: Dict[str, int]
+    started: Optional[float] = None
+    finished: Optional[float] = None
+    fields: Dict[str, Any] = field(default_factory=dict)
+    work: List[WorkInfo] = field(default_factory=list)
+
+    @property
+    def progress(self) -> float:
+        total = sum(self.tally.values())
+        return sum(self.tally.get(s, 0) for s in TERMINAL) / total if total else 0.0
+
+
+class Farm(abc.ABC):
+    """A render farm as the executor sees it. One instance per farm per process."""
+
+    name = "?"
+
+    @abc.abstractmethod
+    def submit(self, jobs: Sequence[JobSpec]) -> List[int]:
+        """Submit all ``jobs`` atomically; return their ids in order."""
+
+    @abc.abstractmethod
+    def poll(self, job_ids: Iterable[int]) -> Dict[int, JobState]:
+        """One round trip: the jobs among ``job_ids`` that changed since the last poll."""
+
+    @abc.abstractmethod
+    def results(self, items: Sequence[WorkRef]) -> Dict[WorkRef, Tuple[str, Optional[bytes]]]:
+        """``{(job, work): (status, encoded outcomes)}`` for finished items."""
+
+    @abc.abstractmethod
+    def kill(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> None:
+        """Kill a job or some of its items now, running ones included."""
+
+    @abc.abstractmethod
+    def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> None:
+        """Run failed or killed items again."""
+
+    @abc.abstractmethod
+    def block(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> None:
+        """Keep pending work from starting."""
+
+    @abc.abstractmethod
+    def unblock(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> None:
+        """Let blocked work start."""
+
+    @abc.abstractmethod
+    def log(self, job_id: int, work_id: int) -> str:
+        """The output (stdout and stderr) of one work item."""
+
+    @abc.abstractmethod
+    def jobs(self, limit: int = 50, job_ids: Optional[Sequence[int]] = None) -> List[JobInfo]:
+        """Recent jobs, newest first (or the named ones), without their agendas."""
+
+    @abc.abstractmethod
+    def job(self, job_id: int) -> JobInfo:
+        """One job with its agenda; ``KeyError`` when there is no such job."""
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block until the farm pushes a change or ``timeout`` passes; False without push."""
+        return False
+
+    def ensure_running(self) -> None:
+        """Make sure the farm can make progress (the local farm restarts its supervisor)."""
+
+    def close(self) -> None:
+        """Release resources; running work is not affected."""

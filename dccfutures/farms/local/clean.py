@@ -1,0 +1,69 @@
+"""Retention: finished jobs, their payloads and logs are kept for a while, then removed.
+
+The supervisor runs this every hour; ``dccfutures clean`` runs it now. Worker logs of live
+workers and FIFOs of live clients are never touched.
+"""
+import os
+import time
+from typing import Iterable, Optional
+
+from .home import Home
+from .store import Store
+
+TOMBSTONE_DAYS = 30
+
+
+def clean(home: Home, store: Store, retention_days: float,
+          live_workers: Optional[Iterable[int]] = None) -> int:
+    """Remove jobs finished more than ``retention_days`` ago; return how many."""
+    cutoff = time.time() - retention_days * 86400
+    removed = store.remove(store.expired_jobs(cutoff))
+    store.forget_tombstones(time.time() - TOMBSTONE_DAYS * 86400)
+    live = set(live_workers or ()) | {row[0] for row in store.workers()}
+    referenced = store.referenced_logs()
+    for name in _listdir(home.log_dir):
+        path = os.path.join(home.log_dir, name)
+        pid = _pid_of(name, "worker-", ".log")
+        if pid is None or pid in live or path in referenced:
+            continue
+        try:
+            if os.path.getmtime(path) < cutoff:
+                os.unlink(path)
+        except OSError:
+            pass
+    for name in _listdir(home.run_dir):
+        parts = name.split("-")  # w-<pid> (workers), c-<pid>-<token> (clients)
+        pid = int(parts[1]) if parts[0] in ("c", "w") and parts[1:] and parts[1].isdigit() else None
+        if pid is not None and not _alive(pid):
+            try:
+                os.unlink(os.path.join(home.run_dir, name))
+            except OSError:
+                pass
+    return removed
+
+
+def _listdir(path: str):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _pid_of(name: str, prefix: str, suffix: str) -> Optional[int]:
+    if not name.startswith(prefix) or not name.endswith(suffix):
+        return None
+    core = name[len(prefix):len(name) - len(suffix) if suffix else None]
+    try:
+        return int(core)
+    except ValueError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,264 @@
+"""The local farm as a client sees it: the Farm interface over the SQLite store.
+
+Submits write straight to the database and poke the workers' FIFOs; nothing goes through the
+supervisor, so a submit costs one transaction. If the supervisor is not running (first use, or
+it was killed), the next submit, CLI call or waiting poller starts it again.
+"""
+import errno
+import fcntl
+import getpass
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ...config import Config
+from ...config import load as load_config
+from ...runtime.loop import JOB_VAR, WORK_VAR
+from ..base import REMOVED, Farm, JobInfo, JobSpec, JobState, WorkRef, WorkState
+from . import wakeup
+from .home import HOME_VAR, Home
+from .store import Store
+
+SUPERVISOR_CHECK_EVERY = 1.0
+
+
+class LocalFarm(Farm):
+    """One machine, no server: a SQLite store, a supervisor and warm workers."""
+
+    name = "local"
+
+    def __init__(self, config: Optional[Config] = None, home: Optional[str] = None):
+        self.config = config or load_config()
+        self.home = Home(home)
+        self.store = Store(self.home.db)
+        self._poll_store: Optional[Store] = None
+        self._waker: Optional[wakeup.Waker] = None
+        self._waker_lock = threading.Lock()
+        self._cursor = self._current_rev()
+        self._data_version = -1
+        self._known: set = set()
+        self._checked = 0.0
+        self._workers_listed = 0.0
+        self._worker_fifos: List[str] = []
+        self._children: List[subprocess.Popen] = []
+
+    def __repr__(self) -> str:
+        return "<LocalFarm home=%s>" % self.home.path
+
+    # -- supervisor ----------------------------------------------------------------------
+
+    def supervisor_pid(self) -> Optional[int]:
+        """The running supervisor's pid, or None. Holding its lock file is what 'running' means."""
+        fd = os.open(self.home.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                text = os.pread(fd, 32, 0).decode().strip()
+                return int(text) if text.isdigit() else -1
+            return None
+        finally:
+            os.close(fd)  # also drops our shared lock
+
+    def ensure_running(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < SUPERVISOR_CHECK_EVERY:
+            return
+        self._checked = now
+        self._children = [c for c in self._children if c.poll() is None]  # reap exited ones
+        if self.supervisor_pid() is None:
+            self.start_supervisor()
+
+    def start_supervisor(self) -> None:
+        """Start the supervisor detached: its own session, output to its log file only."""
+        from ...interpreter import plain_python
+        env = dict(os.environ)
+        for name in ("QBLVL", JOB_VAR, WORK_VAR):
+            env.pop(name, None)
+        env[HOME_VAR] = self.home.path
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))))
+        env["PYTHONPATH"] = os.pathsep.join(
+            [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        with open(self.home.supervisor_log, "ab") as log_file:
+            child = subprocess.Popen(
+                [plain_python(self.config), "-m", "dccfutures.farms.local.supervisor",
+                 "--home", self.home.path],
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True, env=env, cwd=self.home.path)
+        self._children.append(child)
+
+    def stop_supervisor(self, timeout: float = 10.0) -> bool:
+        """Stop the supervisor and its workers; True once it is gone. Running items are
+        given back to pending and run again by the next supervisor."""
+        pid = self.supervisor_pid()
+        if pid is None:
+            return True
+        if pid > 0:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._children = [c for c in self._children if c.poll() is None]
+            if self.supervisor_pid() is None:
+                return True
+            time.sleep(0.02)
+        return False
+
+    # -- Farm ----------------------------------------------------------------------------
+
+    def submit(self, jobs: Sequence[JobSpec]) -> List[int]:
+        self.ensure_running()
+        pools = [pool_key(job) for job in jobs]
+        parent = None
+        if os.environ.get(JOB_VAR) and os.environ.get(WORK_VAR):
+            parent = "%s:%s" % (os.environ[JOB_VAR], os.environ[WORK_VAR])
+        ids = self.store.insert_jobs(jobs, pools, self._client_waker().path, parent,
+                                     self.config.local.max_attempts, _user())
+        self._wake_farm()
+        return ids
+
+    def poll(self, job_ids: Iterable[int]) -> Dict[int, JobState]:
+        store = self._poller_store()
+        wanted = set(job_ids)
+        new = sorted(wanted - self._known)
+        version = store.data_version()
+        if not new and version == self._data_version:
+            return {}
+        self._data_version = version
+        rows, gone, rev, statuses = store.changes(self._cursor, min(wanted) if wanted else 0, new)
+        self._cursor = rev
+        self._known |= set(new)
+        self._known &= wanted | set(new)
+        out: Dict[int, JobState] = {}
+        for job_id, status in statuses:
+            if job_id in wanted:
+                out[job_id] = JobState(status)
+        for job_id, idx, status, progress, message in rows:
+            if job_id in wanted:
+                state = out.get(job_id)
+                if state is None:
+                    state = out[job_id] = JobState("")
+                state.work[idx] = WorkState(status, progress, message)
+        for job_id in gone:
+            if job_id in wanted:
+                out[job_id] = JobState(REMOVED)
+        return out
+
+    def results(self, items: Sequence[WorkRef]) -> Dict[WorkRef, Tuple[str, Optional[bytes]]]:
+        return self._poller_store().results(items)
+
+    def kill(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        count, pids, notify = self.store.kill(job_id, work_ids)
+        for pid in pids:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # the worker's group: whatever the item started too
+            except (ProcessLookupError, PermissionError):
+                pass
+        wakeup.poke_all(notify + [self.home.supervisor_fifo])
+        return count
+
+    def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        self.ensure_running(force=True)
+        count = self.store.retry(job_id, work_ids)
+        self._wake_farm()
+        return count
+
+    def block(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        return self.store.block(job_id, work_ids, True)
+
+    def unblock(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        self.ensure_running(force=True)
+        count = self.store.block(job_id, work_ids, False)
+        self._wake_farm()
+        return count
+
+    def log(self, job_id: int, work_id: int) -> str:
+        where = self.store.log_slice(job_id, work_id)
+        if where is None:
+            return ""
+        path, start, end = where
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(start or 0)
+                data = handle.read() if end is None else handle.read(max(0, end - (start or 0)))
+        except OSError:
+            return ""
+        return data.decode("utf-8", "replace")
+
+    def jobs(self, limit: int = 50, job_ids: Optional[Sequence[int]] = None) -> List[JobInfo]:
+        return self.store.jobs(limit, job_ids)
+
+    def job(self, job_id: int) -> JobInfo:
+        return self.store.job(job_id)
+
+    def remove(self, job_ids: Sequence[int]) -> int:
+        return self.store.remove(job_ids)
+
+    def wait_for_change(self, timeout: float) -> bool:
+        return self._client_waker().wait(timeout)
+
+    def wake(self) -> None:
+        """Interrupt a poller sleeping in :meth:`wait_for_change`."""
+        self._client_waker().poke_self()
+
+    def close(self) -> None:
+        with self._waker_lock:
+            if self._waker is not None:
+                self._waker.close()
+                self._waker = None
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _client_waker(self) -> wakeup.Waker:
+        with self._waker_lock:
+            if self._waker is None:
+                path = os.path.join(self.home.run_dir, "c-%d-%s" % (os.getpid(),
+                                                                     secrets.token_hex(4)))
+                self._waker = wakeup.Waker(path)
+            return self._waker
+
+    def _poller_store(self) -> Store:
+        if self._poll_store is None:
+            self._poll_store = Store(self.home.db)
+        return self._poll_store
+
+    def _wake_farm(self) -> None:
+        now = time.monotonic()
+        if now - self._workers_listed > 0.5:
+            try:
+                names = os.listdir(self.home.run_dir)
+            except OSError:
+                names = []
+            self._worker_fifos = [os.path.join(self.home.run_dir, n) for n in names
+                                  if n.startswith("w-")]
+            self._workers_listed = now
+        wakeup.poke_all(self._worker_fifos + [self.home.supervisor_fifo])
+
+    def _current_rev(self) -> int:
+        return self.store.db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
+
+
+def pool_key(job: JobSpec) -> str:
+    """Which warm workers may run a job: same interpreter, same bootstrap."""
+    spec = {"python": job.package.get("python") or sys.executable}
+    if job.package.get("bootstrap"):
+        spec["bootstrap"] = job.package["bootstrap"]
+    return json.dumps(spec, sort_keys=True)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())

@@ -1,0 +1,106 @@
+"""The local farm's home: where its database, logs and wake-up FIFOs live.
+
+The home holds pickles that workers load, so it must be writable by its user alone (0700,
+owned by us), and it must be on a local disk, because SQLite's write-ahead log relies on shared
+memory that network filesystems do not provide: a farm home on NFS would corrupt jobs silently.
+"""
+import os
+import stat
+import sys
+from typing import Iterable, Optional, Tuple
+
+from ...errors import FarmError
+
+HOME_VAR = "DCCFUTURES_HOME"
+NETWORK_FS = frozenset((
+    "nfs", "nfs4", "cifs", "smbfs", "smb3", "afs", "9p", "ncpfs", "coda", "gfs", "gfs2", "glusterfs",
+    "lustre", "ceph", "beegfs", "gpfs", "fuse.sshfs", "fuse.glusterfs", "fuse.ceph", "fuse.s3fs",
+    "davfs", "fuse.rclone",
+))
+
+
+def default_home() -> str:
+    """``$DCCFUTURES_HOME``, else the user's data dir (XDG on Linux)."""
+    if os.environ.get(HOME_VAR):
+        return os.path.abspath(os.path.expanduser(os.environ[HOME_VAR]))
+    if sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Application Support")
+    elif sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(base, "dccfutures")
+
+
+class Home:
+    """Paths inside a farm home. Creating one checks ownership, mode and filesystem."""
+
+    def __init__(self, path: Optional[str] = None, create: bool = True):
+        self.path = os.path.abspath(path or default_home())
+        if create:
+            self._create()
+
+    db = property(lambda self: os.path.join(self.path, "farm.db"))
+    lock = property(lambda self: os.path.join(self.path, "supervisor.lock"))
+    run_dir = property(lambda self: os.path.join(self.path, "run"))
+    log_dir = property(lambda self: os.path.join(self.path, "logs"))
+    supervisor_log = property(lambda self: os.path.join(self.path, "logs", "supervisor.log"))
+    supervisor_fifo = property(lambda self: os.path.join(self.path, "run", "supervisor"))
+
+    def worker_fifo(self, pid: int) -> str:
+        return os.path.join(self.run_dir, "w-%d" % pid)
+
+    def worker_log(self, pid: int) -> str:
+        return os.path.join(self.log_dir, "worker-%d.log" % pid)
+
+    def _create(self) -> None:
+        try:
+            os.makedirs(self.path, mode=0o700, exist_ok=True)
+        except OSError as error:
+            raise FarmError("cannot create the local farm home %s (set %s to a local folder you "
+                            "own): %s" % (self.path, HOME_VAR, error)) from None
+        info = os.stat(self.path)
+        if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+            raise FarmError("the local farm home %s belongs to another user (uid %d); set %s to a "
+                            "folder of your own" % (self.path, info.st_uid, HOME_VAR))
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            os.chmod(self.path, 0o700)  # ours, but too open: others could plant pickles
+        fstype = filesystem_type(self.path)
+        if fstype in NETWORK_FS:
+            raise FarmError(
+                "the local farm home %s is on a network filesystem (%s); SQLite's write-ahead log "
+                "needs a local disk. Set %s to a local folder, e.g. /var/tmp/$USER/dccfutures"
+                % (self.path, fstype, HOME_VAR))
+        for sub in (self.run_dir, self.log_dir):
+            os.makedirs(sub, mode=0o700, exist_ok=True)
+
+
+def filesystem_type(path: str, mounts: Optional[Iterable[Tuple[str, str]]] = None) -> Optional[str]:
+    """The filesystem type of the mount holding ``path`` (Linux; None where unknown)."""
+    if mounts is None:
+        mounts = _linux_mounts()
+    path = os.path.realpath(path)
+    best, best_type = "", None
+    for mount_point, fstype in mounts:
+        prefix = mount_point.rstrip("/") + "/"
+        if (path == mount_point or path.startswith(prefix) or mount_point == "/") \
+                and len(mount_point) >= len(best):
+            best, best_type = mount_point, fstype
+    return best_type
+
+
+def _linux_mounts():
+    try:
+        with open("/proc/self/mountinfo") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return []
+    return [parse_mountinfo_line(line) for line in lines if " - " in line]
+
+
+def parse_mountinfo_line(line: str) -> Tuple[str, str]:
+    """``(mount point, fstype)`` from a /proc/self/mountinfo line (octal escapes decoded)."""
+    before, _, after = line.partition(" - ")
+    mount_point = before.split()[4]
+    mount_point = mount_point.encode().decode("unicode_escape") if "\\" in mount_point else mount_point
+    return mount_point, after.split()[0]

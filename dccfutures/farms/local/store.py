@@ -1,0 +1,681 @@
+"""The local farm's SQLite store: jobs, work items, workers.
+
+Every process of the farm (clients, supervisor, workers) opens the same database in WAL mode.
+Claims run in ``BEGIN IMMEDIATE`` transactions, so two workers never take the same item, and a
+finish only lands while the worker still owns the item (same worker, same attempt): an item that
+was killed or handed to another worker in the meantime keeps its new state.
+
+Each job keeps Qube-style tallies of its items per status, so a job's status never needs a scan
+of its agenda. Each write bumps a global revision counter and stamps the rows it touched, so a
+client polls only what changed since its last look (``rev > cursor``), in one query.
+"""
+import json
+import os
+import sqlite3
+import threading
+import time
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, RUNNING, TERMINAL, JobInfo,
+                    JobSpec, WorkInfo)
+
+SCHEMA_VERSION = 1
+TALLY = {PENDING: "t_pending", BLOCKED: "t_blocked", RUNNING: "t_running",
+         COMPLETE: "t_complete", FAILED: "t_failed", KILLED: "t_killed"}
+_TALLY_COLUMNS = ", ".join(TALLY.values())
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('rev', 0), ('schema', %d);
+CREATE TABLE IF NOT EXISTS jobs(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    prototype TEXT NOT NULL,
+    pool TEXT NOT NULL,
+    status TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    cpus INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    fields TEXT NOT NULL,
+    env TEXT NOT NULL,
+    package TEXT NOT NULL,
+    function BLOB,
+    notify TEXT,
+    parent TEXT,
+    user TEXT,
+    submitted REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    blocked INTEGER NOT NULL DEFAULT 0,
+    t_pending INTEGER NOT NULL DEFAULT 0,
+    t_blocked INTEGER NOT NULL DEFAULT 0,
+    t_running INTEGER NOT NULL DEFAULT 0,
+    t_complete INTEGER NOT NULL DEFAULT 0,
+    t_failed INTEGER NOT NULL DEFAULT 0,
+    t_killed INTEGER NOT NULL DEFAULT 0,
+    rev INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(pool, priority, id) WHERE t_pending > 0;
+CREATE INDEX IF NOT EXISTS jobs_rev ON jobs(rev);
+CREATE INDEX IF NOT EXISTS jobs_active ON jobs(parent) WHERE parent IS NOT NULL
+    AND status IN ('pending', 'running', 'blocked');
+CREATE TABLE IF NOT EXISTS work(
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fields TEXT,
+    package BLOB NOT NULL,
+    ncalls INTEGER NOT NULL,
+    result BLOB,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    worker INTEGER,
+    log_path TEXT,
+    log_start INTEGER,
+    log_end INTEGER,
+    started REAL,
+    finished REAL,
+    rev INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS work_item ON work(job_id, idx);
+CREATE INDEX IF NOT EXISTS work_todo ON work(job_id, status, idx);
+CREATE INDEX IF NOT EXISTS work_rev ON work(rev);
+CREATE INDEX IF NOT EXISTS work_worker ON work(worker) WHERE worker IS NOT NULL;
+CREATE TABLE IF NOT EXISTS workers(
+    pid INTEGER PRIMARY KEY,
+    pool TEXT NOT NULL,
+    supervisor INTEGER NOT NULL,
+    started REAL NOT NULL,
+    heartbeat REAL NOT NULL,
+    log_path TEXT NOT NULL,
+    job_id INTEGER,
+    idx INTEGER,
+    log_start INTEGER,
+    killed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS removed(job_id INTEGER PRIMARY KEY, rev INTEGER NOT NULL, at REAL NOT NULL);
+""" % SCHEMA_VERSION
+
+
+def job_status(blocked: int, t_pending: int, t_blocked: int, t_running: int, t_complete: int,
+               t_failed: int, t_killed: int) -> str:
+    """A job's status from its tallies, as Qube reports it."""
+    if t_running:
+        return RUNNING
+    if t_pending:
+        return BLOCKED if blocked else PENDING
+    if t_blocked:
+        return BLOCKED
+    if t_failed:
+        return FAILED
+    if t_killed:
+        return KILLED
+    return COMPLETE
+
+
+class Claimed:
+    """A work item handed to a worker, with what it needs of its job."""
+    __slots__ = ("row_id", "job_id", "idx", "attempt", "package", "ncalls", "job")
+
+    def __init__(self, row_id, job_id, idx, attempt, package, ncalls, job):
+        self.row_id, self.job_id, self.idx, self.attempt = row_id, job_id, idx, attempt
+        self.package, self.ncalls, self.job = package, ncalls, job
+
+
+class Store:
+    """One connection to the farm database. Thread-safe through a lock."""
+
+    def __init__(self, path: str, timeout: float = 30.0):
+        self.path = path
+        self._lock = threading.RLock()
+        new = not os.path.exists(path)
+        self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None,
+                                  check_same_thread=False)
+        if new:
+            os.chmod(path, 0o600)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=%d" % int(timeout * 1000))
+        self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except sqlite3.OperationalError:
+            row = None
+        if row is None:
+            self.db.executescript(_SCHEMA)  # IF NOT EXISTS: two processes racing here is fine
+        elif row[0] != SCHEMA_VERSION:
+            raise RuntimeError("the farm database %s has schema %s, this dccfutures expects %d"
+                               % (self.path, row[0], SCHEMA_VERSION))
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    # -- transactions --------------------------------------------------------------------
+
+    class _Txn:
+        def __init__(self, store, mode):
+            self.store, self.mode = store, mode
+
+        def __enter__(self):
+            self.store._lock.acquire()
+            try:
+                self.store.db.execute("BEGIN " + self.mode)
+            except BaseException:
+                self.store._lock.release()
+                raise
+            return self.store.db
+
+        def __exit__(self, kind, value, tb):
+            try:
+                self.store.db.execute("COMMIT" if kind is None else "ROLLBACK")
+            finally:
+                self.store._lock.release()
+            return False
+
+    def transaction(self, mode: str = "IMMEDIATE") -> "Store._Txn":
+        return Store._Txn(self, mode)
+
+    def data_version(self) -> int:
+        with self._lock:
+            return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    @staticmethod
+    def _bump(db) -> int:
+        db.execute("UPDATE meta SET value = value + 1 WHERE key = 'rev'")
+        return db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
+
+    @staticmethod
+    def _retally(db, job_ids: Iterable[int], rev: int, now: float) -> None:
+        """Recompute the status of ``job_ids`` from their tallies; stamp start and finish."""
+        for job_id in set(job_ids):
+            row = db.execute("SELECT status, blocked, %s, started FROM jobs WHERE id = ?"
+                             % _TALLY_COLUMNS, (job_id,)).fetchone()
+            if row is None:
+                continue
+            status = job_status(*row[1:8])
+            finished = now if status in TERMINAL else None
+            started = row[8] if row[8] is not None or status != RUNNING else now
+            db.execute("UPDATE jobs SET status = ?, finished = ?, started = ?, rev = ? WHERE id = ?",
+                       (status, finished, started, rev, job_id))
+
+    @staticmethod
+    def _tally(db, job_id: int, moves: Dict[Tuple[str, str], int]) -> None:
+        parts, args = [], []
+        delta: Dict[str, int] = {}
+        for (old, new), count in moves.items():
+            delta[old] = delta.get(old, 0) - count
+            delta[new] = delta.get(new, 0) + count
+        for status, change in delta.items():
+            if change:
+                parts.append("%s = %s + ?" % (TALLY[status], TALLY[status]))
+                args.append(change)
+        if parts:
+            db.execute("UPDATE jobs SET %s WHERE id = ?" % ", ".join(parts), args + [job_id])
+
+    # -- clients -------------------------------------------------------------------------
+
+    def insert_jobs(self, jobs: Sequence[JobSpec], pools: Sequence[str], notify: Optional[str],
+                    parent: Optional[str], max_attempts: int, user: str) -> List[int]:
+        now = time.time()
+        ids = []
+        with self.transaction() as db:
+            rev = self._bump(db)
+            for spec, pool in zip(jobs, pools):
+                fields = dict(spec.fields)
+                cpus = int(fields.get("cpus") or 0)
+                priority = int(fields.get("priority", 9999))
+                attempts = int(fields.get("max_attempts") or max_attempts)
+                initial = [BLOCKED if w.fields.get("status") == BLOCKED else PENDING
+                           for w in spec.work]
+                n_blocked = initial.count(BLOCKED)
+                cursor = db.execute(
+                    "INSERT INTO jobs(name, prototype, pool, status, priority, cpus, max_attempts,"
+                    " fields, env, package, function, notify, parent, user, submitted, blocked,"
+                    " t_pending, t_blocked, rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (spec.name, spec.prototype, pool, PENDING, priority, cpus, attempts,
+                     json.dumps(fields, default=str), json.dumps(spec.env),
+                     json.dumps(spec.package, default=str), spec.function, notify, parent, user,
+                     now, 1 if fields.get("status") == BLOCKED else 0,
+                     len(spec.work) - n_blocked, n_blocked, rev))
+                job_id = cursor.lastrowid
+                db.executemany(
+                    "INSERT INTO work(job_id, idx, name, status, fields, package, ncalls, rev)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    [(job_id, i, w.name or str(i), status,
+                      json.dumps(w.fields, default=str) if w.fields else None, w.package,
+                      w.ncalls, rev)
+                     for i, (w, status) in enumerate(zip(spec.work, initial))])
+                self._retally(db, [job_id], rev, now)
+                ids.append(job_id)
+        return ids
+
+    def changes(self, cursor: int, min_job: int, new_jobs: Sequence[int]):
+        """Work rows changed since ``cursor`` (and every started row of ``new_jobs``), the
+        removed jobs, and the new cursor: one read transaction."""
+        with self.transaction("DEFERRED") as db:
+            rev = db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
+            rows = db.execute(
+                "SELECT job_id, idx, status, progress, message FROM work"
+                " WHERE rev > ? AND job_id >= ?", (cursor, min_job)).fetchall()
+            for chunk in _chunks(new_jobs, 500):
+                rows += db.execute(
+                    "SELECT job_id, idx, status, progress, message FROM work WHERE job_id IN (%s)"
+                    " AND status != 'pending'" % ",".join("?" * len(chunk)), chunk).fetchall()
+            statuses = db.execute("SELECT id, status FROM jobs WHERE rev > ? AND id >= ?",
+                                  (cursor, min_job)).fetchall()
+            gone = [r[0] for r in db.execute("SELECT job_id FROM removed WHERE rev > ?", (cursor,))]
+            if new_jobs:
+                known = set()
+                for chunk in _chunks(new_jobs, 500):
+                    known.update(r[0] for r in db.execute(
+                        "SELECT id FROM jobs WHERE id IN (%s)" % ",".join("?" * len(chunk)), chunk))
+                gone += [j for j in new_jobs if j not in known]
+        return rows, gone, rev, statuses
+
+    def job_statuses(self, job_ids: Sequence[int]) -> Dict[int, str]:
+        out = {}
+        with self._lock:
+            for chunk in _chunks(list(job_ids), 500):
+                out.update(self.db.execute("SELECT id, status FROM jobs WHERE id IN (%s)"
+                                           % ",".join("?" * len(chunk)), chunk).fetchall())
+        return out
+
+    def results(self, items: Sequence[Tuple[int, int]]) -> Dict[Tuple[int, int], Tuple[str, Any]]:
+        out = {}
+        by_job: Dict[int, List[int]] = {}
+        for job_id, idx in items:
+            by_job.setdefault(job_id, []).append(idx)
+        with self.transaction("DEFERRED") as db:
+            for job_id, idxs in by_job.items():
+                for chunk in _chunks(idxs, 500):
+                    for idx, status, result in db.execute(
+                            "SELECT idx, status, result FROM work WHERE job_id = ? AND idx IN (%s)"
+                            % ",".join("?" * len(chunk)), [job_id] + chunk):
+                        out[(job_id, idx)] = (status, result)
+        return out
+
+    def kill(self, job_id: int, idxs: Optional[Sequence[int]]
+             ) -> Tuple[int, List[int], List[str]]:
+        """Kill items (all of the job's when ``idxs`` is None).
+
+        Returns how many were killed, the pids of the workers that were running some of them
+        (the caller kills their process groups) and the wake-up FIFOs of waiting clients.
+        """
+        now = time.time()
+        with self.transaction() as db:
+            rows = self._select_items(db, job_id, idxs, (PENDING, BLOCKED, RUNNING),
+                                      "id, status, worker")
+            if not rows:
+                return 0, [], []
+            rev = self._bump(db)
+            moves: Dict[Tuple[str, str], int] = {}
+            pids = set()
+            for row_id, status, worker in rows:
+                moves[(status, KILLED)] = moves.get((status, KILLED), 0) + 1
+                if worker is not None:
+                    pids.add(worker)
+            db.executemany("UPDATE work SET status = 'killed', worker = NULL, finished = ?,"
+                           " rev = ? WHERE id = ?", [(now, rev, r[0]) for r in rows])
+            self._tally(db, job_id, moves)
+            for pid in pids:
+                # Items the worker claimed but has not started go back without losing an attempt.
+                self._requeue_worker_items(db, pid, rev, charge=False)
+                db.execute("UPDATE workers SET killed = 1 WHERE pid = ?", (pid,))
+            self._retally(db, [job_id], rev, now)
+            notify = [r[0] for r in db.execute(
+                "SELECT notify FROM jobs WHERE id = ? AND notify IS NOT NULL", (job_id,))]
+        return len(rows), sorted(pids), notify
+
+    def retry(self, job_id: int, idxs: Optional[Sequence[int]]) -> int:
+        now = time.time()
+        with self.transaction() as db:
+            rows = self._select_items(db, job_id, idxs, (FAILED, KILLED), "id, status")
+            if not rows:
+                return 0
+            rev = self._bump(db)
+            moves: Dict[Tuple[str, str], int] = {}
+            for _, status in rows:
+                moves[(status, PENDING)] = moves.get((status, PENDING), 0) + 1
+            db.executemany("UPDATE work SET status = 'pending', attempts = 0, result = NULL,"
+                           " progress = 0, message = NULL, finished = NULL, rev = ? WHERE id = ?",
+                           [(rev, r[0]) for r in rows])
+            self._tally(db, job_id, moves)
+            self._retally(db, [job_id], rev, now)
+        return len(rows)
+
+    def block(self, job_id: int, idxs: Optional[Sequence[int]], blocked: bool) -> int:
+        now = time.time()
+        with self.transaction() as db:
+            rev = self._bump(db)
+            if idxs is None:
+                count = db.execute("UPDATE jobs SET blocked = ? WHERE id = ?",
+                                   (1 if blocked else 0, job_id)).rowcount
+            else:
+                old, new = (PENDING, BLOCKED) if blocked else (BLOCKED, PENDING)
+                rows = self._select_items(db, job_id, idxs, (old,), "id")
+                db.executemany("UPDATE work SET status = ?, rev = ? WHERE id = ?",
+                               [(new, rev, r[0]) for r in rows])
+                self._tally(db, job_id, {(old, new): len(rows)})
+                count = len(rows)
+            self._retally(db, [job_id], rev, now)
+        return count
+
+    @staticmethod
+    def _select_items(db, job_id, idxs, statuses, columns):
+        marks = ",".join("?" * len(statuses))
+        if idxs is None:
+            return db.execute("SELECT %s FROM work WHERE job_id = ? AND status IN (%s)"
+                              % (columns, marks), (job_id,) + tuple(statuses)).fetchall()
+        rows = []
+        for chunk in _chunks(list(idxs), 500):
+            rows += db.execute("SELECT %s FROM work WHERE job_id = ? AND status IN (%s) AND idx IN"
+                               " (%s)" % (columns, marks, ",".join("?" * len(chunk))),
+                               (job_id,) + tuple(statuses) + tuple(chunk)).fetchall()
+        return rows
+
+    def log_slice(self, job_id: int, idx: int) -> Optional[Tuple[str, int, Optional[int]]]:
+        """Where an item's output is: (worker log path, start offset, end offset or None)."""
+        with self.transaction("DEFERRED") as db:
+            row = db.execute("SELECT status, worker, log_path, log_start, log_end FROM work"
+                             " WHERE job_id = ? AND idx = ?", (job_id, idx)).fetchone()
+            if row is None:
+                raise KeyError("%d:%d" % (job_id, idx))
+            status, worker, path, start, end = row
+            if status == RUNNING and worker is not None:
+                live = db.execute("SELECT log_path, log_start FROM workers WHERE pid = ? AND"
+                                  " job_id = ? AND idx = ?", (worker, job_id, idx)).fetchone()
+                if live is not None:
+                    return live[0], live[1], None
+            if path is None:
+                return None
+            return path, start, end
+
+    def jobs(self, limit: int = 50, job_ids: Optional[Sequence[int]] = None) -> List[JobInfo]:
+        columns = ("id, name, status, prototype, priority, cpus, user, submitted, started,"
+                   " finished, fields, " + _TALLY_COLUMNS)
+        with self._lock:
+            if job_ids is None:
+                rows = self.db.execute("SELECT %s FROM jobs ORDER BY id DESC LIMIT ?" % columns,
+                                       (limit,)).fetchall()
+            else:
+                rows = []
+                for chunk in _chunks(list(job_ids), 500):
+                    rows += self.db.execute("SELECT %s FROM jobs WHERE id IN (%s)"
+                                            % (columns, ",".join("?" * len(chunk))),
+                                            chunk).fetchall()
+        return [JobInfo(id=r[0], name=r[1], status=r[2], prototype=r[3], priority=r[4], cpus=r[5],
+                        user=r[6] or "", submitted=r[7], started=r[8], finished=r[9],
+                        fields=json.loads(r[10]),
+                        tally={s: r[11 + i] for i, s in enumerate(TALLY)}) for r in rows]
+
+    def job(self, job_id: int) -> JobInfo:
+        found = self.jobs(job_ids=[job_id])
+        if not found:
+            raise KeyError(job_id)
+        info = found[0]
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT idx, name, status, progress, message, attempts, started, finished"
+                " FROM work WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
+        info.work = [WorkInfo(job_id, r[0], r[1], r[2], r[3], r[4], r[5], "localhost", r[6], r[7])
+                     for r in rows]
+        return info
+
+    def remove(self, job_ids: Sequence[int]) -> int:
+        """Delete finished jobs with their items, leaving tombstones for waiting clients."""
+        now = time.time()
+        with self.transaction() as db:
+            rev = self._bump(db)
+            count = 0
+            for job_id in job_ids:
+                count += db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount
+                db.execute("DELETE FROM work WHERE job_id = ?", (job_id,))
+                db.execute("INSERT OR REPLACE INTO removed VALUES (?, ?, ?)", (job_id, rev, now))
+        return count
+
+    def expired_jobs(self, older_than: float) -> List[int]:
+        with self._lock:
+            return [r[0] for r in self.db.execute(
+                "SELECT id FROM jobs WHERE finished IS NOT NULL AND finished < ? AND status IN"
+                " ('complete', 'failed', 'killed')", (older_than,))]
+
+    def referenced_logs(self) -> set:
+        with self._lock:
+            return {r[0] for r in self.db.execute(
+                "SELECT DISTINCT log_path FROM work WHERE log_path IS NOT NULL")}
+
+    def forget_tombstones(self, older_than: float) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM removed WHERE at < ?", (older_than,))
+
+    # -- workers -------------------------------------------------------------------------
+
+    def register_worker(self, pid: int, pool: str, supervisor: int, log_path: str) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO workers(pid, pool, supervisor, started, heartbeat,"
+                       " log_path) VALUES (?,?,?,?,?,?)", (pid, pool, supervisor, now, now, log_path))
+
+    def heartbeat(self, pid: int, current: Optional[Tuple[int, int, int]],
+                  progress: Sequence[Tuple[int, int, float, Optional[str]]]) -> None:
+        """Publish liveness, the item being run (job, idx, log offset) and throttled progress."""
+        now = time.time()
+        with self.transaction() as db:
+            job_id, idx, log_start = current if current else (None, None, None)
+            db.execute("UPDATE workers SET heartbeat = ?, job_id = ?, idx = ?, log_start = ?"
+                       " WHERE pid = ?", (now, job_id, idx, log_start, pid))
+            if progress:
+                rev = self._bump(db)
+                db.executemany("UPDATE work SET progress = ?, message = ?, rev = ? WHERE id = ?"
+                               " AND worker = ? AND attempts = ? AND status = 'running'",
+                               [(fraction, message, rev, row_id, pid, attempt)
+                                for row_id, attempt, fraction, message in progress])
+
+    def claim(self, pid: int, pool: str, limit: int, known_jobs: Iterable[int]) -> List[Claimed]:
+        """Take up to ``limit`` pending items of the most urgent job of ``pool``.
+
+        Priority is Qube's: the lowest number runs first, then the oldest job. A job's ``cpus``
+        caps how many of its items run at once. Job details are returned once per worker.
+        """
+        now = time.time()
+        with self.transaction() as db:
+            candidates = db.execute(
+                "SELECT id, cpus, t_running, t_pending FROM jobs WHERE pool = ? AND t_pending > 0"
+                " AND blocked = 0 ORDER BY priority, id LIMIT 64", (pool,)).fetchall()
+            for job_id, cpus, running, pending in candidates:
+                room = min(limit, pending) if not cpus else min(limit, pending, cpus - running)
+                if room <= 0:
+                    continue
+                rows = db.execute("SELECT id, idx, package, ncalls, attempts FROM work WHERE"
+                                  " job_id = ? AND status = 'pending' ORDER BY idx LIMIT ?",
+                                  (job_id, room)).fetchall()
+                if not rows:
+                    continue
+                rev = self._bump(db)
+                db.executemany("UPDATE work SET status = 'running', worker = ?, attempts = ?,"
+                               " started = ?, progress = 0, message = NULL, rev = ? WHERE id = ?",
+                               [(pid, r[4] + 1, now, rev, r[0]) for r in rows])
+                self._tally(db, job_id, {(PENDING, RUNNING): len(rows)})
+                self._retally(db, [job_id], rev, now)
+                job = None
+                if job_id not in known_jobs:
+                    job = db.execute("SELECT id, env, package, function, notify, name FROM jobs"
+                                     " WHERE id = ?", (job_id,)).fetchone()
+                return [Claimed(r[0], job_id, r[1], r[4] + 1, r[2], r[3], job) for r in rows]
+        return []
+
+    def finish(self, pid: int, done: Sequence[Tuple[Claimed, str, bytes, str, int, int]]
+               ) -> List[str]:
+        """Record finished items ``(item, status, outcomes, log_path, log_start, log_end)``.
+
+        Only items this worker still owns (same pid, same attempt, still running) land.
+        Returns the wake-up FIFOs of the clients waiting on the touched jobs.
+        """
+        now = time.time()
+        touched: Dict[int, Dict[Tuple[str, str], int]] = {}
+        with self.transaction() as db:
+            rev = self._bump(db)
+            for item, status, outcome, log_path, log_start, log_end in done:
+                landed = db.execute(
+                    "UPDATE work SET status = ?, result = ?, progress = CASE WHEN ? = 'complete'"
+                    " THEN 1.0 ELSE progress END, worker = NULL, finished = ?, log_path = ?,"
+                    " log_start = ?, log_end = ?, rev = ? WHERE id = ? AND worker = ? AND"
+                    " attempts = ? AND status = 'running'",
+                    (status, outcome, status, now, log_path, log_start, log_end, rev,
+                     item.row_id, pid, item.attempt)).rowcount
+                if landed:
+                    moves = touched.setdefault(item.job_id, {})
+                    moves[(RUNNING, status)] = moves.get((RUNNING, status), 0) + 1
+            for job_id, moves in touched.items():
+                self._tally(db, job_id, moves)
+            self._retally(db, touched, rev, now)
+            notify = [r[0] for job_id in touched for r in db.execute(
+                "SELECT notify FROM jobs WHERE id = ? AND notify IS NOT NULL", (job_id,))]
+            db.execute("UPDATE workers SET job_id = NULL, idx = NULL, heartbeat = ? WHERE pid = ?",
+                       (now, pid))
+        return sorted(set(notify))
+
+    def release(self, pid: int, items: Sequence[Claimed]) -> None:
+        """Give back items claimed but not started (a worker asked to stop)."""
+        if not items:
+            return
+        now = time.time()
+        with self.transaction() as db:
+            rev = self._bump(db)
+            jobs: Dict[int, int] = {}
+            for item in items:
+                if db.execute("UPDATE work SET status = 'pending', worker = NULL,"
+                              " attempts = attempts - 1, rev = ? WHERE id = ? AND worker = ? AND"
+                              " attempts = ? AND status = 'running'",
+                              (rev, item.row_id, pid, item.attempt)).rowcount:
+                    jobs[item.job_id] = jobs.get(item.job_id, 0) + 1
+            for job_id, count in jobs.items():
+                self._tally(db, job_id, {(RUNNING, PENDING): count})
+            self._retally(db, jobs, rev, now)
+
+    # -- supervisor ----------------------------------------------------------------------
+
+    def workers(self) -> List[Tuple[int, str, int, float, Optional[int], Optional[int], str, int]]:
+        with self._lock:
+            return self.db.execute("SELECT pid, pool, supervisor, heartbeat, job_id, idx, log_path,"
+                                   " killed FROM workers").fetchall()
+
+    def worker_lost(self, pid: int, lost_outcome) -> List[str]:
+        """A worker died. Its items go back to pending, or fail once out of attempts.
+
+        ``lost_outcome(attempts, log_tail)`` encodes the WorkerLostError for an item that has
+        used up its attempts. Returns the wake-up FIFOs of clients whose jobs changed.
+        """
+        now = time.time()
+        with self.transaction() as db:
+            worker = db.execute("SELECT log_path, job_id, idx, log_start, killed FROM workers"
+                                " WHERE pid = ?", (pid,)).fetchone()
+            db.execute("DELETE FROM workers WHERE pid = ?", (pid,))
+            rows = db.execute("SELECT w.id, w.job_id, w.idx, w.attempts, j.max_attempts FROM work w"
+                              " JOIN jobs j ON j.id = w.job_id WHERE w.worker = ? AND"
+                              " w.status = 'running'", (pid,)).fetchall()
+            if not rows:
+                return []
+            rev = self._bump(db)
+            touched: Dict[int, Dict[Tuple[str, str], int]] = {}
+            for row_id, job_id, idx, attempts, max_attempts in rows:
+                if attempts >= max_attempts:
+                    tail = _log_tail(worker, job_id, idx) if worker else ""
+                    db.execute("UPDATE work SET status = 'failed', result = ?, worker = NULL,"
+                               " finished = ?, rev = ? WHERE id = ?",
+                               (lost_outcome(attempts, tail), now, rev, row_id))
+                    new = FAILED
+                else:
+                    db.execute("UPDATE work SET status = 'pending', worker = NULL, rev = ?"
+                               " WHERE id = ?", (rev, row_id))
+                    new = PENDING
+                moves = touched.setdefault(job_id, {})
+                moves[(RUNNING, new)] = moves.get((RUNNING, new), 0) + 1
+            for job_id, moves in touched.items():
+                self._tally(db, job_id, moves)
+            self._retally(db, touched, rev, now)
+            return sorted({r[0] for job_id in touched for r in db.execute(
+                "SELECT notify FROM jobs WHERE id = ? AND notify IS NOT NULL", (job_id,))})
+
+    @staticmethod
+    def _requeue_worker_items(db, pid: int, rev: int, charge: bool) -> None:
+        rows = db.execute("SELECT id, job_id FROM work WHERE worker = ? AND status = 'running'",
+                          (pid,)).fetchall()
+        jobs: Dict[int, int] = {}
+        for row_id, job_id in rows:
+            db.execute("UPDATE work SET status = 'pending', worker = NULL, rev = ?,"
+                       " attempts = attempts - ? WHERE id = ?", (rev, 0 if charge else 1, row_id))
+            jobs[job_id] = jobs.get(job_id, 0) + 1
+        for job_id, count in jobs.items():
+            Store._tally(db, job_id, {(RUNNING, PENDING): count})
+        Store._retally(db, jobs, rev, time.time())
+
+    def fail_pool(self, pool: str, reason: str, encode) -> List[str]:
+        """Fail the pending items of a pool whose interpreter cannot start."""
+        now = time.time()
+        with self.transaction() as db:
+            rows = db.execute("SELECT w.id, w.job_id FROM work w JOIN jobs j ON j.id = w.job_id"
+                              " WHERE j.pool = ? AND w.status = 'pending'", (pool,)).fetchall()
+            if not rows:
+                return []
+            rev = self._bump(db)
+            outcome = encode(reason)
+            jobs: Dict[int, int] = {}
+            for row_id, job_id in rows:
+                db.execute("UPDATE work SET status = 'failed', result = ?, finished = ?, rev = ?"
+                           " WHERE id = ?", (outcome, now, rev, row_id))
+                jobs[job_id] = jobs.get(job_id, 0) + 1
+            for job_id, count in jobs.items():
+                self._tally(db, job_id, {(PENDING, FAILED): count})
+            self._retally(db, jobs, rev, now)
+            return sorted({r[0] for job_id in jobs for r in db.execute(
+                "SELECT notify FROM jobs WHERE id = ? AND notify IS NOT NULL", (job_id,))})
+
+    def demand(self) -> Dict[str, Tuple[int, int, Dict[str, Any]]]:
+        """Per pool: (pending items ready to run, running items, the package of one job)."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT pool, SUM(CASE WHEN blocked = 1 THEN 0 WHEN cpus > 0 THEN"
+                " MIN(t_pending, MAX(cpus - t_running, 0)) ELSE t_pending END), SUM(t_running),"
+                " MAX(package) FROM jobs WHERE status IN ('pending', 'running') GROUP BY pool"
+            ).fetchall()
+        return {r[0]: (r[1] or 0, r[2] or 0, json.loads(r[3])) for r in rows}
+
+    def lenders(self) -> int:
+        """Running items that wait on nested jobs: each lends its slot to a helper worker."""
+        with self._lock:
+            return self.db.execute(
+                "SELECT COUNT(DISTINCT parent) FROM jobs WHERE parent IS NOT NULL AND status IN"
+                " ('pending', 'running', 'blocked')").fetchone()[0]
+
+    def active(self) -> bool:
+        with self._lock:
+            return self.db.execute("SELECT 1 FROM jobs WHERE status IN ('pending', 'running')"
+                                   " AND (t_pending > 0 OR t_running > 0) AND NOT"
+                                   " (blocked = 1 AND t_running = 0) LIMIT 1").fetchone() is not None
+
+
+def _log_tail(worker, job_id: int, idx: int, size: int = 4000) -> str:
+    log_path, cur_job, cur_idx, log_start, _ = worker
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            end = handle.tell()
+            start = log_start if (cur_job, cur_idx) == (job_id, idx) and log_start else 0
+            start = max(start, end - size)
+            handle.seek(start)
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _chunks(seq: Sequence, size: int):
+    seq = list(seq)
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]

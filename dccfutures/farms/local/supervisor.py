@@ -1,0 +1,284 @@
+"""The local farm's supervisor: one detached process per farm home.
+
+It owns the workers (they are its children and die with it), starts them when there is work,
+notices when one dies and gives its items back (or fails them with ``WorkerLostError`` once out
+of attempts), and leaves after ``local.idle_timeout`` seconds without work. A client starts it on
+first use; a lock file guarantees there is only one.
+
+It never unpickles anything: payloads are only ever loaded by workers.
+"""
+import argparse
+import errno
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Tuple
+
+from ... import config as config_module
+from ... import payload
+from ...errors import WorkerLostError
+from . import clean, wakeup
+from .home import Home
+from .store import Store
+
+CLEAN_EVERY = 3600.0
+
+
+class Supervisor:
+    def __init__(self, home: Home, store: Store, settings: config_module.LocalConfig):
+        self.home, self.store, self.settings = home, store, settings
+        self.children: Dict[int, Tuple[str, subprocess.Popen]] = {}
+        self.waker = wakeup.Waker(home.supervisor_fifo)
+        self.stopping = False
+        self.idle_since: Optional[float] = None
+        self.last_clean = 0.0
+        self.signal_r, signal_w = os.pipe()
+        os.set_blocking(self.signal_r, False)
+        os.set_blocking(signal_w, False)
+        signal.set_wakeup_fd(signal_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+
+    def _stop(self, *_):
+        self.stopping = True
+
+    def run(self) -> None:
+        self._recover()
+        try:
+            while not self.stopping:
+                self._reap()
+                self._check_heartbeats()
+                self._schedule()
+                if time.time() - self.last_clean > CLEAN_EVERY:
+                    self._clean()
+                if self._idle_for() > self.settings.idle_timeout:
+                    log("idle for %.0f s: leaving" % self.settings.idle_timeout)
+                    break
+                ready, _, _ = select.select([self.waker.fd, self.signal_r], [], [], 1.0)
+                if self.waker.fd in ready:
+                    self.waker.drain()
+                if self.signal_r in ready:
+                    try:
+                        os.read(self.signal_r, 4096)
+                    except BlockingIOError:
+                        pass
+        finally:
+            self._shutdown()
+
+    def _recover(self) -> None:
+        """Workers recorded by an earlier supervisor died with it: give their items back."""
+        for row in self.store.workers():
+            if row[0] not in self.children:
+                self._lost(row[0], "its supervisor (pid %d) stopped" % row[2])
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self.children:
+                del self.children[pid]
+                if os.WIFSIGNALED(status):
+                    how = "was killed by signal %d" % os.WTERMSIG(status)
+                else:
+                    how = "exited with code %d" % os.WEXITSTATUS(status)
+                self._lost(pid, how)
+
+    def _lost(self, pid: int, how: str) -> None:
+        def outcome(attempts: int, tail: str) -> bytes:
+            error = WorkerLostError("the worker process (pid %d) running this item %s, on each "
+                                    "of %d attempts" % (pid, how, attempts), tail, attempts)
+            return payload.encode_outcomes([payload.failure(error, "")])
+        wakeup.poke_all(self.store.worker_lost(pid, outcome))
+        _remove(self.home.worker_fifo(pid))
+
+    def _check_heartbeats(self) -> None:
+        deadline = time.time() - self.settings.lease_timeout
+        for pid, _, _, heartbeat, *_ in self.store.workers():
+            if pid in self.children and heartbeat < deadline:
+                log("worker %d missed its heartbeats for %.0f s: killing it"
+                    % (pid, self.settings.lease_timeout))
+                _killpg(pid)
+
+    def _schedule(self) -> None:
+        demand = self.store.demand()
+        capacity = self.settings.workers + self.store.lenders()
+        by_pool: Dict[str, List[int]] = {}
+        for pid, (pool, _) in self.children.items():
+            by_pool.setdefault(pool, []).append(pid)
+        for pool, (ready, running, package) in sorted(demand.items(), key=lambda kv: -kv[1][0]):
+            idle = len(by_pool.get(pool, ())) - running
+            wanted = ready - max(0, idle)
+            if wanted <= 0:
+                continue
+            room = capacity - len(self.children)
+            if room <= 0:
+                self._retire_idle(demand, by_pool, wanted)
+            for _ in range(min(wanted, max(0, room))):
+                self._spawn(pool)
+
+    def _retire_idle(self, demand, by_pool, wanted: int) -> None:
+        """Ask workers of pools with nothing to do to leave; their room opens once reaped."""
+        for pool, pids in by_pool.items():
+            ready, running, _ = demand.get(pool, (0, 0, None))
+            if ready:
+                continue
+            for pid in pids[running:][:wanted]:
+                _signal(pid, signal.SIGTERM)
+                wakeup.poke(self.home.worker_fifo(pid))
+                wanted -= 1
+
+    def _spawn(self, pool: str) -> None:
+        spec = _pool_spec(pool)
+        python = spec.get("python") or sys.executable
+        command = [python, "-m", "dccfutures.farms.local.worker", "--home", self.home.path,
+                   "--pool", pool, "--supervisor", str(os.getpid()),
+                   "--heartbeat", str(self.settings.heartbeat)]
+        try:
+            with open(self.home.supervisor_log, "ab") as log_file:
+                child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         close_fds=True, env=_worker_environment(),
+                                         cwd=self.home.path)
+        except OSError as error:
+            self._fail_pool(pool, "cannot start %s for this job's work: %s" % (python, error))
+            return
+        self.children[child.pid] = (pool, child)
+        log("started worker %d for %s" % (child.pid, _pool_label(spec)))
+
+    def _fail_pool(self, pool: str, reason: str) -> None:
+        log(reason)
+        wakeup.poke_all(self.store.fail_pool(pool, reason, _encode_failure))
+
+    def _idle_for(self) -> float:
+        if self.store.active():
+            self.idle_since = None
+            return 0.0
+        now = time.time()
+        if self.idle_since is None:
+            self.idle_since = now
+        return now - self.idle_since
+
+    def _clean(self) -> None:
+        self.last_clean = time.time()
+        try:
+            removed = clean.clean(self.home, self.store, self.settings.retention_days,
+                                  live_workers=set(self.children))
+            if removed:
+                log("removed %d jobs older than %s days" % (removed, self.settings.retention_days))
+        except Exception as error:
+            log("clean-up failed: %s" % error)
+
+    def _shutdown(self) -> None:
+        for pid in list(self.children):
+            _signal(pid, signal.SIGTERM)
+            wakeup.poke(self.home.worker_fifo(pid))
+        deadline = time.time() + 5.0
+        while self.children and time.time() < deadline:
+            self._reap()
+            time.sleep(0.02)
+        for pid in list(self.children):
+            _killpg(pid)
+        deadline = time.time() + 2.0
+        while self.children and time.time() < deadline:
+            self._reap()
+            time.sleep(0.02)
+        self.waker.close()
+
+
+def _encode_failure(reason: str) -> bytes:
+    return payload.encode_outcomes([payload.failure(RuntimeError(reason), "")])
+
+
+def _pool_spec(pool: str) -> dict:
+    import json
+    return json.loads(pool)
+
+
+def _pool_label(spec: dict) -> str:
+    bootstrap = spec.get("bootstrap") or {}
+    return "%s%s" % (spec.get("python"), " (%s)" % bootstrap.get("kind") if bootstrap else "")
+
+
+def _worker_environment() -> Dict[str, str]:
+    env = dict(os.environ)
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    paths = [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _killpg(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        _signal(pid, signal.SIGKILL)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def log(message: str) -> None:
+    print("%s dccfutures supervisor %d: %s" % (time.strftime("%Y-%m-%d %H:%M:%S"), os.getpid(),
+                                               message), flush=True)
+
+
+def acquire_lock(home: Home, wait: float = 1.0) -> Optional[int]:
+    """Take the farm's lock, or return None when another supervisor holds it."""
+    fd = os.open(home.lock, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            # A client may hold a shared lock for a moment while checking on us.
+            if time.monotonic() > deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.01)
+    os.ftruncate(fd, 0)
+    os.write(fd, b"%d\n" % os.getpid())
+    return fd
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(prog="dccfutures-supervisor")
+    parser.add_argument("--home", required=True)
+    args = parser.parse_args(argv)
+    home = Home(args.home)
+    lock = acquire_lock(home)
+    if lock is None:
+        return  # another supervisor runs this home
+    for name in ("QBLVL", "DCCFUTURES_JOB_ID", "DCCFUTURES_WORK_ID"):
+        os.environ.pop(name, None)  # the supervisor is nobody's job
+    settings = config_module.load().local
+    log("started (workers=%d, idle_timeout=%ss)" % (settings.workers, settings.idle_timeout))
+    Supervisor(home, Store(home.db), settings).run()
+    log("stopped")
+
+
+if __name__ == "__main__":
+    main()

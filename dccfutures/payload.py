@@ -1,0 +1,221 @@
+"""Encoding of calls and their outcomes.
+
+Calls are pickled with cloudpickle so that lambdas, closures and functions typed into a DCC's
+script editor (module ``__main__``) travel by value. A callable may also be named by a string
+``"package.module:function"``, resolved where it runs, for tools whose code only imports on the
+farm. Everything is encoded at submit time, so an unpicklable argument fails in the artist's
+session, naming the argument, before anything reaches the farm.
+
+An outcome is a plain tuple pickled with the standard library: ``("ok", value_bytes)`` or
+``("error", exception_bytes_or_None, type_name, message, traceback_text)``. The value and the
+exception sit inside as separate cloudpickle blobs, so one result that cannot be unpickled on
+the client spoils only its own future.
+"""
+import importlib
+import pickle
+import re
+import sys
+import traceback
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+from .errors import PayloadTooLargeError, RemoteError, RemoteTraceback
+
+# The header's two bytes name the Python that pickled a blob: functions pickled by value only
+# load in the same minor version, and the error should say so rather than show a bytecode error.
+_HEADER = b"DF"
+_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+Call = Tuple[Any, tuple, dict]
+Outcome = tuple
+
+
+def _cloudpickle():
+    import cloudpickle  # imported on first use: the module loads in ~20 ms
+    return cloudpickle
+
+
+def check_callable(func: Any) -> None:
+    """Raise ``TypeError`` unless ``func`` is a callable or a ``"package.module:function"`` string."""
+    if isinstance(func, str):
+        if not _REF.match(func):
+            raise TypeError("a callable given as a string must look like 'package.module:function', "
+                            "got %r" % (func,))
+    elif not callable(func):
+        raise TypeError("%r is not callable" % (func,))
+
+
+def describe(func: Any) -> str:
+    """A short human name for a callable, for job names and error messages."""
+    if isinstance(func, str):
+        return func
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
+    if name is None:
+        return type(func).__name__
+    module = getattr(func, "__module__", None)
+    return "%s.%s" % (module, name) if module and module not in ("__main__", "builtins") else name
+
+
+def dumps(obj: Any) -> bytes:
+    """Pickle ``obj`` with cloudpickle behind the version header."""
+    return _HEADER + bytes(sys.version_info[:2]) + _cloudpickle().dumps(obj, protocol=4)
+
+
+def loads(blob: bytes) -> Any:
+    """Unpickle a blob made by :func:`dumps`, explaining a Python version mismatch."""
+    if blob[:2] != _HEADER:
+        raise ValueError("not a dccfutures payload")
+    made_by = tuple(blob[2:4])
+    try:
+        return pickle.loads(blob[4:])
+    except Exception as error:
+        if made_by != tuple(sys.version_info[:2]):
+            raise RuntimeError(
+                "this work was pickled by Python %d.%d and is being loaded by Python %d.%d: a "
+                "function pickled by value (a lambda, a closure, a function from __main__ or a "
+                "script editor) needs the same Python minor version on both ends. Set `python:` "
+                "in the dccfutures config, or submit a 'package.module:function' string (%s: %s)"
+                % (made_by + tuple(sys.version_info[:2]) + (type(error).__name__, error))) from error
+        raise
+
+
+def encode_calls(calls: Sequence[Call], max_bytes: int, label: Optional[str] = None) -> bytes:
+    """Encode a work item's calls; raise ``TypeError`` naming what does not pickle.
+
+    ``max_bytes`` guards the farm's database (and Qube's supervisor) against a scene's worth of
+    data passed by value: the error says to pass a path instead.
+    """
+    try:
+        blob = dumps(list(calls))
+    except Exception as error:
+        raise _unpicklable(calls, error, label) from error
+    if len(blob) > max_bytes:
+        raise PayloadTooLargeError(
+            "the call to %s encodes to %s, over the %s limit (max_payload_mb in the dccfutures "
+            "config); pass file paths or references instead of large data"
+            % (label or (describe(calls[0][0]) if calls else "?"), _size(len(blob)),
+               _size(max_bytes)))
+    return blob
+
+
+def encode_function(func: Any) -> bytes:
+    """Encode a callable shared by many calls (a map's), naming it if it does not pickle."""
+    try:
+        return dumps(func)
+    except Exception as error:
+        raise _unpicklable([(func, (), {})], error) from error
+
+
+def _unpicklable(calls: Sequence[Call], error: Exception, label: Optional[str] = None
+                 ) -> TypeError:
+    """Find the first object that does not pickle and name it."""
+    pickler = _cloudpickle()
+    for func, args, kwargs in calls:
+        name = label or (describe(func) if func is not None else "the function")
+        suspects: List[Tuple[str, Any]] = [("the callable %s" % name, func)]
+        suspects += [("argument %d of %s" % (i, name), a) for i, a in enumerate(args)]
+        suspects += [("keyword argument %r of %s" % (k, name), v) for k, v in kwargs.items()]
+        for label, value in suspects:
+            try:
+                pickler.dumps(value, protocol=4)
+            except Exception as inner:
+                return TypeError("cannot send %s to the farm: %r (%s) does not pickle: %s: %s"
+                                 % (label, _short_repr(value), type(value).__name__,
+                                    type(inner).__name__, inner))
+    return TypeError("cannot send the call to the farm: %s: %s" % (type(error).__name__, error))
+
+
+def decode_calls(blob: bytes) -> List[Call]:
+    return loads(blob)
+
+
+def resolve(func: Union[str, Callable]) -> Callable:
+    """Turn a ``"package.module:function"`` reference into the callable; pass callables through."""
+    if not isinstance(func, str):
+        return func
+    module_name, _, attr_path = func.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for attr in attr_path.split("."):
+        try:
+            target = getattr(target, attr)
+        except AttributeError:
+            raise AttributeError("%r: module %r has no attribute %r"
+                                 % (func, module_name, attr_path)) from None
+    return target
+
+
+def ok(value: Any, func: Any = None) -> Outcome:
+    """The outcome of a call that returned ``value``; an unpicklable value becomes an error."""
+    try:
+        return ("ok", dumps(value))
+    except Exception as error:
+        problem = TypeError("the result of %s (%s) cannot be sent back: %s: %s"
+                            % (describe(func) if func is not None else "the call",
+                               type(value).__name__, type(error).__name__, error))
+        return failure(problem, "")
+
+
+def failure(error: BaseException, tb_text: Optional[str] = None) -> Outcome:
+    """The outcome of a call that raised ``error``."""
+    if tb_text is None:
+        tb_text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    try:
+        exc_blob: Optional[bytes] = dumps(error)
+        pickle.loads(exc_blob[4:])  # an exception whose __init__ takes other args fails here
+    except Exception:
+        exc_blob = None
+    return ("error", exc_blob, _qualname(type(error)), _safe_str(error), tb_text)
+
+
+def encode_outcomes(outcomes: Sequence[Outcome]) -> bytes:
+    return pickle.dumps(list(outcomes), protocol=4)
+
+
+def decode_outcomes(blob: bytes) -> List[Outcome]:
+    return pickle.loads(blob)
+
+
+def unpack(outcome: Outcome) -> Tuple[bool, Any]:
+    """``(True, value)`` or ``(False, exception)``; the exception's ``__cause__`` holds the
+    remote traceback. Never raises: a value that fails to load becomes the exception."""
+    try:
+        if outcome[0] == "ok":
+            return True, loads(outcome[1])
+        _, exc_blob, type_name, message, tb_text = outcome
+    except Exception as error:
+        return False, RemoteError(type(error).__name__,
+                                  "the result could not be loaded here: %s" % error, "")
+    exc: Optional[BaseException] = None
+    if exc_blob is not None:
+        try:
+            exc = loads(exc_blob)
+        except Exception:
+            exc = None
+    if not isinstance(exc, BaseException):
+        exc = RemoteError(type_name, message, tb_text)
+    if tb_text:
+        exc.__cause__ = RemoteTraceback(tb_text)
+    return False, exc
+
+
+def _qualname(cls: type) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else "%s.%s" % (module, cls.__qualname__)
+
+
+def _safe_str(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:
+        return "<unprintable %s>" % type(error).__name__
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = "<%s>" % type(value).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _size(n: int) -> str:
+    return "%.1f MB" % (n / 1e6) if n >= 1e5 else "%d bytes" % n

@@ -1,0 +1,178 @@
+"""One watcher thread per farm per process, for every outstanding future at once.
+
+Each cycle is ONE batched poll for all outstanding jobs; results are fetched only for items that
+finished, in one more call. A failing poll (database busy, Qube supervisor down) backs off and
+retries; a result that does not decode fails its own future and nothing else. The thread is a
+daemon: closing the DCC never waits for farm work (the work keeps running on the farm).
+"""
+import logging
+import threading
+import time
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from . import payload
+from .errors import JobRemovedError, RemoteError
+from .farms.base import KILLED, REMOVED, TERMINAL, Farm, JobState
+from .future import Future
+
+LOGGER = logging.getLogger("dccfutures")
+ENSURE_EVERY = 2.0
+
+
+class Poller:
+    def __init__(self, farm: Farm, interval_min: float = 0.05, interval_max: float = 0.5):
+        self.farm = farm
+        self.interval_min = interval_min
+        self.interval_max = interval_max
+        self._items: Dict[Tuple[int, int], List[Future]] = {}
+        self._jobs: Dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    # -- registry ------------------------------------------------------------------------
+
+    def register(self, futures: Iterable[Future]) -> None:
+        with self._lock:
+            for future in futures:
+                if future.done():
+                    continue
+                future._poller = self
+                key = (future.job_id, future.work_id)
+                calls = self._items.get(key)
+                if calls is None:
+                    self._items[key] = [future]
+                    self._jobs[future.job_id] = self._jobs.get(future.job_id, 0) + 1
+                else:
+                    calls.append(future)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="dccfutures-poller-%s"
+                                                % self.farm.name, daemon=True)
+                self._thread.start()
+        self._wake()
+
+    def outstanding(self) -> int:
+        with self._lock:
+            return sum(len(calls) for calls in self._items.values())
+
+    def cancel_item(self, job_id: int, work_id: int) -> None:
+        """The item was killed by this process: cancel every future of it (a whole chunk)."""
+        for future in self._pop(job_id, work_id):
+            future._cancel_locally()
+
+    def _pop(self, job_id: int, work_id: int) -> List[Future]:
+        with self._lock:
+            calls = self._items.pop((job_id, work_id), [])
+            if calls:
+                left = self._jobs[job_id] - 1
+                if left:
+                    self._jobs[job_id] = left
+                else:
+                    del self._jobs[job_id]
+            return calls
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+        wake = getattr(self.farm, "wake", None)
+        if wake is not None:
+            try:
+                wake()
+            except Exception:
+                pass
+
+    # -- the thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        interval = self.interval_min
+        failures = 0
+        last_ensure = 0.0
+        while True:
+            with self._lock:
+                job_ids = list(self._jobs)
+            if not job_ids:
+                self._wakeup.wait(1.0)
+                self._wakeup.clear()
+                continue
+            try:
+                now = time.monotonic()
+                if now - last_ensure > ENSURE_EVERY:
+                    last_ensure = now
+                    self.farm.ensure_running()
+                states = self.farm.poll(job_ids)
+                self._deliver(states)
+                failures = 0
+            except Exception as error:  # the farm is down or busy: try again, never die
+                failures += 1
+                delay = min(self.interval_max * 4, self.interval_min * (2 ** min(failures, 8)))
+                if failures in (1, 10) or failures % 100 == 0:
+                    LOGGER.warning("dccfutures: polling %s failed (%s); retrying in %.1f s",
+                                   self.farm.name, error, delay)
+                time.sleep(delay)
+                continue
+            interval = self.interval_min if states else min(self.interval_max, interval * 2)
+            self._wakeup.clear()
+            if not self.farm.wait_for_change(self.interval_max):
+                # A farm without push: sleep, but let a new registration cut the sleep short.
+                if not getattr(self.farm, "pushes", False):
+                    self._wakeup.wait(interval)
+
+    def _deliver(self, states: Dict[int, JobState]) -> None:
+        finished: List[Tuple[int, int]] = []
+        for job_id, state in states.items():
+            if state.status == REMOVED:
+                self._remove_job(job_id)
+                continue
+            for work_id, work in state.work.items():
+                with self._lock:
+                    calls = list(self._items.get((job_id, work_id), ()))
+                for future in calls:
+                    future._status = work.status
+                    future.progress = work.progress
+                    future.progress_message = work.message
+                if work.status in TERMINAL and calls:
+                    finished.append((job_id, work_id))
+        if finished:
+            for key, (status, blob) in self.farm.results(finished).items():
+                self._finish(key, status, blob)
+
+    def _finish(self, key: Tuple[int, int], status: str, blob: Optional[bytes]) -> None:
+        calls = self._pop(*key)
+        if status == KILLED:
+            for future in calls:
+                future._cancel_locally()
+            return
+        try:
+            outcomes = payload.decode_outcomes(blob) if blob else []
+        except Exception as error:
+            outcomes = [("error", None, "RemoteError", "the result could not be read: %s" % error,
+                         "")]
+        if len(outcomes) == 1 and len(calls) > 1:
+            outcomes = outcomes * len(calls)  # the whole item failed before its calls ran
+        for index, future in enumerate(calls):
+            future._status = status
+            try:
+                if index >= len(outcomes):
+                    raise RemoteError("MissingResult", "work item %s:%s ended %s without a result "
+                                      "for call %d" % (key[0], key[1], status, index))
+                ok, value = payload.unpack(outcomes[index])
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+            except Exception as error:  # never let one bad result stop the others
+                if not future.done():
+                    try:
+                        future.set_exception(error)
+                    except Exception:
+                        LOGGER.exception("dccfutures: cannot finish %r", future)
+
+    def _remove_job(self, job_id: int) -> None:
+        with self._lock:
+            keys = [k for k in self._items if k[0] == job_id]
+        for key in keys:
+            for future in self._pop(*key):
+                if not future.done():
+                    future._status = REMOVED
+                    future.set_exception(JobRemovedError(
+                        "job %d was removed from the %s farm before work item %d finished"
+                        % (job_id, self.farm.name, key[1])))

@@ -1,0 +1,171 @@
+"""The request / run / report loop every farm worker runs."""
+import atexit
+import gc
+import os
+import sys
+import traceback
+from typing import Any, Dict, List, Optional, Sequence
+
+from .. import payload
+from .context import ItemContext, _set_current
+
+JOB_VAR = "DCCFUTURES_JOB_ID"
+WORK_VAR = "DCCFUTURES_WORK_ID"
+
+
+class Item:
+    """A work item as a worker sees it: its calls and what it needs of its job.
+
+    ``job`` is a dict with ``env`` (variables set while the item runs), ``sys_path`` (entries
+    put in front of ``sys.path``), ``cwd`` and ``function`` (the encoded function of a map).
+    """
+
+    def __init__(self, job_id: int, work_id: int, calls: bytes, job: Dict[str, Any],
+                 token: Any = None):
+        self.job_id, self.work_id, self.calls, self.job, self.token = (
+            job_id, work_id, calls, job, token)
+
+
+class WorkSource:
+    """What a farm gives the loop: items to run and a place to report them."""
+
+    def request(self) -> Optional[Item]:
+        """The next item, blocking until one is there; None when this worker should stop."""
+        raise NotImplementedError
+
+    def started(self, item: Item) -> None:
+        """The item is about to run (the local farm marks its log offset here)."""
+
+    def progress(self, item: Item, fraction: float, message: Optional[str]) -> None:
+        """Mid-item progress; may be throttled."""
+
+    def report(self, item: Item, status: str, outcomes: bytes) -> None:
+        """The item ended: ``complete`` or ``failed``, with its encoded outcomes."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """The loop is over."""
+
+
+def run_item(item: Item, source: WorkSource, functions: Dict[int, Any]) -> str:
+    """Run one item's calls in its job's environment; report and return its status.
+
+    The environment, ``sys.path`` and working directory are the job's while the item runs and
+    are put back afterwards, because a warm worker serves many jobs.
+    """
+    job = item.job
+    saved_environ = dict(os.environ)
+    saved_path = list(sys.path)
+    saved_cwd = _getcwd()
+    context = ItemContext(item.job_id, item.work_id,
+                          lambda f, m: source.progress(item, f, m))
+    outcomes: List[tuple] = []
+    try:
+        os.environ.update(job.get("env") or {})
+        os.environ[JOB_VAR] = str(item.job_id)
+        os.environ[WORK_VAR] = str(item.work_id)
+        extra = [p for p in job.get("sys_path") or () if p not in sys.path]
+        sys.path[:0] = extra
+        cwd = job.get("cwd")
+        if cwd and os.path.isdir(cwd):
+            os.chdir(cwd)
+        source.started(item)
+        try:
+            calls = payload.decode_calls(item.calls)
+            shared = _job_function(item, functions)
+        except BaseException as error:  # a payload that does not load fails the item, not us
+            outcomes = [payload.failure(error)]
+        else:
+            context._calls = max(1, len(calls))
+            _set_current(context)
+            for index, (func, args, kwargs) in enumerate(calls):
+                context.call_index = index
+                outcomes.append(_call(shared if func is None else func, args, kwargs))
+    finally:
+        _set_current(None)
+        _flush_stdio()
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        sys.path[:] = saved_path
+        if saved_cwd:
+            try:
+                os.chdir(saved_cwd)
+            except OSError:
+                pass
+    status = "failed" if any(o[0] != "ok" for o in outcomes) else "complete"
+    source.report(item, status, payload.encode_outcomes(outcomes))
+    return status
+
+
+def _call(func: Any, args: Sequence, kwargs: Dict[str, Any]) -> tuple:
+    try:
+        target = payload.resolve(func)
+        value = target(*args, **kwargs)
+    except SystemExit as error:
+        return payload.failure(RuntimeError("the work called sys.exit(%r)" % (error.code,)))
+    except BaseException as error:  # KeyboardInterrupt in an item is the item's failure too
+        tb = traceback.format_exception(type(error), error, error.__traceback__)
+        # Drop this frame: the user's code starts one level down.
+        return payload.failure(error, "".join(tb[:1] + tb[2:]) if len(tb) > 2 else "".join(tb))
+    return payload.ok(value, func)
+
+
+def _job_function(item: Item, functions: Dict[int, Any]) -> Any:
+    if item.job_id not in functions:
+        blob = item.job.get("function")
+        functions[item.job_id] = payload.loads(blob) if blob else None
+        if len(functions) > 64:  # a long-lived worker: keep only recent jobs' functions
+            functions.pop(next(iter(functions)))
+    return functions[item.job_id]
+
+
+def serve(source: WorkSource, bootstrap: Any = None) -> int:
+    """Bootstrap once, then run items until the source runs dry. Returns an exit code."""
+    functions: Dict[int, Any] = {}
+    if bootstrap is not None:
+        bootstrap.setup()
+    try:
+        while True:
+            item = source.request()
+            if item is None:
+                return 0
+            run_item(item, source, functions)
+    finally:
+        try:
+            source.close()
+        finally:
+            if bootstrap is not None:
+                bootstrap.teardown()
+
+
+def exit_process(code: int = 0) -> None:
+    """End a worker: atexit handlers and a garbage collection, then ``os._exit``.
+
+    DCC interpreters can crash in their own teardown (reference 000), so a worker never goes
+    through the normal interpreter exit.
+    """
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+    try:
+        gc.collect()
+    except BaseException:
+        pass
+    _flush_stdio()
+    os._exit(code)
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def _getcwd() -> Optional[str]:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
