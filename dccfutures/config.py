@@ -311,7 +311,8 @@ def _unknown_key(name: str, schema: Dict[str, Any], where: str) -> str:
 def _yaml_error(error: yaml.YAMLError, path: Optional[str], text: str,
                 key: Optional[str] = None) -> ConfigError:
     if isinstance(error, yaml.reader.ReaderError):   # a control character; no mark, a position
-        problem = "unacceptable character #x%04x: %s" % (ord(error.character), error.reason)
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        problem = "unacceptable character #x%04x: %s" % (code, error.reason)
         return ConfigError("invalid YAML: " + problem, path=path,
                            line=text.count("\n", 0, error.position) + 1, key=key)
     mark = getattr(error, "problem_mark", None)

@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from . import payload
 from .errors import JobRemovedError, RemoteError
-from .farms.base import KILLED, REMOVED, TERMINAL, Farm, JobState
+from .farms.base import BLOCKED, KILLED, PENDING, REMOVED, TERMINAL, Farm, JobState
 from .future import Future
 
 LOGGER = logging.getLogger("dccfutures")
@@ -24,11 +24,13 @@ class Poller:
         self.farm = farm
         self.interval_min = interval_min
         self.interval_max = interval_max
-        self._items: Dict[Tuple[int, int], List[Future]] = {}
-        self._jobs: Dict[int, int] = {}
+        # job id -> work id -> the futures of that item's calls (several for a map chunk)
+        self._jobs: Dict[int, Dict[int, List[Future]]] = {}
+        self._job_blocked: Dict[int, bool] = {}
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._stopped = False
 
     # -- registry ------------------------------------------------------------------------
 
@@ -38,22 +40,22 @@ class Poller:
                 if future.done():
                     continue
                 future._poller = self
-                key = (future.job_id, future.work_id)
-                calls = self._items.get(key)
-                if calls is None:
-                    self._items[key] = [future]
-                    self._jobs[future.job_id] = self._jobs.get(future.job_id, 0) + 1
-                else:
-                    calls.append(future)
+                items = self._jobs.setdefault(future.job_id, {})
+                items.setdefault(future.work_id, []).append(future)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="dccfutures-poller-%s"
                                                 % self.farm.name, daemon=True)
                 self._thread.start()
         self._wake()
 
+    def stop(self) -> None:
+        """End the thread (tests switching farm homes); outstanding futures stay pending."""
+        self._stopped = True
+        self._wake()
+
     def outstanding(self) -> int:
         with self._lock:
-            return sum(len(calls) for calls in self._items.values())
+            return sum(len(calls) for items in self._jobs.values() for calls in items.values())
 
     def cancel_item(self, job_id: int, work_id: int) -> None:
         """The item was killed by this process: cancel every future of it (a whole chunk)."""
@@ -62,14 +64,18 @@ class Poller:
 
     def _pop(self, job_id: int, work_id: int) -> List[Future]:
         with self._lock:
-            calls = self._items.pop((job_id, work_id), [])
-            if calls:
-                left = self._jobs[job_id] - 1
-                if left:
-                    self._jobs[job_id] = left
-                else:
-                    del self._jobs[job_id]
+            items = self._jobs.get(job_id)
+            if items is None:
+                return []
+            calls = items.pop(work_id, [])
+            if not items:
+                del self._jobs[job_id]
+                self._job_blocked.pop(job_id, None)
             return calls
+
+    def _calls(self, job_id: int, work_id: int) -> List[Future]:
+        with self._lock:
+            return list(self._jobs.get(job_id, {}).get(work_id, ()))
 
     def _wake(self) -> None:
         self._wakeup.set()
@@ -86,7 +92,7 @@ class Poller:
         interval = self.interval_min
         failures = 0
         last_ensure = 0.0
-        while True:
+        while not self._stopped:
             with self._lock:
                 job_ids = list(self._jobs)
             if not job_ids:
@@ -101,6 +107,9 @@ class Poller:
                 states = self.farm.poll(job_ids)
                 self._deliver(states)
                 failures = 0
+                interval = self.interval_min if states else min(self.interval_max, interval * 2)
+                self._wakeup.clear()
+                pushed = self.farm.wait_for_change(self.interval_max)
             except Exception as error:  # the farm is down or busy: try again, never die
                 failures += 1
                 delay = min(self.interval_max * 4, self.interval_min * (2 ** min(failures, 8)))
@@ -109,12 +118,9 @@ class Poller:
                                    self.farm.name, error, delay)
                 time.sleep(delay)
                 continue
-            interval = self.interval_min if states else min(self.interval_max, interval * 2)
-            self._wakeup.clear()
-            if not self.farm.wait_for_change(self.interval_max):
+            if not pushed and not getattr(self.farm, "pushes", False):
                 # A farm without push: sleep, but let a new registration cut the sleep short.
-                if not getattr(self.farm, "pushes", False):
-                    self._wakeup.wait(interval)
+                self._wakeup.wait(interval)
 
     def _deliver(self, states: Dict[int, JobState]) -> None:
         finished: List[Tuple[int, int]] = []
@@ -122,11 +128,15 @@ class Poller:
             if state.status == REMOVED:
                 self._remove_job(job_id)
                 continue
+            if state.status:
+                self._job_status(job_id, state.status)
+            blocked = self._job_blocked.get(job_id, False)
             for work_id, work in state.work.items():
-                with self._lock:
-                    calls = list(self._items.get((job_id, work_id), ()))
+                calls = self._calls(job_id, work_id)
+                # A blocked job holds its pending items back: their futures say 'blocked'.
+                status = BLOCKED if blocked and work.status == PENDING else work.status
                 for future in calls:
-                    future._status = work.status
+                    future._status = status
                     future.progress = work.progress
                     future.progress_message = work.message
                 if work.status in TERMINAL and calls:
@@ -166,13 +176,25 @@ class Poller:
                     except Exception:
                         LOGGER.exception("dccfutures: cannot finish %r", future)
 
+    def _job_status(self, job_id: int, status: str) -> None:
+        blocked = status == BLOCKED
+        with self._lock:
+            if job_id not in self._jobs or self._job_blocked.get(job_id, False) == blocked:
+                return
+            self._job_blocked[job_id] = blocked
+            calls = [f for fs in self._jobs[job_id].values() for f in fs]
+        old, new = (PENDING, BLOCKED) if blocked else (BLOCKED, PENDING)
+        for future in calls:
+            if future._status == old:
+                future._status = new
+
     def _remove_job(self, job_id: int) -> None:
         with self._lock:
-            keys = [k for k in self._items if k[0] == job_id]
-        for key in keys:
-            for future in self._pop(*key):
+            work_ids = list(self._jobs.get(job_id, ()))
+        for work_id in work_ids:
+            for future in self._pop(job_id, work_id):
                 if not future.done():
                     future._status = REMOVED
                     future.set_exception(JobRemovedError(
                         "job %d was removed from the %s farm before work item %d finished"
-                        % (job_id, self.farm.name, key[1])))
+                        % (job_id, self.farm.name, work_id)))

@@ -48,6 +48,8 @@ def forget(farm: Optional[Farm] = None) -> None:
     with _lock:
         for key, instance in list(_instances.items()):
             if farm is None or instance is farm:
+                poller = _pollers.pop(id(instance), None)
+                if poller is not None:
+                    poller.stop()
                 instance.close()
                 del _instances[key]
-                _pollers.pop(id(instance), None)

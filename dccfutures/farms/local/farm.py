@@ -32,6 +32,7 @@ class LocalFarm(Farm):
     """One machine, no server: a SQLite store, a supervisor and warm workers."""
 
     name = "local"
+    pushes = True  # workers poke our FIFO when our jobs change
 
     def __init__(self, config: Optional[Config] = None, home: Optional[str] = None):
         self.config = config or load_config()

@@ -32,7 +32,10 @@ class Waker:
 
     def wait(self, timeout: float) -> bool:
         """Sleep until poked or ``timeout``; True when poked. Drains pending pokes."""
-        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+        try:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+        except (OSError, ValueError):  # closed under us: behave like a timeout
+            return False
         if ready:
             self.drain()
         return bool(ready)
@@ -41,7 +44,7 @@ class Waker:
         try:
             while os.read(self.fd, 4096):
                 pass
-        except (BlockingIOError, InterruptedError):
+        except OSError:  # EAGAIN once empty; EBADF if closed meanwhile
             pass
 
     def poke_self(self) -> None:
@@ -51,8 +54,9 @@ class Waker:
             pass
 
     def close(self) -> None:
+        fd, self.fd = self.fd, -1
         try:
-            os.close(self.fd)
+            os.close(fd)
         except OSError:
             pass
         try:

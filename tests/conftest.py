@@ -1,0 +1,89 @@
+"""Shared fixtures: every test that touches a farm gets a private farm home and config, and
+every supervisor a test starts is stopped (with its workers) when the test ends."""
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from dccfutures import farms  # noqa: E402
+from dccfutures.farms.local import LocalFarm  # noqa: E402
+
+ARTIFACTS = os.path.join(ROOT, ".test-artifacts")
+
+
+def write_config(path, text):
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+@pytest.fixture
+def farm_config(tmp_path, monkeypatch):
+    """A private config file; returns a function that (re)writes its local: section."""
+    path = str(tmp_path / "config.yaml")
+    monkeypatch.setenv("DCCFUTURES_CONFIG", path)
+
+    def configure(workers=2, idle_timeout=60, max_attempts=3, extra=""):
+        write_config(path, "local:\n  workers: %d\n  idle_timeout: %s\n  max_attempts: %d\n"
+                           "  heartbeat: 0.5\n  lease_timeout: 10\n%s"
+                     % (workers, idle_timeout, max_attempts, extra))
+        return path
+    configure()
+    return configure
+
+
+@pytest.fixture
+def farm_home(tmp_path, monkeypatch, farm_config):
+    """A private local farm home for this test; its supervisor is stopped afterwards."""
+    home = str(tmp_path / "home")
+    monkeypatch.setenv("DCCFUTURES_HOME", home)
+    for name in ("QBLVL", "DCCFUTURES_RECURSION_LIMIT", "QBFUTURES_RECURSION_LIMIT",
+                 "DCCFUTURES_JOB_ID", "DCCFUTURES_WORK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    farms.forget()
+    yield home
+    stop_farm(home)
+    farms.forget()
+
+
+def stop_farm(home):
+    """Stop the supervisor of ``home`` and make sure no worker of it survives."""
+    if not os.path.isdir(home):
+        return
+    farm = LocalFarm(home=home)
+    try:
+        if not farm.stop_supervisor(timeout=15):
+            pid = farm.supervisor_pid()
+            if pid and pid > 0:
+                os.kill(pid, signal.SIGKILL)
+        for pid, *_ in farm.store.workers():
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    finally:
+        farm.close()
+
+
+@pytest.fixture
+def executor(farm_home):
+    from dccfutures import Executor
+    ex = Executor()
+    yield ex
+    ex.shutdown(wait=False, cancel_futures=True)
+
+
+def wait_until(predicate, timeout=20.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
