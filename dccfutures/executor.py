@@ -306,20 +306,45 @@ class BatchMap:
         return _result_iterator(list(self.futures), None)
 
 
-def _result_iterator(futures: List[Future], end_time: Optional[float]) -> Iterator[Any]:
-    """Yield results in order; whatever is left is cancelled when the iterator closes."""
-    pending = list(reversed(futures))
-    try:
-        while pending:
-            future = pending[-1]
-            if end_time is None:
+class _ResultIterator:
+    """Results in order, like CPython's map iterator; closing it (or a timeout) cancels the
+    calls that are left, even before the first result was asked for."""
+
+    def __init__(self, futures: List[Future], end_time: Optional[float]):
+        self._pending = list(reversed(futures))
+        self._end_time = end_time
+
+    def __iter__(self) -> "_ResultIterator":
+        return self
+
+    def __next__(self) -> Any:
+        if not self._pending:
+            raise StopIteration
+        future = self._pending[-1]
+        try:
+            if self._end_time is None:
                 result = future.result()
             else:
-                result = future.result(end_time - time.monotonic())
-            pending.pop()
-            yield result
-    finally:
-        cancel_all([f for f in pending if not f.done()])
+                result = future.result(self._end_time - time.monotonic())
+        except BaseException:
+            self.close()
+            raise
+        self._pending.pop()
+        return result
+
+    def close(self) -> None:
+        pending, self._pending = self._pending, []
+        cancel_all(f for f in pending if not f.done())
+
+    def __enter__(self) -> "_ResultIterator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _result_iterator(futures: List[Future], end_time: Optional[float]) -> Iterator[Any]:
+    return _ResultIterator(futures, end_time)
 
 
 def cancel_all(futures: Iterable[Future]) -> int:

@@ -8,7 +8,7 @@ import concurrent.futures
 from concurrent.futures._base import PENDING as _BASE_PENDING
 from typing import Any, Callable, List, Optional
 
-from .farms.base import PENDING, RUNNING
+from .farms.base import KILLED, PENDING, RUNNING
 
 # Set by a DCC integration (Maya: maya.utils.executeDeferred) so that done-callbacks run on the
 # DCC's main thread and never on the poller thread.
@@ -84,10 +84,17 @@ class Future(concurrent.futures.Future):
     # -- used by the poller and the executor ---------------------------------------------
 
     def _cancel_locally(self) -> bool:
-        self._status = "killed"
+        """Mark cancelled and wake ``as_completed()`` / ``wait()``; idempotent, thread-safe."""
         if not super().cancel():
-            return self.cancelled()
-        self.set_running_or_notify_cancel()  # wakes as_completed() and wait()
+            return False
+        self._status = KILLED
+        with self._condition:
+            notify = self._state == "CANCELLED"
+        if notify:
+            try:
+                self.set_running_or_notify_cancel()
+            except RuntimeError:
+                pass  # another thread notified the waiters first
         return True
 
     def _require_submitted(self, what: str) -> None:
