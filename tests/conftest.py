@@ -29,10 +29,10 @@ def farm_config(tmp_path, monkeypatch):
     path = str(tmp_path / "config.yaml")
     monkeypatch.setenv("DCCFUTURES_CONFIG", path)
 
-    def configure(workers=2, idle_timeout=60, max_attempts=3, extra=""):
+    def configure(workers=2, idle_timeout=60, max_attempts=3, lease_timeout=10, extra=""):
         write_config(path, "local:\n  workers: %d\n  idle_timeout: %s\n  max_attempts: %d\n"
-                           "  heartbeat: 0.5\n  lease_timeout: 10\n%s"
-                     % (workers, idle_timeout, max_attempts, extra))
+                           "  heartbeat: 0.2\n  lease_timeout: %s\n%s"
+                     % (workers, idle_timeout, max_attempts, lease_timeout, extra))
         return path
     configure()
     return configure

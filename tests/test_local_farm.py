@@ -1,0 +1,110 @@
+"""Local farm behaviours beyond the executor contract: supervisor lifecycle, leases, home."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import dccfutures
+from dccfutures import Executor
+from dccfutures.errors import FarmError
+from dccfutures.farms.local import LocalFarm
+from dccfutures.farms.local.home import Home, filesystem_type, parse_mountinfo_line
+from tests import workloads
+from tests.conftest import wait_until
+
+
+def test_supervisor_leaves_after_idle_timeout(farm_home, farm_config):
+    farm_config(idle_timeout=1)
+    ex = Executor()
+    assert ex.submit(workloads.add, 1, 1).result(30) == 2
+    farm = ex.farm
+    pid = farm.supervisor_pid()
+    assert pid
+    wait_until(lambda: farm.supervisor_pid() is None, timeout=15, what="idle supervisor to leave")
+    # Its workers left with it, and the next submit starts a new one.
+    assert farm.store.workers() == []
+    assert ex.submit(workloads.add, 2, 2).result(30) == 4
+
+
+def test_only_one_supervisor_when_many_clients_start_it(farm_home):
+    farms = [LocalFarm() for _ in range(4)]
+    threads = [threading.Thread(target=f.start_supervisor) for f in farms]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    wait_until(lambda: farms[0].supervisor_pid(), what="a supervisor")
+    time.sleep(1.5)  # the losers give up within a second
+    exited = [c.poll() is not None for f in farms for c in f._children]
+    assert exited.count(False) == 1
+    for farm in farms:
+        farm.close()
+
+
+def test_hung_worker_is_killed_after_its_lease_and_item_retried(farm_home, farm_config, tmp_path):
+    farm_config(workers=1, lease_timeout=1.5)
+    ex = Executor()
+    pid_file = str(tmp_path / "pid")
+    future = ex.submit(workloads.pid_then_sleep, pid_file, 1.0)
+    wait_until(lambda: os.path.exists(pid_file) and open(pid_file).read(), what="pid")
+    worker = int(open(pid_file).read())
+    os.remove(pid_file)
+    os.kill(worker, signal.SIGSTOP)  # hung: no heartbeat any more
+    try:
+        assert future.result(60) == "survived"
+    finally:
+        try:
+            os.kill(worker, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert int(open(pid_file).read()) != worker
+    assert ex.farm.job(future.job_id).work[0].attempts == 2
+
+
+def test_network_filesystem_home_is_refused():
+    line = ("36 25 0:32 / /mnt/studio rw,relatime shared:1 - nfs4 server:/export "
+            "rw,vers=4.2")
+    assert parse_mountinfo_line(line) == ("/mnt/studio", "nfs4")
+    mounts = [("/", "ext4"), ("/mnt/studio", "nfs4"), ("/mnt/studio/local", "ext4")]
+    assert filesystem_type("/mnt/studio/home/artist", mounts) == "nfs4"
+    assert filesystem_type("/mnt/studio/local/x", mounts) == "ext4"
+    assert filesystem_type("/mnt/studiox", mounts) == "ext4"
+
+
+def test_home_on_nfs_error_names_the_variable(tmp_path, monkeypatch):
+    from dccfutures.farms.local import home as home_module
+    monkeypatch.setattr(home_module, "_linux_mounts", lambda: [("/", "ext4"),
+                                                                (str(tmp_path), "nfs")])
+    with pytest.raises(FarmError, match="network filesystem \\(nfs\\).*DCCFUTURES_HOME"):
+        Home(str(tmp_path / "farm"))
+
+
+def test_home_permissions_are_tightened(tmp_path):
+    path = tmp_path / "loose"
+    path.mkdir(mode=0o777)
+    os.chmod(path, 0o777)
+    Home(str(path))
+    assert os.stat(path).st_mode & 0o777 == 0o700
+
+
+def test_clean_removes_expired_jobs_and_their_futures_end(farm_home, farm_config, tmp_path):
+    from dccfutures.farms.local import clean
+    ex = Executor()
+    done = ex.submit(workloads.add, 1, 1)
+    assert done.result(30) == 2
+    farm = ex.farm
+    assert clean.clean(farm.home, farm.store, retention_days=1) == 0  # too young
+    assert clean.clean(farm.home, farm.store, retention_days=0) == 1
+    with pytest.raises(KeyError):
+        farm.job(done.job_id)
+
+
+def test_attempts_are_configurable(farm_home, farm_config):
+    farm_config(max_attempts=1)
+    ex = Executor()
+    with pytest.raises(dccfutures.WorkerLostError):
+        ex.submit(workloads.always_crash).result(60)
+    # ... and per job, as a job field.
+    with pytest.raises(dccfutures.WorkerLostError) as info:
+        ex.submit_ext(workloads.always_crash, max_attempts=2).result(60)
+    assert info.value.attempts == 2
