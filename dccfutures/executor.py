@@ -79,6 +79,7 @@ class Executor(concurrent.futures.Executor):
         self._outstanding: set = set()
         self._outstanding_lock = threading.Lock()
         self._shutdown = False
+        self._python_path: Optional[str] = None
 
     # -- the public contract -------------------------------------------------------------
 
@@ -179,14 +180,19 @@ class Executor(concurrent.futures.Executor):
 
     def _package(self, func: Any) -> Dict[str, Any]:
         """Readable facts about the work, for the farm, the worker and the monitor."""
-        from .interpreter import plain_python
         return {
             "callable": payload.describe(func) if func is not None else "batch",
-            "python": plain_python(self.config),
+            "python": self._python(),
             "python_version": "%d.%d" % sys.version_info[:2],
-            "sys_path": [p for p in sys.path if p and os.path.isdir(p)],
+            "sys_path": _importable_paths(),
             "cwd": _getcwd(),
         }
+
+    def _python(self) -> str:
+        if self._python_path is None:
+            from .interpreter import plain_python
+            self._python_path = plain_python(self.config)
+        return self._python_path
 
     def _track(self, futures: List[Future]) -> None:
         with self._outstanding_lock:
@@ -366,6 +372,18 @@ def cancel_all(futures: Iterable[Future]) -> int:
                 future._poller.cancel_item(job_id, future.work_id)
             count += future._cancel_locally() if not future.done() else future.cancelled()
     return count
+
+
+_path_cache: Tuple[Tuple[str, ...], List[str]] = ((), [])
+
+
+def _importable_paths() -> List[str]:
+    """The submitter's ``sys.path`` folders (what a worker needs to import its modules)."""
+    global _path_cache
+    key = tuple(sys.path)
+    if key != _path_cache[0]:
+        _path_cache = (key, [p for p in key if p and os.path.isdir(p)])
+    return _path_cache[1]
 
 
 def _getcwd() -> Optional[str]:

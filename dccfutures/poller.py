@@ -31,6 +31,7 @@ class Poller:
         self._wakeup = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._stopped = False
+        self._sleeping = False  # in wait_for_change: a registration must poke the farm
 
     # -- registry ------------------------------------------------------------------------
 
@@ -79,6 +80,9 @@ class Poller:
 
     def _wake(self) -> None:
         self._wakeup.set()
+        if not self._sleeping:
+            return  # it will look at the new jobs on its next cycle anyway
+        self._sleeping = False
         wake = getattr(self.farm, "wake", None)
         if wake is not None:
             try:
@@ -109,7 +113,12 @@ class Poller:
                 failures = 0
                 interval = self.interval_min if states else min(self.interval_max, interval * 2)
                 self._wakeup.clear()
-                pushed = self.farm.wait_for_change(self.interval_max)
+                self._sleeping = True
+                if self._wakeup.is_set():  # registered between clear() and now
+                    pushed = True
+                else:
+                    pushed = self.farm.wait_for_change(self.interval_max)
+                self._sleeping = False
             except Exception as error:  # the farm is down or busy: try again, never die
                 failures += 1
                 delay = min(self.interval_max * 4, self.interval_min * (2 ** min(failures, 8)))

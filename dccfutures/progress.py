@@ -87,23 +87,27 @@ class ProgressBar:
         self.closed = True
 
     def text(self, width: Optional[int] = None) -> str:
-        """The line as it is drawn now: ``[###---]  3/12  25%  0:01  label: message``."""
-        parts = ["%d/%d" % (min(self.done, self.total) if self.total else self.done, self.total),
-                 "%3d%%" % self.percent, _elapsed(time.monotonic() - self._start)]
+        """The line as drawn now: ``3/12   25%  0:01  label: message``; given a terminal
+        ``width``, with a bar in front and cut to fit. The count, percent and elapsed time
+        win the space over the bar, and the bar over the label."""
+        core = "%d/%d  %3d%%  %s" % (min(self.done, self.total) if self.total else self.done,
+                                     self.total, self.percent,
+                                     _elapsed(time.monotonic() - self._start))
         caption = ": ".join(p for p in (self.label, self.message) if p)
-        if caption:
-            parts.append(caption)
-        line = "  ".join(parts)
+        line = core + ("  " + caption if caption else "")
         if width is not None:
-            line = "%s  %s" % (self._bar(), line)
-            line = line if len(line) <= width else line[:max(0, width - 3)] + "..."
+            bar_width = min(_BAR_WIDTH, (width - len(core) - 4) // 2)
+            if bar_width >= 4:
+                line = self._bar(bar_width) + "  " + line
+            if len(line) > width:
+                line = line[:max(0, width - 3)] + "..."
         return _encodable(line, getattr(self.stream, "encoding", None))
 
     # -- drawing -------------------------------------------------------------------------
 
-    def _bar(self) -> str:
-        filled = _BAR_WIDTH if not self.total else _BAR_WIDTH * min(self.done, self.total) // self.total
-        return "[" + "#" * filled + "-" * (_BAR_WIDTH - filled) + "]"
+    def _bar(self, width: int) -> str:
+        filled = width * self.percent // 100
+        return "[" + "#" * filled + "-" * (width - filled) + "]"
 
     def _draw_tty(self, force: bool) -> None:
         now = time.monotonic()

@@ -47,6 +47,7 @@ class LocalFarm(Farm):
         self._checked = 0.0
         self._workers_listed = 0.0
         self._worker_fifos: List[str] = []
+        self._poker = wakeup.Poker()
         self._children: List[subprocess.Popen] = []
 
     def __repr__(self) -> str:
@@ -214,6 +215,7 @@ class LocalFarm(Farm):
         self._client_waker().poke_self()
 
     def close(self) -> None:
+        self._poker.close()
         with self._waker_lock:
             if self._waker is not None:
                 self._waker.close()
@@ -242,9 +244,10 @@ class LocalFarm(Farm):
             except OSError:
                 names = []
             self._worker_fifos = [os.path.join(self.home.run_dir, n) for n in names
-                                  if n.startswith("w-")]
+                                  if n.startswith("w-")] + [self.home.supervisor_fifo]
+            self._poker.forget_missing(self._worker_fifos)
             self._workers_listed = now
-        wakeup.poke_all(self._worker_fifos + [self.home.supervisor_fifo])
+        self._poker.poke(self._worker_fifos)
 
     def _current_rev(self) -> int:
         return self.store.db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
@@ -258,8 +261,13 @@ def pool_key(job: JobSpec) -> str:
     return json.dumps(spec, sort_keys=True)
 
 
+_USER: List[str] = []
+
+
 def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return str(os.getuid())
+    if not _USER:
+        try:
+            _USER.append(getpass.getuser())
+        except Exception:
+            _USER.append(str(os.getuid()))
+    return _USER[0]

@@ -130,6 +130,7 @@ class Store:
 
     def __init__(self, path: str, timeout: float = 30.0):
         self.path = path
+        self.timeout = timeout
         self._lock = threading.RLock()
         new = not os.path.exists(path)
         self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None,
@@ -165,7 +166,10 @@ class Store:
         def __enter__(self):
             self.store._lock.acquire()
             try:
-                self.store.db.execute("BEGIN " + self.mode)
+                if self.mode == "IMMEDIATE":
+                    self.store._begin_immediate()
+                else:
+                    self.store.db.execute("BEGIN " + self.mode)
             except BaseException:
                 self.store._lock.release()
                 raise
@@ -177,6 +181,31 @@ class Store:
             finally:
                 self.store._lock.release()
             return False
+
+    def _begin_immediate(self) -> None:
+        """Take the write lock, retrying every 0.1 ms at first.
+
+        SQLite's own busy handler sleeps 1 ms, then 2, 5, 10 … while another process writes;
+        with a client and several workers committing small transactions that sleep, not the
+        work, would set the pace. Reads keep the normal busy timeout.
+        """
+        db = self.db
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            delay, deadline = 0.0001, time.monotonic() + self.timeout
+            while True:
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) and "busy" not in str(error):
+                        raise
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.005)
+        finally:
+            db.execute("PRAGMA busy_timeout=%d" % int(self.timeout * 1000))
 
     def transaction(self, mode: str = "IMMEDIATE") -> "Store._Txn":
         return Store._Txn(self, mode)
@@ -222,10 +251,12 @@ class Store:
 
     def insert_jobs(self, jobs: Sequence[JobSpec], pools: Sequence[str], notify: Optional[str],
                     parent: Optional[str], max_attempts: int, user: str) -> List[int]:
+        """Insert jobs in one transaction. New rows take the current revision without bumping
+        it: a new pending item is never news to a poller, and pollers fetch new jobs whole."""
         now = time.time()
         ids = []
         with self.transaction() as db:
-            rev = self._bump(db)
+            rev = db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
             for spec, pool in zip(jobs, pools):
                 fields = dict(spec.fields)
                 cpus = int(fields.get("cpus") or 0)
@@ -234,24 +265,24 @@ class Store:
                 initial = [BLOCKED if w.fields.get("status") == BLOCKED else PENDING
                            for w in spec.work]
                 n_blocked = initial.count(BLOCKED)
+                blocked = 1 if fields.get("status") == BLOCKED else 0
+                status = job_status(blocked, len(spec.work) - n_blocked, n_blocked, 0, 0, 0, 0)
                 cursor = db.execute(
                     "INSERT INTO jobs(name, prototype, pool, status, priority, cpus, max_attempts,"
                     " fields, env, package, function, notify, parent, user, submitted, blocked,"
                     " t_pending, t_blocked, rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (spec.name, spec.prototype, pool, PENDING, priority, cpus, attempts,
+                    (spec.name, spec.prototype, pool, status, priority, cpus, attempts,
                      json.dumps(fields, default=str), json.dumps(spec.env),
                      json.dumps(spec.package, default=str), spec.function, notify, parent, user,
-                     now, 1 if fields.get("status") == BLOCKED else 0,
-                     len(spec.work) - n_blocked, n_blocked, rev))
+                     now, blocked, len(spec.work) - n_blocked, n_blocked, rev))
                 job_id = cursor.lastrowid
                 db.executemany(
                     "INSERT INTO work(job_id, idx, name, status, fields, package, ncalls, rev)"
                     " VALUES (?,?,?,?,?,?,?,?)",
-                    [(job_id, i, w.name or str(i), status,
+                    [(job_id, i, w.name or str(i), state,
                       json.dumps(w.fields, default=str) if w.fields else None, w.package,
                       w.ncalls, rev)
-                     for i, (w, status) in enumerate(zip(spec.work, initial))])
-                self._retally(db, [job_id], rev, now)
+                     for i, (w, state) in enumerate(zip(spec.work, initial))])
                 ids.append(job_id)
         return ids
 
@@ -271,11 +302,13 @@ class Store:
                                   (cursor, min_job)).fetchall()
             gone = [r[0] for r in db.execute("SELECT job_id FROM removed WHERE rev > ?", (cursor,))]
             if new_jobs:
-                known = set()
+                known = []
                 for chunk in _chunks(new_jobs, 500):
-                    known.update(r[0] for r in db.execute(
-                        "SELECT id FROM jobs WHERE id IN (%s)" % ",".join("?" * len(chunk)), chunk))
-                gone += [j for j in new_jobs if j not in known]
+                    known += db.execute("SELECT id, status FROM jobs WHERE id IN (%s)"
+                                        % ",".join("?" * len(chunk)), chunk).fetchall()
+                statuses += known
+                found = {r[0] for r in known}
+                gone += [j for j in new_jobs if j not in found]
         return rows, gone, rev, statuses
 
     def job_statuses(self, job_ids: Sequence[int]) -> Dict[int, str]:
@@ -478,18 +511,27 @@ class Store:
                                 for row_id, attempt, fraction, message in progress])
 
     def claim(self, pid: int, pool: str, limit: int, known_jobs: Iterable[int]) -> List[Claimed]:
-        """Take up to ``limit`` pending items of the most urgent job of ``pool``.
+        """Take up to ``limit`` pending items of ``pool``, the most urgent jobs first.
 
         Priority is Qube's: the lowest number runs first, then the oldest job. A job's ``cpus``
-        caps how many of its items run at once. Job details are returned once per worker.
+        caps how many of its items run at once. At most half of what is pending is taken, so
+        another idle worker always finds work. Job details come once per worker.
         """
         now = time.time()
+        with self._lock:  # a cheap read first: woken for nothing, take no write lock
+            if self.db.execute("SELECT 1 FROM jobs WHERE pool = ? AND t_pending > 0 AND"
+                               " blocked = 0 LIMIT 1", (pool,)).fetchone() is None:
+                return []
         with self.transaction() as db:
             candidates = db.execute(
                 "SELECT id, cpus, t_running, t_pending FROM jobs WHERE pool = ? AND t_pending > 0"
-                " AND blocked = 0 ORDER BY priority, id LIMIT 64", (pool,)).fetchall()
+                " AND blocked = 0 ORDER BY priority, id LIMIT ?", (pool, max(limit, 8))).fetchall()
+            ready = sum(c[3] if not c[1] else max(0, min(c[3], c[1] - c[2])) for c in candidates)
+            left = min(limit, max(1, (ready + 1) // 2))
+            claimed: List[Claimed] = []
+            rev = None
             for job_id, cpus, running, pending in candidates:
-                room = min(limit, pending) if not cpus else min(limit, pending, cpus - running)
+                room = min(left, pending) if not cpus else min(left, pending, cpus - running)
                 if room <= 0:
                     continue
                 rows = db.execute("SELECT id, idx, package, ncalls, attempts FROM work WHERE"
@@ -497,7 +539,8 @@ class Store:
                                   (job_id, room)).fetchall()
                 if not rows:
                     continue
-                rev = self._bump(db)
+                if rev is None:
+                    rev = self._bump(db)
                 db.executemany("UPDATE work SET status = 'running', worker = ?, attempts = ?,"
                                " started = ?, progress = 0, message = NULL, rev = ? WHERE id = ?",
                                [(pid, r[4] + 1, now, rev, r[0]) for r in rows])
@@ -507,8 +550,11 @@ class Store:
                 if job_id not in known_jobs:
                     job = db.execute("SELECT id, env, package, function, notify, name FROM jobs"
                                      " WHERE id = ?", (job_id,)).fetchone()
-                return [Claimed(r[0], job_id, r[1], r[4] + 1, r[2], r[3], job) for r in rows]
-        return []
+                claimed += [Claimed(r[0], job_id, r[1], r[4] + 1, r[2], r[3], job) for r in rows]
+                left -= len(rows)
+                if left <= 0:
+                    break
+        return claimed
 
     def finish(self, pid: int, done: Sequence[Tuple[Claimed, str, bytes, str, int, int]]
                ) -> List[str]:

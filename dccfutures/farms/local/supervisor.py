@@ -26,6 +26,7 @@ from .home import Home
 from .store import Store
 
 CLEAN_EVERY = 3600.0
+MIN_CYCLE = 0.01  # a burst of submits pokes us thousands of times: look at most every 10 ms
 
 
 class Supervisor:
@@ -59,6 +60,7 @@ class Supervisor:
                 if self._idle_for() > self.settings.idle_timeout:
                     log("idle for %.0f s: leaving" % self.settings.idle_timeout)
                     break
+                time.sleep(MIN_CYCLE)
                 ready, _, _ = select.select([self.waker.fd, self.signal_r], [], [], 1.0)
                 if self.waker.fd in ready:
                     self.waker.drain()

@@ -8,9 +8,14 @@ have no 108-byte limit, and their permissions are the home's (0700). Polling
 correctness.
 """
 import errno
+import fcntl
 import os
 import select
-from typing import Iterable
+import signal
+import struct
+import termios
+import threading
+from typing import Dict, Iterable
 
 
 class Waker:
@@ -88,3 +93,74 @@ def poke_all(paths: Iterable[str]) -> None:
             poke(path)
         except OSError:
             pass
+
+
+class Poker:
+    """Pokes many FIFOs often (a client submitting thousands of jobs) at the lowest cost.
+
+    Write ends stay open between pokes, and a FIFO that still holds an unread poke is skipped:
+    its owner has not drained it yet, so it will wake and then see everything committed before
+    now. That is race-free, and it saves most of the context switches a burst of submits would
+    otherwise cause on a small machine.
+    """
+
+    def __init__(self):
+        self._fds: Dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def poke(self, paths: Iterable[str]) -> None:
+        with self._lock:
+            for path in paths:
+                fd = self._fds.get(path)
+                if fd is None:
+                    try:
+                        fd = self._fds[path] = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+                    except OSError:
+                        continue  # nobody listens there (any more)
+                try:
+                    if not _unread(fd):
+                        _write_no_sigpipe(fd)
+                except BlockingIOError:
+                    pass  # full of pokes: its owner will wake anyway
+                except OSError:
+                    self._drop(path)  # EPIPE: its owner died
+
+    def forget_missing(self, present: Iterable[str]) -> None:
+        """Close write ends of FIFOs whose owners are gone from the run folder."""
+        keep = set(present)
+        with self._lock:
+            for path in [p for p in self._fds if p not in keep]:
+                self._drop(path)
+
+    def _drop(self, path: str) -> None:
+        fd = self._fds.pop(path, None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            for path in list(self._fds):
+                self._drop(path)
+
+
+def _unread(fd: int) -> int:
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def _write_no_sigpipe(fd: int) -> None:
+    """Write one byte; a dead reader raises EPIPE instead of killing a host that does not
+    ignore SIGPIPE (Python ignores it, an embedding DCC may not)."""
+    if signal.getsignal(signal.SIGPIPE) in (signal.SIG_IGN, None):
+        os.write(fd, b"!")
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
+    try:
+        os.write(fd, b"!")
+    except BrokenPipeError:
+        signal.sigtimedwait([signal.SIGPIPE], 0)  # swallow the pending SIGPIPE
+        raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPIPE})

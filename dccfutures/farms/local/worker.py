@@ -38,7 +38,7 @@ class LocalWorkSource(WorkSource):
         self.waker = wakeup.Waker(home.worker_fifo(self.pid))
         self.queue: Deque[Claimed] = collections.deque()
         self.jobs: Dict[int, dict] = {}
-        self.durations: Dict[int, float] = {}
+        self.duration: Optional[float] = None  # moving average of recent items' run time
         self.done: List[tuple] = []
         self.first_done = 0.0
         self.stopping = False
@@ -72,6 +72,10 @@ class LocalWorkSource(WorkSource):
             for claimed in claimed_items:
                 if claimed.job is not None:
                     self.jobs[claimed.job_id] = _job_dict(claimed.job)
+                else:
+                    self.jobs[claimed.job_id] = self.jobs.pop(claimed.job_id)  # recently used
+            while len(self.jobs) > 256:  # a long-lived worker forgets the least recent jobs
+                self.jobs.pop(next(iter(self.jobs)))
             if claimed_items:
                 self.queue.extend(claimed_items)
                 continue
@@ -90,8 +94,8 @@ class LocalWorkSource(WorkSource):
 
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
         elapsed = time.monotonic() - self._item_started
-        previous = self.durations.get(item.job_id)
-        self.durations[item.job_id] = elapsed if previous is None else 0.7 * previous + 0.3 * elapsed
+        previous = self.duration
+        self.duration = elapsed if previous is None else 0.7 * previous + 0.3 * elapsed
         log_end = os.lseek(1, 0, os.SEEK_END)
         with self._lock:
             self._current = None
@@ -113,11 +117,10 @@ class LocalWorkSource(WorkSource):
         wakeup.poke_all(self.store.finish(self.pid, done))
 
     def _claim_size(self) -> int:
-        # Claim about CLAIM_WINDOW seconds of the most recent job's work: many no-ops, one render.
-        if not self.durations:
+        # Claim about CLAIM_WINDOW seconds of work: many no-ops at once, one render at a time.
+        if self.duration is None:
             return 1
-        recent = self.durations[next(reversed(self.durations))]
-        return max(1, min(MAX_CLAIM, int(CLAIM_WINDOW / max(recent, 1e-5))))
+        return max(1, min(MAX_CLAIM, int(CLAIM_WINDOW / max(self.duration, 1e-5))))
 
     # -- the heartbeat thread ------------------------------------------------------------
 

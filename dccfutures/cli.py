@@ -1,0 +1,523 @@
+"""The ``dccfutures`` command: look at and steer farm work from a shell.
+
+A TD who submitted from Maya and then closed it still needs to see how the job is doing, read
+one item's output, kill, retry or hold work, and wait for a job from a script. Every subcommand
+is a thin layer over the Farm interface (``farms/base.py``), so it works on any farm; only
+``farm`` and ``clean`` manage the embedded local farm itself.
+
+Work items are named as on Qube: ``JOB`` is a job id, ``JOB:WORK`` one item of its agenda
+(``12:3``), and ``JOB:WORK,WORK`` or ``JOB:FIRST-LAST`` several.
+
+Exit codes: 0 success; 1 an error (an unknown job, a farm error, a config error) or, for
+``wait``, a job that failed or was killed; 2 bad usage (a malformed id, an unknown option) or,
+for ``wait``, a timeout. Errors are one line on stderr, never a traceback.
+"""
+import argparse
+import dataclasses
+import json
+import os
+import re
+import sys
+import time
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from . import config as config_module
+from . import farms
+from .errors import DccFuturesError
+from .farms.base import BLOCKED, PENDING, RUNNING, STATUSES, TERMINAL, Farm, JobInfo, WorkInfo
+from .progress import ProgressBar
+
+__all__ = ["main", "build_parser", "format_jobs", "format_job", "parse_target"]
+
+PROG = "dccfutures"
+WAIT_POLL = 0.2          # seconds between looks at a job in ``wait``
+START_TIMEOUT = 5.0      # seconds ``farm start`` waits for the supervisor's lock
+NAME_WIDTH = 40
+MESSAGE_WIDTH = 50
+ALL_JOBS = 1000000       # "every job", for the tallies of ``farm status``
+
+_ID = re.compile(r"[0-9]+\Z")
+_RANGE = re.compile(r"([0-9]+)-([0-9]+)\Z")
+
+
+class CommandError(Exception):
+    """A failure the user can act on: printed as one line, exits with ``code``."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+# -- ids -------------------------------------------------------------------------------------
+
+def parse_job(text: str) -> int:
+    """A job id (``"12"``); anything else is a usage error naming the text."""
+    if not _ID.match(text) or int(text) < 1:
+        raise CommandError("%r is not a job id (expected JOB, e.g. 12)" % text, 2)
+    return int(text)
+
+
+def parse_target(text: str) -> Tuple[int, Optional[List[int]]]:
+    """A job and optionally some of its items: ``"12"`` -> ``(12, None)``,
+    ``"12:3,5"`` -> ``(12, [3, 5])``, ``"12:0-2"`` -> ``(12, [0, 1, 2])``."""
+    job_text, colon, work_text = text.partition(":")
+    if not _ID.match(job_text) or int(job_text) < 1:
+        raise CommandError("%r is not a job id (expected JOB or JOB:WORK, e.g. 12 or 12:3)"
+                           % text, 2)
+    if not colon:
+        return int(job_text), None
+    works: List[int] = []
+    for part in work_text.split(","):
+        works.extend(_parse_work(part, text))
+    return int(job_text), sorted(set(works))
+
+
+def _parse_work(part: str, text: str) -> List[int]:
+    if _ID.match(part):
+        return [int(part)]
+    span = _RANGE.match(part)
+    if span and int(span.group(1)) <= int(span.group(2)):
+        return list(range(int(span.group(1)), int(span.group(2)) + 1))
+    raise CommandError("%r has a bad work id %r (expected JOB:WORK with WORK an item index, a "
+                       "list or a range, e.g. 12:3, 12:0,4 or 12:0-9)" % (text, part), 2)
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+def format_jobs(jobs: Sequence[JobInfo], fractions: Optional[Dict[int, float]] = None) -> str:
+    """The job table of ``dccfutures jobs``. ``fractions`` overrides a job's progress (live
+    progress of running items); otherwise it is the share of finished items."""
+    fractions = fractions or {}
+    headers = ("ID", "NAME", "STATUS", "PROGRESS", "PRIO", "CPUS", "USER", "SUBMITTED")
+    rows = [(str(job.id), _clip(job.name, NAME_WIDTH), job.status,
+             _progress(job, fractions.get(job.id, job.progress)), str(job.priority),
+             str(job.cpus) if job.cpus else "-", job.user or "-", _when(job.submitted))
+            for job in jobs]
+    return _table(headers, rows, right=(0, 3, 4, 5))
+
+
+def format_job(job: JobInfo) -> str:
+    """One job and its work items, as ``dccfutures show`` prints them."""
+    lines = [
+        "job %d: %s" % (job.id, job.name),
+        "  status     %s, %s" % (job.status, _progress(job, _live_fraction(job))),
+        "  items      %s" % (_tally_text(job.tally) or "none"),
+        "  priority   %s   cpus %s   user %s   prototype %s"
+        % (job.priority, job.cpus or "-", job.user or "-", job.prototype),
+        "  submitted  %s   started %s   finished %s"
+        % (_when(job.submitted), _when(job.started), _when(job.finished)),
+        "",
+    ]
+    headers = ("IDX", "NAME", "STATUS", "PROGRESS", "MESSAGE", "ATTEMPTS")
+    rows = [(str(w.work_id), _clip(w.name, NAME_WIDTH), w.status, "%d%%" % _percent(w.progress),
+             _clip(w.message or "", MESSAGE_WIDTH), str(w.attempts)) for w in job.work]
+    return "\n".join(lines) + _table(headers, rows, right=(0, 3, 5))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Iterable[int] = ()
+           ) -> str:
+    right = set(right)
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [c.rjust(w) if i in right else c.ljust(w)
+                  for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(headers)] + [line(r) for r in rows])
+
+
+def _progress(job: JobInfo, fraction: float) -> str:
+    total = sum(job.tally.values())
+    return "%d/%d %3d%%" % (_finished(job.tally), total, _percent(fraction))
+
+
+def _percent(fraction: Optional[float]) -> int:
+    return int(round(100 * min(1.0, max(0.0, fraction or 0.0))))
+
+
+def _finished(tally: Dict[str, int]) -> int:
+    return sum(tally.get(status, 0) for status in TERMINAL)
+
+
+def _live_fraction(job: JobInfo) -> float:
+    """The job's progress counting the reported progress of its running items."""
+    total = sum(job.tally.values())
+    if not total or not job.work:
+        return job.progress
+    running = sum(w.progress or 0.0 for w in job.work if w.status == RUNNING)
+    return min(1.0, (_finished(job.tally) + running) / total)
+
+
+def _tally_text(tally: Dict[str, int]) -> str:
+    return ", ".join("%d %s" % (tally[s], s) for s in STATUSES if tally.get(s))
+
+
+def _when(stamp: Optional[float]) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "-"
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())  # a multi-line message stays on its row
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _items(count: int) -> str:
+    return "%d work item%s" % (count, "" if count == 1 else "s")
+
+
+# -- farms -----------------------------------------------------------------------------------
+
+def _farm_name(args: argparse.Namespace, config: config_module.Config) -> str:
+    return getattr(args, "farm", None) or config.farm
+
+
+def _open_farm(args: argparse.Namespace) -> Farm:
+    config = config_module.load()
+    name = _farm_name(args, config)
+    try:
+        return farms.get_farm(name, config)
+    except ValueError as error:
+        raise CommandError(str(error), 2) from None
+    except ImportError as error:
+        raise CommandError("the %s farm is not available here: %s" % (name, error)) from None
+
+
+def _local_farm(args: argparse.Namespace):
+    config = config_module.load()
+    name = _farm_name(args, config)
+    if name != "local":
+        raise CommandError("'%s' manages the local farm only, not the %s farm (drop --farm, or "
+                           "use --farm local)" % (args.command, name), 2)
+    return farms.get_farm("local", config)
+
+
+def _get_job(farm: Farm, job_id: int) -> JobInfo:
+    try:
+        return farm.job(job_id)
+    except KeyError:
+        raise CommandError("no job %d on the %s farm" % (job_id, farm.name)) from None
+
+
+def _summary(farm: Farm, job_id: int) -> JobInfo:
+    """The job without its agenda (cheap: its tallies)."""
+    found = farm.jobs(job_ids=[job_id])
+    if not found:
+        raise CommandError("job %d was removed from the %s farm" % (job_id, farm.name))
+    return found[0]
+
+
+def _select(farm: Farm, job: JobInfo, works: Optional[List[int]]) -> List[WorkInfo]:
+    if works is None:
+        return list(job.work)
+    by_index = {w.work_id: w for w in job.work}
+    missing = [w for w in works if w not in by_index]
+    if missing:
+        last = len(job.work) - 1
+        raise CommandError("no work item %d:%d on the %s farm (job %d has %s%s)" % (
+            job.id, missing[0], farm.name, job.id, _items(len(job.work)),
+            "" if last < 0 else ": 0" if last == 0 else ": 0-%d" % last))
+    return [by_index[w] for w in works]
+
+
+def _revive(farm: Farm, jobs: Iterable[JobInfo]) -> None:
+    """A CLI call restarts a dead supervisor when there is work for it (DESIGN: processes)."""
+    if any(job.status in (PENDING, RUNNING) for job in jobs):
+        farm.ensure_running()
+
+
+def _live_fractions(farm: Farm, jobs: Sequence[JobInfo]) -> Dict[int, float]:
+    """Progress of running jobs including their running items' reported progress."""
+    out = {}
+    for job in jobs:
+        if job.tally.get(RUNNING):
+            try:
+                out[job.id] = _live_fraction(farm.job(job.id))
+            except KeyError:
+                pass  # removed meanwhile
+    return out
+
+
+# -- commands --------------------------------------------------------------------------------
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    farm = _open_farm(args)
+    jobs = farm.jobs(args.limit)
+    _revive(farm, jobs)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(j) for j in jobs], indent=2, default=str))
+    elif not jobs:
+        print("no jobs on the %s farm" % farm.name)
+    else:
+        print(format_jobs(jobs, _live_fractions(farm, jobs)))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    job_id = parse_job(args.job)
+    farm = _open_farm(args)
+    job = _get_job(farm, job_id)
+    _revive(farm, [job])
+    if args.json:
+        print(json.dumps(dataclasses.asdict(job), indent=2, default=str))
+    else:
+        print(format_job(job))
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    job_id, works = parse_target(args.target)
+    farm = _open_farm(args)
+    items = _select(farm, _get_job(farm, job_id), works)
+    if works is not None and len(items) == 1:
+        sys.stdout.write(farm.log(job_id, items[0].work_id))  # exactly the item's output
+        return 0
+    for item in items:
+        text = farm.log(job_id, item.work_id)
+        print("--- %d:%d (%s) ---" % (job_id, item.work_id, item.status))
+        sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_action(args: argparse.Namespace) -> int:
+    """kill, retry, block and unblock: one farm call on a job or some of its items."""
+    job_id, works = parse_target(args.target)
+    farm = _open_farm(args)
+    job = _get_job(farm, job_id)
+    _select(farm, job, works)
+    count = getattr(farm, args.command)(job_id, works)
+    print(_action_report(args.command, job, works, count))
+    return 0
+
+
+_NOTHING = {"kill": "nothing was pending, blocked or running",
+            "retry": "nothing had failed or been killed",
+            "block": "nothing was pending", "unblock": "nothing was blocked"}
+_DONE = {"kill": "killed", "retry": "retrying", "block": "blocked", "unblock": "unblocked"}
+
+
+def _action_report(command: str, job: JobInfo, works: Optional[List[int]],
+                   count: Optional[int]) -> str:
+    if works is None and command in ("block", "unblock"):
+        # The whole job is held or released: its waiting items are what is affected.
+        waiting = job.tally.get(PENDING, 0)
+        if command == "unblock" and job.status != BLOCKED:
+            waiting = 0
+        verb = "will not start until it is unblocked" if command == "block" else "may start"
+        return "%s job %d: %s %s" % (_DONE[command], job.id, _items(waiting), verb)
+    if count is None:  # a farm that does not count
+        return "%s %s of job %d" % (_DONE[command], "all work items" if works is None
+                                    else _items(len(works)), job.id)
+    text = "%s %s of job %d" % (_DONE[command], _items(count), job.id)
+    return text + (" (%s)" % _NOTHING[command] if not count else "")
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    job_id = parse_job(args.job)
+    farm = _open_farm(args)
+    job = _get_job(farm, job_id)
+    deadline = None if args.timeout is None else time.monotonic() + max(0.0, args.timeout)
+    with ProgressBar(sum(job.tally.values()), label="job %d" % job_id) as bar:
+        while True:
+            bar.update(_finished(job.tally), job.status)
+            if job.status in TERMINAL:
+                break
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            farm.ensure_running()  # waiting on a dead supervisor would wait forever
+            farm.wait_for_change(WAIT_POLL if remaining is None else min(WAIT_POLL, remaining))
+            job = _summary(farm, job_id)
+    summary = "job %d %s (%s)" % (job_id, job.status, _tally_text(job.tally) or "no items")
+    if job.status not in TERMINAL:
+        raise CommandError("timed out after %gs waiting for %s" % (args.timeout, summary), 2)
+    print(summary)
+    return 0 if job.status == "complete" else 1
+
+
+def cmd_farm(args: argparse.Namespace) -> int:
+    farm = _local_farm(args)
+    return {"start": _farm_start, "stop": _farm_stop, "status": _farm_status}[args.action](farm)
+
+
+def _farm_start(farm) -> int:
+    pid = farm.supervisor_pid()
+    if pid is None:
+        farm.ensure_running(force=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while (pid is None or pid < 1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            pid = farm.supervisor_pid()
+        if pid is None or pid < 1:
+            raise CommandError("the local farm's supervisor did not start within %gs; see its "
+                               "log: %s" % (START_TIMEOUT, farm.home.supervisor_log))
+        print("local farm started: supervisor pid %d, home %s (it leaves after %gs without work)"
+              % (pid, farm.home.path, farm.config.local.idle_timeout))
+    else:
+        print("local farm already running: supervisor pid %d, home %s" % (pid, farm.home.path))
+    return 0
+
+
+def _farm_stop(farm) -> int:
+    pid = farm.supervisor_pid()
+    if pid is None:
+        print("local farm not running (home %s)" % farm.home.path)
+        return 0
+    if not farm.stop_supervisor():
+        raise CommandError("the local farm's supervisor (pid %d) did not stop; see its log: %s"
+                           % (pid, farm.home.supervisor_log))
+    print("local farm stopped: supervisor pid %d; running items will run again on the next "
+          "start" % pid)
+    return 0
+
+
+def _farm_status(farm) -> int:
+    pid = farm.supervisor_pid()
+    if pid is None:
+        print("local farm: not running (it starts on the next submit, or with "
+              "'dccfutures farm start')")
+    elif pid < 1:
+        print("local farm: starting (the supervisor holds its lock but has not written its pid)")
+    else:
+        print("local farm: running, supervisor pid %d" % pid)
+    print("home:       %s" % farm.home.path)
+    workers = [w for w in farm.store.workers() if pid is not None and w[2] == pid]
+    print("workers:    %d" % len(workers))
+    if workers:
+        rows = [(str(w[0]), "busy %d:%d" % (w[4], w[5]) if w[4] is not None else "idle",
+                 "%.1fs ago" % max(0.0, time.time() - w[3]), _pool_label(w[1]))
+                for w in workers]
+        table = _table(("PID", "STATE", "HEARTBEAT", "POOL"), rows, right=(0,))
+        print("\n".join("  " + line for line in table.splitlines()))
+    jobs = farm.jobs(ALL_JOBS)
+    active = [j for j in jobs if j.status not in TERMINAL]
+    print("work:       %d pending, %d running (in %d unfinished job%s)" % (
+        sum(j.tally.get(PENDING, 0) for j in jobs), sum(j.tally.get(RUNNING, 0) for j in jobs),
+        len(active), "" if len(active) == 1 else "s"))
+    return 0
+
+
+def _pool_label(pool: str) -> str:
+    try:
+        spec = json.loads(pool)
+    except ValueError:
+        return pool
+    label = spec.get("python", "?")
+    return label + (" (%s)" % spec["bootstrap"] if spec.get("bootstrap") else "")
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from .farms.local.clean import clean
+    farm = _local_farm(args)
+    days = farm.config.local.retention_days if args.older_than is None else args.older_than
+    if days < 0:
+        raise CommandError("--older-than must be a number of days >= 0, got %g" % days, 2)
+    removed = clean(farm.home, farm.store, days)
+    print("removed %d finished job%s older than %g day%s from %s"
+          % (removed, "" if removed == 1 else "s", days, "" if days == 1 else "s",
+             farm.home.path))
+    return 0
+
+
+# -- the parser ------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; ``--farm`` is accepted before or after the subcommand."""
+    farm_option = argparse.ArgumentParser(add_help=False)
+    farm_option.add_argument("--farm", metavar="NAME", default=argparse.SUPPRESS,
+                             help="the farm to use (default: the config's 'farm', else local)")
+    parser = argparse.ArgumentParser(
+        prog=PROG, parents=[farm_option],
+        description="Look at and steer dccfutures work on a farm.",
+        epilog="Ids: JOB (12), JOB:WORK (12:3), JOB:WORK,WORK (12:0,4) or JOB:FIRST-LAST "
+               "(12:0-9).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], text: str):
+        child = sub.add_parser(name, parents=[farm_option], help=text, description=text)
+        child.set_defaults(handler=handler)
+        return child
+
+    child = command("farm", cmd_farm, "start, stop or show the local farm's supervisor")
+    child.add_argument("action", nargs="?", default="status", choices=("start", "stop", "status"))
+    child = command("jobs", cmd_jobs, "list recent jobs, newest first")
+    child.add_argument("--limit", type=int, default=50, metavar="N", help="at most N jobs (50)")
+    child.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    child = command("show", cmd_show, "show one job and its work items")
+    child.add_argument("job", metavar="JOB")
+    child.add_argument("--json", action="store_true", help="print JSON instead of text")
+    child = command("log", cmd_log, "print the output of a work item (or of every item)")
+    child.add_argument("target", metavar="JOB[:WORK]")
+    for name, text in (("kill", "kill a job or some of its items, running ones included"),
+                       ("retry", "run failed or killed items again"),
+                       ("block", "keep pending work from starting"),
+                       ("unblock", "let blocked work start")):
+        command(name, cmd_action, text).add_argument("target", metavar="JOB[:WORK[,WORK...]]")
+    child = command("wait", cmd_wait, "wait for a job to finish, drawing its progress; exit 0 "
+                                      "when complete, 1 when failed or killed, 2 on timeout")
+    child.add_argument("job", metavar="JOB")
+    child.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds")
+    child = command("clean", cmd_clean, "remove finished jobs, their payloads and logs now")
+    child.add_argument("--older-than", type=float, metavar="DAYS",
+                       help="only jobs finished more than DAYS ago (default: the config's "
+                            "local.retention_days)")
+    return parser
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command. Given ``argv`` (tests, scripts) it returns the exit code; run as the
+    program (``argv`` None) it exits with it, since ``python -m dccfutures`` ignores a return."""
+    if argv is not None:
+        return _run(list(argv))
+    _tolerate_unencodable(sys.stdout)
+    try:
+        code = _run(sys.argv[1:])
+        sys.stdout.flush()
+    except BrokenPipeError:  # `dccfutures jobs | head`
+        _silence_stdout()
+        code = 1
+    finally:
+        farms.forget()  # close our wake-up FIFO in the farm home
+    sys.exit(code)
+
+
+def _run(argv: List[str]) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error argparse already printed
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        return args.handler(args)
+    except CommandError as error:
+        _error(str(error))
+        return error.code
+    except DccFuturesError as error:  # ConfigError, FarmError: the message says it all
+        _error(str(error))
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return 130
+
+
+def _error(message: str) -> None:
+    print("%s: %s" % (PROG, message), file=sys.stderr)
+
+
+def _tolerate_unencodable(stream) -> None:
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(errors="replace")  # a job named "scène" on a C-locale terminal
+        except (ValueError, OSError):
+            pass
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
