@@ -220,3 +220,19 @@ def test_supervisor_does_not_hold_the_clients_output(farm_home):
     assert result.stdout.strip() == "32", result.stderr
     assert time.monotonic() - started < 30
     assert LocalFarm().supervisor_pid()  # it outlives the client
+
+
+def test_jobs_outlive_the_session_that_submitted_them(farm_home, tmp_path):
+    # "Submit and close Maya": the client exits right after submitting; the work still runs.
+    out = str(tmp_path / "written-after-exit")
+    code = ("import sys; sys.path.insert(0, %r); import dccfutures; from tests import workloads;"
+            "ex = dccfutures.Executor(); ex.submit(workloads.sleep_then, 1.0);"
+            "ex.submit(workloads.append_line, %r, 'still ran'); print('submitted')"
+            % (ROOT, out))
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "submitted", result.stderr
+    assert time.monotonic() - started < 15  # exiting never waited for the farm
+    wait_until(lambda: os.path.exists(out), timeout=30, what="work of an exited client")
+    assert open(out).read() == "still ran\n"
