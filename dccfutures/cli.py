@@ -241,6 +241,8 @@ def _live_fractions(farm: Farm, jobs: Sequence[JobInfo]) -> Dict[int, float]:
 # -- commands --------------------------------------------------------------------------------
 
 def cmd_jobs(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise CommandError("--limit must be at least 1, got %d" % args.limit, 2)
     farm = _open_farm(args)
     jobs = farm.jobs(args.limit)
     _revive(farm, jobs)
@@ -296,18 +298,7 @@ _NOTHING = {"kill": "nothing was pending, blocked or running",
 _DONE = {"kill": "killed", "retry": "retrying", "block": "blocked", "unblock": "unblocked"}
 
 
-def _action_report(command: str, job: JobInfo, works: Optional[List[int]],
-                   count: Optional[int]) -> str:
-    if works is None and command in ("block", "unblock"):
-        # The whole job is held or released: its waiting items are what is affected.
-        waiting = job.tally.get(PENDING, 0)
-        if command == "unblock" and job.status != BLOCKED:
-            waiting = 0
-        verb = "will not start until it is unblocked" if command == "block" else "may start"
-        return "%s job %d: %s %s" % (_DONE[command], job.id, _items(waiting), verb)
-    if count is None:  # a farm that does not count
-        return "%s %s of job %d" % (_DONE[command], "all work items" if works is None
-                                    else _items(len(works)), job.id)
+def _action_report(command: str, job: JobInfo, works: Optional[List[int]], count: int) -> str:
     text = "%s %s of job %d" % (_DONE[command], _items(count), job.id)
     return text + (" (%s)" % _NOTHING[command] if not count else "")
 
@@ -468,8 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
 # -- entry point -----------------------------------------------------------------------------
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command. Given ``argv`` (tests, scripts) it returns the exit code; run as the
-    program (``argv`` None) it exits with it, since ``python -m dccfutures`` ignores a return."""
+    """Run the command and return its exit code (the console script and ``python -m
+    dccfutures`` exit with it). ``argv`` defaults to ``sys.argv[1:]``."""
     if argv is not None:
         return _run(list(argv))
     _tolerate_unencodable(sys.stdout)
@@ -481,7 +472,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         code = 1
     finally:
         farms.forget()  # close our wake-up FIFO in the farm home
-    sys.exit(code)
+    return code
 
 
 def _run(argv: List[str]) -> int:

@@ -184,7 +184,7 @@ def test_block_and_unblock_before_work_runs(executor, capsys):
     time.sleep(0.5)
     assert not future.done() and item_status(executor.farm, future.job_id) == "pending"
     code, out, _ = run(capsys, "unblock", future.job_id)
-    assert code == 0 and out == "unblocked job %d: 1 work item may start\n" % future.job_id
+    assert code == 0 and out == "unblocked 1 work item of job %d\n" % future.job_id
     assert future.result(30) == 3
 
     with executor.batch(name="two steps", status="blocked") as batch:
@@ -200,8 +200,7 @@ def test_block_and_unblock_before_work_runs(executor, capsys):
     assert out == "unblocked 1 work item of job %d\n" % job_id
     assert second.result(30) == 2
     code, out, _ = run(capsys, "block", job_id)
-    assert code == 0 and out == "blocked job %d: 0 work items will not start until it is " \
-                                "unblocked\n" % job_id
+    assert code == 0 and out == "blocked 0 work items of job %d (nothing was pending)\n" % job_id
 
 
 def test_clean_removes_finished_jobs(executor, capsys):

@@ -112,20 +112,20 @@ class Farm(abc.ABC):
         """``{(job, work): (status, encoded outcomes)}`` for finished items."""
 
     @abc.abstractmethod
-    def kill(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> None:
-        """Kill a job or some of its items now, running ones included."""
+    def kill(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        """Kill a job or some of its items now, running ones included. Returns how many items it affected."""
 
     @abc.abstractmethod
-    def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> None:
-        """Run failed or killed items again."""
+    def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        """Run failed or killed items again. Returns how many items it affected."""
 
     @abc.abstractmethod
-    def block(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> None:
-        """Keep pending work from starting."""
+    def block(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        """Keep pending work from starting. Returns how many items it affected."""
 
     @abc.abstractmethod
-    def unblock(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> None:
-        """Let blocked work start."""
+    def unblock(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        """Let blocked work start. Returns how many items it affected."""
 
     @abc.abstractmethod
     def log(self, job_id: int, work_id: int) -> str:

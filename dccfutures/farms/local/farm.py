@@ -4,6 +4,7 @@ Submits write straight to the database and poke the workers' FIFOs; nothing goes
 supervisor, so a submit costs one transaction. If the supervisor is not running (first use, or
 it was killed), the next submit, CLI call or waiting poller starts it again.
 """
+import atexit
 import errno
 import fcntl
 import getpass
@@ -229,6 +230,7 @@ class LocalFarm(Farm):
                 path = os.path.join(self.home.run_dir, "c-%d-%s" % (os.getpid(),
                                                                      secrets.token_hex(4)))
                 self._waker = wakeup.Waker(path)
+                atexit.register(self.close)  # leave no FIFO behind in the farm home
             return self._waker
 
     def _poller_store(self) -> Store:

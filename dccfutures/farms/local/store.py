@@ -383,15 +383,24 @@ class Store:
         return len(rows)
 
     def block(self, job_id: int, idxs: Optional[Sequence[int]], blocked: bool) -> int:
+        """Block or unblock a job (``idxs`` None: its pending items stay put) or some items.
+        Returns how many items it held back or let go."""
         now = time.time()
         with self.transaction() as db:
-            rev = self._bump(db)
             if idxs is None:
-                count = db.execute("UPDATE jobs SET blocked = ? WHERE id = ?",
-                                   (1 if blocked else 0, job_id)).rowcount
+                row = db.execute("SELECT t_pending, blocked FROM jobs WHERE id = ?",
+                                 (job_id,)).fetchone()
+                if row is None or row[1] == (1 if blocked else 0):
+                    return 0
+                rev = self._bump(db)
+                db.execute("UPDATE jobs SET blocked = ? WHERE id = ?", (1 if blocked else 0, job_id))
+                count = row[0]
             else:
                 old, new = (PENDING, BLOCKED) if blocked else (BLOCKED, PENDING)
                 rows = self._select_items(db, job_id, idxs, (old,), "id")
+                if not rows:
+                    return 0
+                rev = self._bump(db)
                 db.executemany("UPDATE work SET status = ?, rev = ? WHERE id = ?",
                                [(new, rev, r[0]) for r in rows])
                 self._tally(db, job_id, {(old, new): len(rows)})
