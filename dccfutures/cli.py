@@ -24,7 +24,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from . import config as config_module
 from . import farms
 from .errors import DccFuturesError
-from .farms.base import BLOCKED, PENDING, RUNNING, STATUSES, TERMINAL, Farm, JobInfo, WorkInfo
+from .farms.base import PENDING, RUNNING, STATUSES, TERMINAL, Farm, JobInfo, WorkInfo
 from .progress import ProgressBar
 
 __all__ = ["main", "build_parser", "format_jobs", "format_job", "parse_target"]

@@ -1,7 +1,6 @@
 """Fault tests on the real local farm: killed workers and supervisors, cancels, concurrent
 clients. Real processes, real signals, real SQLite."""
 import concurrent.futures
-import json
 import os
 import signal
 import subprocess

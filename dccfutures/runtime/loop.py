@@ -83,7 +83,7 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any]) -> str:
                 outcomes.append(_call(shared if func is None else func, args, kwargs))
     finally:
         _set_current(None)
-        _flush_stdio()
+        flush_stdio()
         os.environ.clear()
         os.environ.update(saved_environ)
         sys.path[:] = saved_path
@@ -152,11 +152,11 @@ def exit_process(code: int = 0) -> None:
         gc.collect()
     except BaseException:
         pass
-    _flush_stdio()
+    flush_stdio()
     os._exit(code)
 
 
-def _flush_stdio() -> None:
+def flush_stdio() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

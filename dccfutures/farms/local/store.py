@@ -234,6 +234,12 @@ class Store:
                        (status, finished, started, rev, job_id))
 
     @staticmethod
+    def _notify(db, job_ids: Iterable[int]) -> List[str]:
+        """The wake-up FIFOs of the clients that submitted ``job_ids``."""
+        return sorted({r[0] for job_id in set(job_ids) for r in db.execute(
+            "SELECT notify FROM jobs WHERE id = ? AND notify IS NOT NULL", (job_id,))})
+
+    @staticmethod
     def _tally(db, job_id: int, moves: Dict[Tuple[str, str], int]) -> None:
         parts, args = [], []
         delta: Dict[str, int] = {}
@@ -350,7 +356,7 @@ class Store:
             moves: Dict[Tuple[str, str], int] = {}
             pids = set()
             for row_id, status, worker in rows:
-                moves[(status, KILLED)] = moves.get((status, KILLED), 0) + 1
+                _count(moves, (status, KILLED))
                 if worker is not None:
                     pids.add(worker)
             db.executemany("UPDATE work SET status = 'killed', worker = NULL, finished = ?,"
@@ -361,8 +367,7 @@ class Store:
                 self._requeue_worker_items(db, pid, rev, charge=False)
                 db.execute("UPDATE workers SET killed = 1 WHERE pid = ?", (pid,))
             self._retally(db, [job_id], rev, now)
-            notify = [r[0] for r in db.execute(
-                "SELECT notify FROM jobs WHERE id = ? AND notify IS NOT NULL", (job_id,))]
+            notify = self._notify(db, [job_id])
         return len(rows), sorted(pids), notify
 
     def retry(self, job_id: int, idxs: Optional[Sequence[int]]) -> int:
@@ -374,7 +379,7 @@ class Store:
             rev = self._bump(db)
             moves: Dict[Tuple[str, str], int] = {}
             for _, status in rows:
-                moves[(status, PENDING)] = moves.get((status, PENDING), 0) + 1
+                _count(moves, (status, PENDING))
             db.executemany("UPDATE work SET status = 'pending', attempts = 0, result = NULL,"
                            " progress = 0, message = NULL, finished = NULL, rev = ? WHERE id = ?",
                            [(rev, r[0]) for r in rows])
@@ -586,15 +591,14 @@ class Store:
                      item.row_id, pid, item.attempt)).rowcount
                 if landed:
                     moves = touched.setdefault(item.job_id, {})
-                    moves[(RUNNING, status)] = moves.get((RUNNING, status), 0) + 1
+                    _count(moves, (RUNNING, status))
             for job_id, moves in touched.items():
                 self._tally(db, job_id, moves)
             self._retally(db, touched, rev, now)
-            notify = [r[0] for job_id in touched for r in db.execute(
-                "SELECT notify FROM jobs WHERE id = ? AND notify IS NOT NULL", (job_id,))]
+            notify = self._notify(db, touched)
             db.execute("UPDATE workers SET job_id = NULL, idx = NULL, heartbeat = ? WHERE pid = ?",
                        (now, pid))
-        return sorted(set(notify))
+        return notify
 
     def release(self, pid: int, items: Sequence[Claimed]) -> None:
         """Give back items claimed but not started (a worker asked to stop)."""
@@ -651,12 +655,11 @@ class Store:
                                " WHERE id = ?", (rev, row_id))
                     new = PENDING
                 moves = touched.setdefault(job_id, {})
-                moves[(RUNNING, new)] = moves.get((RUNNING, new), 0) + 1
+                _count(moves, (RUNNING, new))
             for job_id, moves in touched.items():
                 self._tally(db, job_id, moves)
             self._retally(db, touched, rev, now)
-            return sorted({r[0] for job_id in touched for r in db.execute(
-                "SELECT notify FROM jobs WHERE id = ? AND notify IS NOT NULL", (job_id,))})
+            return self._notify(db, touched)
 
     @staticmethod
     def _requeue_worker_items(db, pid: int, rev: int, charge: bool) -> None:
@@ -689,8 +692,7 @@ class Store:
             for job_id, count in jobs.items():
                 self._tally(db, job_id, {(PENDING, FAILED): count})
             self._retally(db, jobs, rev, now)
-            return sorted({r[0] for job_id in jobs for r in db.execute(
-                "SELECT notify FROM jobs WHERE id = ? AND notify IS NOT NULL", (job_id,))})
+            return self._notify(db, jobs)
 
     def demand(self) -> Dict[str, Tuple[int, int, Dict[str, Any]]]:
         """Per pool: (pending items ready to run, running items, the package of one job)."""
@@ -728,6 +730,10 @@ def _log_tail(worker, job_id: int, idx: int, size: int = 4000) -> str:
             return handle.read().decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+def _count(moves: Dict[Tuple[str, str], int], move: Tuple[str, str]) -> None:
+    moves[move] = moves.get(move, 0) + 1
 
 
 def _chunks(seq: Sequence, size: int):

@@ -20,6 +20,7 @@ from typing import Deque, Dict, List, Optional, Tuple
 
 from ... import runtime
 from ...runtime import Item, WorkSource
+from ...runtime.loop import flush_stdio
 from . import wakeup
 from .home import Home
 from .store import Claimed, Store
@@ -82,7 +83,7 @@ class LocalWorkSource(WorkSource):
             self.waker.wait(1.0)  # a submit pokes us; the timeout is the fallback poll
 
     def started(self, item: Item) -> None:
-        _flush_stdio()
+        flush_stdio()
         self._log_start = os.lseek(1, 0, os.SEEK_END)
         self._item_started = time.monotonic()
         with self._lock:
@@ -150,14 +151,6 @@ def _job_dict(row) -> dict:
     package = json.loads(package)
     return {"env": json.loads(env), "sys_path": package.get("sys_path") or [],
             "cwd": package.get("cwd"), "function": function, "name": name}
-
-
-def _flush_stdio() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
 
 
 def _die_with_parent() -> None:
