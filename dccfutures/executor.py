@@ -354,8 +354,8 @@ def _result_iterator(futures: List[Future], end_time: Optional[float]) -> Iterat
 
 
 def cancel_all(futures: Iterable[Future]) -> int:
-    """Kill many futures' work with one farm call per job. Returns how many were cancelled."""
-    by_job: Dict[Tuple[int, Any], List[Future]] = {}
+    """Kill many futures' work with one farm call per farm. Returns how many were cancelled."""
+    by_farm: Dict[int, Tuple[Any, Dict[int, set], List[Future]]] = {}
     count = 0
     for future in futures:
         if future.done():
@@ -363,13 +363,14 @@ def cancel_all(futures: Iterable[Future]) -> int:
         if future.job_id is None:
             count += future._cancel_locally()
             continue
-        by_job.setdefault((future.job_id, future.farm), []).append(future)
-    for (job_id, farm), group in by_job.items():
-        work_ids = sorted({f.work_id for f in group})
-        farm.kill(job_id, work_ids)
+        farm, targets, group = by_farm.setdefault(id(future.farm), (future.farm, {}, []))
+        targets.setdefault(future.job_id, set()).add(future.work_id)
+        group.append(future)
+    for farm, targets, group in by_farm.values():
+        farm.kill_many({job: sorted(works) for job, works in targets.items()})
         for future in group:
             if future._poller is not None:
-                future._poller.cancel_item(job_id, future.work_id)
+                future._poller.cancel_item(future.job_id, future.work_id)
             count += future._cancel_locally() if not future.done() else future.cancelled()
     return count
 

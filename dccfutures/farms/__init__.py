@@ -3,7 +3,6 @@ import importlib
 import threading
 from typing import Dict, Optional, Tuple
 
-from ..config import Config
 from .base import Farm
 
 FARMS = {
@@ -16,7 +15,7 @@ _pollers: Dict[int, object] = {}
 _lock = threading.Lock()
 
 
-def get_farm(name: str, config: Config) -> Farm:
+def get_farm(name: str, config: "Config") -> Farm:  # noqa: F821 (imported lazily)
     """The process-wide instance of farm ``name``."""
     if isinstance(name, Farm):
         return name

@@ -115,6 +115,10 @@ class Farm(abc.ABC):
     def kill(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
         """Kill a job or some of its items now, running ones included. Returns how many items it affected."""
 
+    def kill_many(self, targets: Dict[int, Optional[Sequence[int]]]) -> int:
+        """Kill items of many jobs, ``{job_id: work_ids or None}``; farms may do it at once."""
+        return sum(self.kill(job_id, work_ids) or 0 for job_id, work_ids in targets.items())
+
     @abc.abstractmethod
     def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
         """Run failed or killed items again. Returns how many items it affected."""

@@ -46,7 +46,7 @@ class LocalFarm(Farm):
         self._data_version = -1
         self._known: set = set()
         self._checked = 0.0
-        self._workers_listed = 0.0
+        self._workers_listed = -1
         self._worker_fifos: List[str] = []
         self._poker = wakeup.Poker()
         self._children: List[subprocess.Popen] = []
@@ -162,14 +162,22 @@ class LocalFarm(Farm):
         return self._poller_store().results(items)
 
     def kill(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
-        count, pids, notify = self.store.kill(job_id, work_ids)
-        for pid in pids:
-            try:
-                os.killpg(pid, signal.SIGKILL)  # the worker's group: whatever the item started too
-            except (ProcessLookupError, PermissionError):
-                pass
+        return self.kill_many({job_id: work_ids})
+
+    def kill_many(self, targets: Dict[int, Optional[Sequence[int]]]) -> int:
+        """Kill items of many jobs in one transaction (``shutdown(cancel_futures=True)``)."""
+        count, pids, notify = self.store.kill_many(targets)
+        self._kill_groups(pids)
         wakeup.poke_all(notify + [self.home.supervisor_fifo])
         return count
+
+    @staticmethod
+    def _kill_groups(pids: Iterable[int]) -> None:
+        for pid in pids:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # the worker's group: whatever the item started
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
         self.ensure_running(force=True)
@@ -239,8 +247,13 @@ class LocalFarm(Farm):
         return self._poll_store
 
     def _wake_farm(self) -> None:
-        now = time.monotonic()
-        if now - self._workers_listed > 0.5:
+        """Poke the workers and the supervisor. The list of FIFOs is read again whenever the
+        run folder changes (a worker started or left), which one stat() tells."""
+        try:
+            listed = os.stat(self.home.run_dir).st_mtime_ns
+        except OSError:
+            listed = 0
+        if listed != self._workers_listed:
             try:
                 names = os.listdir(self.home.run_dir)
             except OSError:
@@ -248,7 +261,7 @@ class LocalFarm(Farm):
             self._worker_fifos = [os.path.join(self.home.run_dir, n) for n in names
                                   if n.startswith("w-")] + [self.home.supervisor_fifo]
             self._poker.forget_missing(self._worker_fifos)
-            self._workers_listed = now
+            self._workers_listed = listed
         self._poker.poke(self._worker_fifos)
 
     def _current_rev(self) -> int:

@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS jobs(
     t_killed INTEGER NOT NULL DEFAULT 0,
     rev INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(pool, priority, id) WHERE t_pending > 0;
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(pool, priority, id) WHERE t_pending > 0
+    AND blocked = 0;
 CREATE INDEX IF NOT EXISTS jobs_rev ON jobs(rev);
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs(parent) WHERE parent IS NOT NULL
     AND status IN ('pending', 'running', 'blocked');
@@ -339,36 +340,45 @@ class Store:
                         out[(job_id, idx)] = (status, result)
         return out
 
-    def kill(self, job_id: int, idxs: Optional[Sequence[int]]
-             ) -> Tuple[int, List[int], List[str]]:
-        """Kill items (all of the job's when ``idxs`` is None).
+    def kill_many(self, targets: Dict[int, Optional[Sequence[int]]]
+                  ) -> Tuple[int, List[int], List[str]]:
+        """Kill items, ``{job_id: idxs or None for all}``, in one transaction.
 
         Returns how many were killed, the pids of the workers that were running some of them
         (the caller kills their process groups) and the wake-up FIFOs of waiting clients.
         """
         now = time.time()
+        killed = 0
+        pids = set()
         with self.transaction() as db:
-            rows = self._select_items(db, job_id, idxs, (PENDING, BLOCKED, RUNNING),
-                                      "id, status, worker")
-            if not rows:
+            rev = None
+            touched = []
+            for job_id, idxs in targets.items():
+                rows = self._select_items(db, job_id, idxs, (PENDING, BLOCKED, RUNNING),
+                                          "id, status, worker")
+                if not rows:
+                    continue
+                if rev is None:
+                    rev = self._bump(db)
+                moves: Dict[Tuple[str, str], int] = {}
+                for row_id, status, worker in rows:
+                    _count(moves, (status, KILLED))
+                    if worker is not None:
+                        pids.add(worker)
+                db.executemany("UPDATE work SET status = 'killed', worker = NULL, finished = ?,"
+                               " rev = ? WHERE id = ?", [(now, rev, r[0]) for r in rows])
+                self._tally(db, job_id, moves)
+                touched.append(job_id)
+                killed += len(rows)
+            if rev is None:
                 return 0, [], []
-            rev = self._bump(db)
-            moves: Dict[Tuple[str, str], int] = {}
-            pids = set()
-            for row_id, status, worker in rows:
-                _count(moves, (status, KILLED))
-                if worker is not None:
-                    pids.add(worker)
-            db.executemany("UPDATE work SET status = 'killed', worker = NULL, finished = ?,"
-                           " rev = ? WHERE id = ?", [(now, rev, r[0]) for r in rows])
-            self._tally(db, job_id, moves)
             for pid in pids:
                 # Items the worker claimed but has not started go back without losing an attempt.
                 self._requeue_worker_items(db, pid, rev, charge=False)
                 db.execute("UPDATE workers SET killed = 1 WHERE pid = ?", (pid,))
-            self._retally(db, [job_id], rev, now)
-            notify = self._notify(db, [job_id])
-        return len(rows), sorted(pids), notify
+            self._retally(db, touched, rev, now)
+            notify = self._notify(db, touched)
+        return killed, sorted(pids), notify
 
     def retry(self, job_id: int, idxs: Optional[Sequence[int]]) -> int:
         now = time.time()
