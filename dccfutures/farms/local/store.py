@@ -6,9 +6,11 @@ finish only lands while the worker still owns the item (same worker, same attemp
 was killed or handed to another worker in the meantime keeps its new state.
 
 Each job keeps Qube-style tallies of its items per status, so a job's status never needs a scan
-of its agenda. Each write bumps a global revision counter and stamps the rows it touched, so a
+of its agenda. Every index costs a WAL page on each state change, so there are only the ones
+the hot paths need (claims, polls); rare paths (a dying worker, a kill) may scan. Each write bumps a global revision counter and stamps the rows it touched, so a
 client polls only what changed since its last look (``rev > cursor``), in one query.
 """
+import functools
 import json
 import os
 import sqlite3
@@ -19,7 +21,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from ..base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, RUNNING, TERMINAL, JobInfo,
                     JobSpec, WorkInfo)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)  # older in some DCC Pythons
 TALLY = {PENDING: "t_pending", BLOCKED: "t_blocked", RUNNING: "t_running",
          COMPLETE: "t_complete", FAILED: "t_failed", KILLED: "t_killed"}
 _TALLY_COLUMNS = ", ".join(TALLY.values())
@@ -57,7 +60,6 @@ CREATE TABLE IF NOT EXISTS jobs(
 );
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(pool, priority, id) WHERE t_pending > 0
     AND blocked = 0;
-CREATE INDEX IF NOT EXISTS jobs_rev ON jobs(rev);
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs(parent) WHERE parent IS NOT NULL
     AND status IN ('pending', 'running', 'blocked');
 CREATE TABLE IF NOT EXISTS work(
@@ -82,9 +84,8 @@ CREATE TABLE IF NOT EXISTS work(
     rev INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS work_item ON work(job_id, idx);
-CREATE INDEX IF NOT EXISTS work_todo ON work(job_id, status, idx);
+CREATE INDEX IF NOT EXISTS work_pending ON work(job_id, idx) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS work_rev ON work(rev);
-CREATE INDEX IF NOT EXISTS work_worker ON work(worker) WHERE worker IS NOT NULL;
 CREATE TABLE IF NOT EXISTS workers(
     pid INTEGER PRIMARY KEY,
     pool TEXT NOT NULL,
@@ -117,6 +118,32 @@ def job_status(blocked: int, t_pending: int, t_blocked: int, t_running: int, t_c
     return COMPLETE
 
 
+def _busy(error: Exception) -> bool:
+    text = str(error)
+    return "locked" in text or "busy" in text
+
+
+def _retrying(method):
+    """Retry a read (or the schema set-up) while another process holds a lock.
+
+    Connections run with SQLite's busy timeout at 0, because its handler sleeps in steps of
+    1 ms and more; in WAL mode readers are rarely refused at all (recovery after a crash), and
+    writers wait in :meth:`Store._begin_immediate` in steps of 0.1 ms.
+    """
+    @functools.wraps(method)
+    def retry(self, *args, **kwargs):
+        delay, deadline = 0.0001, time.monotonic() + self.timeout
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.OperationalError as error:
+                if not _busy(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.005)
+    return retry
+
+
 class Claimed:
     """A work item handed to a worker, with what it needs of its job."""
     __slots__ = ("row_id", "job_id", "idx", "attempt", "package", "ncalls", "job")
@@ -134,19 +161,20 @@ class Store:
         self.timeout = timeout
         self._lock = threading.RLock()
         new = not os.path.exists(path)
-        self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None,
-                                  check_same_thread=False)
+        self.db = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
         if new:
             os.chmod(path, 0o600)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=%d" % int(timeout * 1000))
         self._ensure_schema()
 
+    @_retrying
     def _ensure_schema(self) -> None:
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         try:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as error:
+            if _busy(error):
+                raise
             row = None
         if row is None:
             self.db.executescript(_SCHEMA)  # IF NOT EXISTS: two processes racing here is fine
@@ -188,71 +216,63 @@ class Store:
 
         SQLite's own busy handler sleeps 1 ms, then 2, 5, 10 … while another process writes;
         with a client and several workers committing small transactions that sleep, not the
-        work, would set the pace. Reads keep the normal busy timeout.
+        work, would set the pace.
         """
-        db = self.db
-        db.execute("PRAGMA busy_timeout=0")
-        try:
-            delay, deadline = 0.0001, time.monotonic() + self.timeout
-            while True:
-                try:
-                    db.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as error:
-                    if "locked" not in str(error) and "busy" not in str(error):
-                        raise
-                    if time.monotonic() > deadline:
-                        raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.005)
-        finally:
-            db.execute("PRAGMA busy_timeout=%d" % int(self.timeout * 1000))
+        delay, deadline = 0.0001, time.monotonic() + self.timeout
+        while True:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if not _busy(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.005)
 
     def transaction(self, mode: str = "IMMEDIATE") -> "Store._Txn":
         return Store._Txn(self, mode)
 
+    @_retrying
     def data_version(self) -> int:
         with self._lock:
             return self.db.execute("PRAGMA data_version").fetchone()[0]
 
     @staticmethod
     def _bump(db) -> int:
+        if _RETURNING:
+            return db.execute("UPDATE meta SET value = value + 1 WHERE key = 'rev'"
+                              " RETURNING value").fetchone()[0]
         db.execute("UPDATE meta SET value = value + 1 WHERE key = 'rev'")
         return db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
 
     @staticmethod
-    def _retally(db, job_ids: Iterable[int], rev: int, now: float) -> None:
-        """Recompute the status of ``job_ids`` from their tallies; stamp start and finish."""
-        for job_id in set(job_ids):
-            row = db.execute("SELECT status, blocked, %s, started FROM jobs WHERE id = ?"
-                             % _TALLY_COLUMNS, (job_id,)).fetchone()
-            if row is None:
-                continue
-            status = job_status(*row[1:8])
-            finished = now if status in TERMINAL else None
-            started = row[8] if row[8] is not None or status != RUNNING else now
-            db.execute("UPDATE jobs SET status = ?, finished = ?, started = ?, rev = ? WHERE id = ?",
-                       (status, finished, started, rev, job_id))
+    def _tally(db, job_id: int, moves: Dict[Tuple[str, str], int], rev: int, now: float) -> None:
+        """Move items between status tallies and recompute the job's status, in ONE update.
+
+        SQLite evaluates SET expressions on the old row, so the new tallies are spelled out in
+        the status expression (the deltas are integers we computed, safe to inline).
+        """
+        delta = dict.fromkeys(TALLY, 0)
+        for (old, new), count in moves.items():
+            delta[old] -= count
+            delta[new] += count
+        new = {s: "(%s%+d)" % (TALLY[s], delta[s]) if delta[s] else TALLY[s] for s in TALLY}
+        status = ("CASE WHEN {running} > 0 THEN 'running' WHEN {pending} > 0 THEN CASE WHEN"
+                  " blocked THEN 'blocked' ELSE 'pending' END WHEN {blocked} > 0 THEN 'blocked'"
+                  " WHEN {failed} > 0 THEN 'failed' WHEN {killed} > 0 THEN 'killed'"
+                  " ELSE 'complete' END").format(**new)
+        sets = ["%s = %s" % (TALLY[s], new[s]) for s in TALLY if delta[s]]
+        sets += ["status = %s" % status,
+                 "finished = CASE WHEN %s IN ('complete', 'failed', 'killed') THEN ? END" % status,
+                 "started = COALESCE(started, CASE WHEN %s = 'running' THEN ? END)" % status,
+                 "rev = ?"]
+        db.execute("UPDATE jobs SET %s WHERE id = ?" % ", ".join(sets), (now, now, rev, job_id))
 
     @staticmethod
     def _notify(db, job_ids: Iterable[int]) -> List[str]:
         """The wake-up FIFOs of the clients that submitted ``job_ids``."""
         return sorted({r[0] for job_id in set(job_ids) for r in db.execute(
             "SELECT notify FROM jobs WHERE id = ? AND notify IS NOT NULL", (job_id,))})
-
-    @staticmethod
-    def _tally(db, job_id: int, moves: Dict[Tuple[str, str], int]) -> None:
-        parts, args = [], []
-        delta: Dict[str, int] = {}
-        for (old, new), count in moves.items():
-            delta[old] = delta.get(old, 0) - count
-            delta[new] = delta.get(new, 0) + count
-        for status, change in delta.items():
-            if change:
-                parts.append("%s = %s + ?" % (TALLY[status], TALLY[status]))
-                args.append(change)
-        if parts:
-            db.execute("UPDATE jobs SET %s WHERE id = ?" % ", ".join(parts), args + [job_id])
 
     # -- clients -------------------------------------------------------------------------
 
@@ -293,6 +313,7 @@ class Store:
                 ids.append(job_id)
         return ids
 
+    @_retrying
     def changes(self, cursor: int, min_job: int, new_jobs: Sequence[int]):
         """Work rows changed since ``cursor`` (and every started row of ``new_jobs``), the
         removed jobs, and the new cursor: one read transaction."""
@@ -305,8 +326,8 @@ class Store:
                 rows += db.execute(
                     "SELECT job_id, idx, status, progress, message FROM work WHERE job_id IN (%s)"
                     " AND status != 'pending'" % ",".join("?" * len(chunk)), chunk).fetchall()
-            statuses = db.execute("SELECT id, status FROM jobs WHERE rev > ? AND id >= ?",
-                                  (cursor, min_job)).fetchall()
+            statuses = db.execute("SELECT id, status FROM jobs WHERE id >= ? AND rev > ?",
+                                  (min_job, cursor)).fetchall()
             gone = [r[0] for r in db.execute("SELECT job_id FROM removed WHERE rev > ?", (cursor,))]
             if new_jobs:
                 known = []
@@ -318,6 +339,7 @@ class Store:
                 gone += [j for j in new_jobs if j not in found]
         return rows, gone, rev, statuses
 
+    @_retrying
     def job_statuses(self, job_ids: Sequence[int]) -> Dict[int, str]:
         out = {}
         with self._lock:
@@ -326,6 +348,7 @@ class Store:
                                            % ",".join("?" * len(chunk)), chunk).fetchall())
         return out
 
+    @_retrying
     def results(self, items: Sequence[Tuple[int, int]]) -> Dict[Tuple[int, int], Tuple[str, Any]]:
         out = {}
         by_job: Dict[int, List[int]] = {}
@@ -367,7 +390,7 @@ class Store:
                         pids.add(worker)
                 db.executemany("UPDATE work SET status = 'killed', worker = NULL, finished = ?,"
                                " rev = ? WHERE id = ?", [(now, rev, r[0]) for r in rows])
-                self._tally(db, job_id, moves)
+                self._tally(db, job_id, moves, rev, now)
                 touched.append(job_id)
                 killed += len(rows)
             if rev is None:
@@ -376,7 +399,6 @@ class Store:
                 # Items the worker claimed but has not started go back without losing an attempt.
                 self._requeue_worker_items(db, pid, rev, charge=False)
                 db.execute("UPDATE workers SET killed = 1 WHERE pid = ?", (pid,))
-            self._retally(db, touched, rev, now)
             notify = self._notify(db, touched)
         return killed, sorted(pids), notify
 
@@ -393,8 +415,7 @@ class Store:
             db.executemany("UPDATE work SET status = 'pending', attempts = 0, result = NULL,"
                            " progress = 0, message = NULL, finished = NULL, rev = ? WHERE id = ?",
                            [(rev, r[0]) for r in rows])
-            self._tally(db, job_id, moves)
-            self._retally(db, [job_id], rev, now)
+            self._tally(db, job_id, moves, rev, now)
         return len(rows)
 
     def block(self, job_id: int, idxs: Optional[Sequence[int]], blocked: bool) -> int:
@@ -409,7 +430,7 @@ class Store:
                     return 0
                 rev = self._bump(db)
                 db.execute("UPDATE jobs SET blocked = ? WHERE id = ?", (1 if blocked else 0, job_id))
-                count = row[0]
+                count, moves = row[0], {}
             else:
                 old, new = (PENDING, BLOCKED) if blocked else (BLOCKED, PENDING)
                 rows = self._select_items(db, job_id, idxs, (old,), "id")
@@ -418,9 +439,9 @@ class Store:
                 rev = self._bump(db)
                 db.executemany("UPDATE work SET status = ?, rev = ? WHERE id = ?",
                                [(new, rev, r[0]) for r in rows])
-                self._tally(db, job_id, {(old, new): len(rows)})
                 count = len(rows)
-            self._retally(db, [job_id], rev, now)
+                moves = {(old, new): count}
+            self._tally(db, job_id, moves, rev, now)
         return count
 
     @staticmethod
@@ -436,6 +457,7 @@ class Store:
                                (job_id,) + tuple(statuses) + tuple(chunk)).fetchall()
         return rows
 
+    @_retrying
     def log_slice(self, job_id: int, idx: int) -> Optional[Tuple[str, int, Optional[int]]]:
         """Where an item's output is: (worker log path, start offset, end offset or None)."""
         with self.transaction("DEFERRED") as db:
@@ -453,6 +475,7 @@ class Store:
                 return None
             return path, start, end
 
+    @_retrying
     def jobs(self, limit: int = 50, job_ids: Optional[Sequence[int]] = None) -> List[JobInfo]:
         columns = ("id, name, status, prototype, priority, cpus, user, submitted, started,"
                    " finished, fields, " + _TALLY_COLUMNS)
@@ -471,6 +494,7 @@ class Store:
                         fields=json.loads(r[10]),
                         tally={s: r[11 + i] for i, s in enumerate(TALLY)}) for r in rows]
 
+    @_retrying
     def job(self, job_id: int) -> JobInfo:
         found = self.jobs(job_ids=[job_id])
         if not found:
@@ -496,12 +520,14 @@ class Store:
                 db.execute("INSERT OR REPLACE INTO removed VALUES (?, ?, ?)", (job_id, rev, now))
         return count
 
+    @_retrying
     def expired_jobs(self, older_than: float) -> List[int]:
         with self._lock:
             return [r[0] for r in self.db.execute(
                 "SELECT id FROM jobs WHERE finished IS NOT NULL AND finished < ? AND status IN"
                 " ('complete', 'failed', 'killed')", (older_than,))]
 
+    @_retrying
     def referenced_logs(self) -> set:
         with self._lock:
             return {r[0] for r in self.db.execute(
@@ -535,80 +561,91 @@ class Store:
                                 for row_id, attempt, fraction, message in progress])
 
     def claim(self, pid: int, pool: str, limit: int, known_jobs: Iterable[int]) -> List[Claimed]:
-        """Take up to ``limit`` pending items of ``pool``, the most urgent jobs first.
+        """Take up to ``limit`` pending items of ``pool`` (see :meth:`finish_and_claim`)."""
+        if not self.ready(pool):  # woken for nothing: take no write lock
+            return []
+        return self.finish_and_claim(pid, (), pool, limit, known_jobs)[1]
 
-        Priority is Qube's: the lowest number runs first, then the oldest job. A job's ``cpus``
-        caps how many of its items run at once. At most half of what is pending is taken, so
-        another idle worker always finds work. Job details come once per worker.
-        """
-        now = time.time()
-        with self._lock:  # a cheap read first: woken for nothing, take no write lock
-            if self.db.execute("SELECT 1 FROM jobs WHERE pool = ? AND t_pending > 0 AND"
-                               " blocked = 0 LIMIT 1", (pool,)).fetchone() is None:
-                return []
-        with self.transaction() as db:
-            candidates = db.execute(
-                "SELECT id, cpus, t_running, t_pending FROM jobs WHERE pool = ? AND t_pending > 0"
-                " AND blocked = 0 ORDER BY priority, id LIMIT ?", (pool, max(limit, 8))).fetchall()
-            ready = sum(c[3] if not c[1] else max(0, min(c[3], c[1] - c[2])) for c in candidates)
-            left = min(limit, max(1, (ready + 1) // 2))
-            claimed: List[Claimed] = []
-            rev = None
-            for job_id, cpus, running, pending in candidates:
-                room = min(left, pending) if not cpus else min(left, pending, cpus - running)
-                if room <= 0:
-                    continue
-                rows = db.execute("SELECT id, idx, package, ncalls, attempts FROM work WHERE"
-                                  " job_id = ? AND status = 'pending' ORDER BY idx LIMIT ?",
-                                  (job_id, room)).fetchall()
-                if not rows:
-                    continue
-                if rev is None:
-                    rev = self._bump(db)
-                db.executemany("UPDATE work SET status = 'running', worker = ?, attempts = ?,"
-                               " started = ?, progress = 0, message = NULL, rev = ? WHERE id = ?",
-                               [(pid, r[4] + 1, now, rev, r[0]) for r in rows])
-                self._tally(db, job_id, {(PENDING, RUNNING): len(rows)})
-                self._retally(db, [job_id], rev, now)
-                job = None
-                if job_id not in known_jobs:
-                    job = db.execute("SELECT id, env, package, function, notify, name FROM jobs"
-                                     " WHERE id = ?", (job_id,)).fetchone()
-                claimed += [Claimed(r[0], job_id, r[1], r[4] + 1, r[2], r[3], job) for r in rows]
-                left -= len(rows)
-                if left <= 0:
-                    break
-        return claimed
+    @_retrying
+    def ready(self, pool: str) -> bool:
+        with self._lock:
+            return self.db.execute("SELECT 1 FROM jobs WHERE pool = ? AND t_pending > 0 AND"
+                                   " blocked = 0 LIMIT 1", (pool,)).fetchone() is not None
 
     def finish(self, pid: int, done: Sequence[Tuple[Claimed, str, bytes, str, int, int]]
                ) -> List[str]:
-        """Record finished items ``(item, status, outcomes, log_path, log_start, log_end)``.
+        """Record finished items (see :meth:`finish_and_claim`)."""
+        return self.finish_and_claim(pid, done, None, 0, ())[0]
 
-        Only items this worker still owns (same pid, same attempt, still running) land.
-        Returns the wake-up FIFOs of the clients waiting on the touched jobs.
+    def finish_and_claim(self, pid: int, done: Sequence[Tuple[Claimed, str, bytes, str, int, int]],
+                         pool: Optional[str], limit: int, known_jobs: Iterable[int],
+                         notify_known: Optional[bool] = None) -> Tuple[List[str], List[Claimed]]:
+        """Record finished items, then take new ones, in ONE transaction.
+
+        ``done`` holds ``(item, status, outcomes, log_path, log_start, log_end)``; only items
+        this worker still owns (same pid, same attempt, still running) land. Returns the
+        wake-up FIFOs of the clients whose jobs changed (unless ``notify_known``: the worker
+        has them from the claims), and the claimed items.
+
+        Claims take up to ``limit`` pending items of ``pool``, the most urgent jobs first:
+        priority is Qube's (the lowest number first, then the oldest job), and a job's ``cpus``
+        caps how many of its items run at once. At most half of what is ready is taken, so
+        another idle worker always finds work. Job details come once per worker.
         """
         now = time.time()
-        touched: Dict[int, Dict[Tuple[str, str], int]] = {}
         with self.transaction() as db:
             rev = self._bump(db)
-            for item, status, outcome, log_path, log_start, log_end in done:
-                landed = db.execute(
-                    "UPDATE work SET status = ?, result = ?, progress = CASE WHEN ? = 'complete'"
-                    " THEN 1.0 ELSE progress END, worker = NULL, finished = ?, log_path = ?,"
-                    " log_start = ?, log_end = ?, rev = ? WHERE id = ? AND worker = ? AND"
-                    " attempts = ? AND status = 'running'",
-                    (status, outcome, status, now, log_path, log_start, log_end, rev,
-                     item.row_id, pid, item.attempt)).rowcount
-                if landed:
-                    moves = touched.setdefault(item.job_id, {})
-                    _count(moves, (RUNNING, status))
-            for job_id, moves in touched.items():
-                self._tally(db, job_id, moves)
-            self._retally(db, touched, rev, now)
-            notify = self._notify(db, touched)
-            db.execute("UPDATE workers SET job_id = NULL, idx = NULL, heartbeat = ? WHERE pid = ?",
-                       (now, pid))
-        return notify
+            touched = self._finish(db, pid, done, rev, now) if done else []
+            claimed = self._claim(db, pid, pool, limit, known_jobs, rev, now) if limit else []
+            notify = self._notify(db, touched) if touched and notify_known is None else []
+        return notify, claimed
+
+    def _finish(self, db, pid: int, done, rev: int, now: float) -> List[int]:
+        touched: Dict[int, Dict[Tuple[str, str], int]] = {}
+        for item, status, outcome, log_path, log_start, log_end in done:
+            landed = db.execute(
+                "UPDATE work SET status = ?, result = ?, progress = CASE WHEN ? = 'complete'"
+                " THEN 1.0 ELSE progress END, worker = NULL, finished = ?, log_path = ?,"
+                " log_start = ?, log_end = ?, rev = ? WHERE id = ? AND worker = ? AND"
+                " attempts = ? AND status = 'running'",
+                (status, outcome, status, now, log_path, log_start, log_end, rev,
+                 item.row_id, pid, item.attempt)).rowcount
+            if landed:
+                _count(touched.setdefault(item.job_id, {}), (RUNNING, status))
+        for job_id, moves in touched.items():
+            self._tally(db, job_id, moves, rev, now)
+        return list(touched)
+
+    def _claim(self, db, pid: int, pool: str, limit: int, known_jobs, rev: int, now: float
+               ) -> List[Claimed]:
+        candidates = db.execute(
+            "SELECT id, cpus, t_running, t_pending FROM jobs WHERE pool = ? AND t_pending > 0"
+            " AND blocked = 0 ORDER BY priority, id LIMIT ?", (pool, max(limit, 8))).fetchall()
+        ready = sum(c[3] if not c[1] else max(0, min(c[3], c[1] - c[2])) for c in candidates)
+        left = min(limit, max(1, (ready + 1) // 2))
+        claimed: List[Claimed] = []
+        for job_id, cpus, running, pending in candidates:
+            room = min(left, pending) if not cpus else min(left, pending, cpus - running)
+            if room <= 0:
+                continue
+            rows = db.execute("SELECT id, idx, package, ncalls, attempts FROM work WHERE"
+                              " job_id = ? AND status = 'pending' ORDER BY idx LIMIT ?",
+                              (job_id, room)).fetchall()
+            if not rows:
+                continue
+            db.executemany("UPDATE work SET status = 'running', worker = ?, attempts = ?,"
+                           " started = ?, progress = 0, message = NULL, rev = ? WHERE id = ?",
+                           [(pid, r[4] + 1, now, rev, r[0]) for r in rows])
+            self._tally(db, job_id, {(PENDING, RUNNING): len(rows)}, rev, now)
+            job = None
+            if job_id not in known_jobs:
+                job = db.execute("SELECT id, env, package, function, notify, name FROM jobs"
+                                 " WHERE id = ?", (job_id,)).fetchone()
+            claimed += [Claimed(r[0], job_id, r[1], r[4] + 1, r[2], r[3], job) for r in rows]
+            left -= len(rows)
+            if left <= 0:
+                break
+        return claimed
 
     def release(self, pid: int, items: Sequence[Claimed]) -> None:
         """Give back items claimed but not started (a worker asked to stop)."""
@@ -625,11 +662,11 @@ class Store:
                               (rev, item.row_id, pid, item.attempt)).rowcount:
                     jobs[item.job_id] = jobs.get(item.job_id, 0) + 1
             for job_id, count in jobs.items():
-                self._tally(db, job_id, {(RUNNING, PENDING): count})
-            self._retally(db, jobs, rev, now)
+                self._tally(db, job_id, {(RUNNING, PENDING): count}, rev, now)
 
     # -- supervisor ----------------------------------------------------------------------
 
+    @_retrying
     def workers(self) -> List[Tuple[int, str, int, float, Optional[int], Optional[int], str, int]]:
         with self._lock:
             return self.db.execute("SELECT pid, pool, supervisor, heartbeat, job_id, idx, log_path,"
@@ -667,8 +704,7 @@ class Store:
                 moves = touched.setdefault(job_id, {})
                 _count(moves, (RUNNING, new))
             for job_id, moves in touched.items():
-                self._tally(db, job_id, moves)
-            self._retally(db, touched, rev, now)
+                self._tally(db, job_id, moves, rev, now)
             return self._notify(db, touched)
 
     @staticmethod
@@ -681,8 +717,7 @@ class Store:
                        " attempts = attempts - ? WHERE id = ?", (rev, 0 if charge else 1, row_id))
             jobs[job_id] = jobs.get(job_id, 0) + 1
         for job_id, count in jobs.items():
-            Store._tally(db, job_id, {(RUNNING, PENDING): count})
-        Store._retally(db, jobs, rev, time.time())
+            Store._tally(db, job_id, {(RUNNING, PENDING): count}, rev, time.time())
 
     def fail_pool(self, pool: str, reason: str, encode) -> List[str]:
         """Fail the pending items of a pool whose interpreter cannot start."""
@@ -700,10 +735,10 @@ class Store:
                            " WHERE id = ?", (outcome, now, rev, row_id))
                 jobs[job_id] = jobs.get(job_id, 0) + 1
             for job_id, count in jobs.items():
-                self._tally(db, job_id, {(PENDING, FAILED): count})
-            self._retally(db, jobs, rev, now)
+                self._tally(db, job_id, {(PENDING, FAILED): count}, rev, now)
             return self._notify(db, jobs)
 
+    @_retrying
     def demand(self) -> Dict[str, Tuple[int, int, Dict[str, Any]]]:
         """Per pool: (pending items ready to run, running items, the package of one job)."""
         with self._lock:
@@ -714,6 +749,7 @@ class Store:
             ).fetchall()
         return {r[0]: (r[1] or 0, r[2] or 0, json.loads(r[3])) for r in rows}
 
+    @_retrying
     def lenders(self) -> int:
         """Running items that wait on nested jobs: each lends its slot to a helper worker."""
         with self._lock:
@@ -721,6 +757,7 @@ class Store:
                 "SELECT COUNT(DISTINCT parent) FROM jobs WHERE parent IS NOT NULL AND status IN"
                 " ('pending', 'running', 'blocked')").fetchone()[0]
 
+    @_retrying
     def active(self) -> bool:
         with self._lock:
             return self.db.execute("SELECT 1 FROM jobs WHERE status IN ('pending', 'running')"

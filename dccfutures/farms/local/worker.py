@@ -64,23 +64,34 @@ class LocalWorkSource(WorkSource):
                     self._flush()
                 return Item(claimed.job_id, claimed.idx, claimed.package,
                             self.jobs[claimed.job_id], claimed)
-            self._flush()
             if self.stopping or os.getppid() != self.supervisor:
+                self._flush()
                 self.store.release(self.pid, list(self.queue))
                 self.queue.clear()
                 return None
-            claimed_items = self.store.claim(self.pid, self.pool, self._claim_size(), self.jobs)
-            for claimed in claimed_items:
-                if claimed.job is not None:
-                    self.jobs[claimed.job_id] = _job_dict(claimed.job)
-                else:
-                    self.jobs[claimed.job_id] = self.jobs.pop(claimed.job_id)  # recently used
-            while len(self.jobs) > 256:  # a long-lived worker forgets the least recent jobs
-                self.jobs.pop(next(iter(self.jobs)))
+            if self.done:  # report what ran and take what is next in one transaction
+                done, self.done = self.done, []
+                _, claimed_items = self.store.finish_and_claim(
+                    self.pid, done, self.pool, self._claim_size(), self.jobs, notify_known=True)
+                wakeup.poke_all({self.jobs[d[0].job_id]["notify"] for d in done
+                                 if self.jobs.get(d[0].job_id, {}).get("notify")})
+            else:
+                claimed_items = self.store.claim(self.pid, self.pool, self._claim_size(),
+                                                 self.jobs)
+            self._remember_jobs(claimed_items)
             if claimed_items:
                 self.queue.extend(claimed_items)
                 continue
             self.waker.wait(1.0)  # a submit pokes us; the timeout is the fallback poll
+
+    def _remember_jobs(self, claimed_items: List[Claimed]) -> None:
+        for claimed in claimed_items:
+            if claimed.job is not None:
+                self.jobs[claimed.job_id] = _job_dict(claimed.job)
+            else:
+                self.jobs[claimed.job_id] = self.jobs.pop(claimed.job_id)  # recently used
+        while len(self.jobs) > 256:  # a long-lived worker forgets the least recent jobs
+            self.jobs.pop(next(iter(self.jobs)))
 
     def started(self, item: Item) -> None:
         flush_stdio()
@@ -104,8 +115,8 @@ class LocalWorkSource(WorkSource):
         if not self.done:
             self.first_done = time.monotonic()
         self.done.append((item.token, status, outcomes, self.log_path, self._log_start, log_end))
-        if not self.queue or len(self.done) >= MAX_CLAIM:
-            self._flush()
+        if len(self.done) >= MAX_CLAIM:
+            self._flush()  # otherwise request() reports them with its next claim
 
     def close(self) -> None:
         self._flush()
@@ -150,7 +161,7 @@ def _job_dict(row) -> dict:
     job_id, env, package, function, notify, name = row
     package = json.loads(package)
     return {"env": json.loads(env), "sys_path": package.get("sys_path") or [],
-            "cwd": package.get("cwd"), "function": function, "name": name}
+            "cwd": package.get("cwd"), "function": function, "name": name, "notify": notify}
 
 
 def _die_with_parent() -> None:
