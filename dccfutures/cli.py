@@ -410,6 +410,16 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_qube(args: argparse.Namespace) -> int:
+    """qube install-jobtypes DEST: copy our jobtypes where Qube's workers look for them."""
+    from .assets import install_jobtypes
+    for path in install_jobtypes(args.destination):
+        print("installed %s" % path)
+    print("add %s to worker_template_path in the workers' qb.conf (keep $QBDIR/types in it)"
+          % os.path.abspath(args.destination))
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -449,6 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
                                       "when complete, 1 when failed or killed, 2 on timeout")
     child.add_argument("job", metavar="JOB")
     child.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds")
+    child = command("qube", cmd_qube, "Qube set-up: install-jobtypes DEST copies the dccfutures "
+                                      "jobtypes into DEST (a folder on worker_template_path)")
+    child.add_argument("action", choices=("install-jobtypes",))
+    child.add_argument("destination", metavar="DEST")
     child = command("clean", cmd_clean, "remove finished jobs, their payloads and logs now")
     child.add_argument("--older-than", type=float, metavar="DAYS",
                        help="only jobs finished more than DAYS ago (default: the config's "

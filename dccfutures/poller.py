@@ -20,10 +20,11 @@ ENSURE_EVERY = 2.0
 
 
 class Poller:
-    def __init__(self, farm: Farm, interval_min: float = 0.05, interval_max: float = 0.5):
+    def __init__(self, farm: Farm):
         self.farm = farm
-        self.interval_min = interval_min
-        self.interval_max = interval_max
+        # Farms without push (Qube) back off between polls; with push this only bounds a wait.
+        self.interval_min, self.interval_max = getattr(farm, "poll_interval", (0.05, 0.5))
+        self._interval = self.interval_min
         # job id -> work id -> the futures of that item's calls (several for a map chunk)
         self._jobs: Dict[int, Dict[int, List[Future]]] = {}
         self._job_blocked: Dict[int, bool] = {}
@@ -79,6 +80,7 @@ class Poller:
             return list(self._jobs.get(job_id, {}).get(work_id, ()))
 
     def _wake(self) -> None:
+        self._interval = self.interval_min  # a submit: look again soon
         self._wakeup.set()
         if not self._sleeping:
             return  # it will look at the new jobs on its next cycle anyway
@@ -93,7 +95,6 @@ class Poller:
     # -- the thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        interval = self.interval_min
         failures = 0
         last_ensure = 0.0
         while not self._stopped:
@@ -111,7 +112,10 @@ class Poller:
                 states = self.farm.poll(job_ids)
                 self._deliver(states)
                 failures = 0
-                interval = self.interval_min if states else min(self.interval_max, interval * 2)
+                if states:
+                    self._interval = self.interval_min  # something finished or moved
+                else:
+                    self._interval = min(self.interval_max, self._interval * 2)
                 self._wakeup.clear()
                 self._sleeping = True
                 if self._wakeup.is_set():  # registered between clear() and now
@@ -129,7 +133,7 @@ class Poller:
                 continue
             if not pushed and not getattr(self.farm, "pushes", False):
                 # A farm without push: sleep, but let a new registration cut the sleep short.
-                self._wakeup.wait(interval)
+                self._wakeup.wait(self._interval)
 
     def _deliver(self, states: Dict[int, JobState]) -> None:
         finished: List[Tuple[int, int]] = []

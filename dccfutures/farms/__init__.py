@@ -1,9 +1,12 @@
 """Farm registry: a farm name resolves to one shared instance (and poller) per process."""
 import importlib
 import threading
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 from .base import Farm
+
+if TYPE_CHECKING:  # the config (and YAML) load only when a farm is made
+    from ..config import Config
 
 FARMS = {
     "local": "dccfutures.farms.local:LocalFarm",
@@ -15,7 +18,7 @@ _pollers: Dict[int, object] = {}
 _lock = threading.Lock()
 
 
-def get_farm(name: str, config: "Config") -> Farm:  # noqa: F821 (imported lazily)
+def get_farm(name: str, config: "Config") -> Farm:
     """The process-wide instance of farm ``name``."""
     if isinstance(name, Farm):
         return name

@@ -18,8 +18,7 @@ import threading
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, RUNNING, TERMINAL, JobInfo,
-                    JobSpec, WorkInfo)
+from ..base import BLOCKED, COMPLETE, FAILED, KILLED, PENDING, RUNNING, JobInfo, JobSpec, WorkInfo
 
 SCHEMA_VERSION = 2
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)  # older in some DCC Pythons

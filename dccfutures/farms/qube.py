@@ -1,0 +1,255 @@
+"""PipelineFX Qube as a dccfutures farm, through Qube's ``qb`` module.
+
+One ``qb.Job`` per ``submit``, ``map`` and ``batch``: ``prototype`` names our jobtype,
+``package`` holds readable facts (callable, interpreter, bootstrap) beside the encoded
+function, and ``agenda`` one ``qb.Work`` per work item (a ``map`` chunk is one item). Other job
+fields pass through; a batch's extra keywords go to the ``qb.Work``.
+
+Polling is what qbfutures got wrong (one ``jobinfo`` per tick with every future's job id,
+duplicates included, agendas and all). Here each poll cycle is ONE ``qb.jobinfo`` call for all
+outstanding jobs, without agendas; agendas are fetched (in one more call) only for jobs whose
+status or tallies changed, and, for jobs with running items, at most every ``poll_max`` seconds
+so mid-item progress shows. Qube has no push, so the poller backs off from ``qube.poll_min`` to
+``qube.poll_max`` and starts again at the minimum on every submit and completion.
+
+Trust: on Qube, payloads and results live in the supervisor's database and in
+``qube.spool_dir``, whose permissions are the studio's; anyone who can write there can make a
+worker or a client unpickle what they wrote.
+"""
+import os
+import time
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .. import __version__
+from ..config import Config
+from ..errors import FarmError, PayloadTooLargeError
+from ..runtime.qube import cut_log, pack_blob, spool_paths, unpack_blob
+from .base import (COMPLETE, REMOVED, RUNNING, TERMINAL, Farm, JobInfo, JobSpec,
+                   JobState, WorkInfo, WorkRef, WorkState)
+
+# Our job fields that are not Qube's.
+_LOCAL_ONLY = ("max_attempts",)
+_DCCFUTURES_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class QubeFarm(Farm):
+    name = "qube"
+    pushes = False
+
+    def __init__(self, config: Config, qb_module: Any = None):
+        self.config = config
+        self._qb = qb_module
+        settings = config.qube
+        self.poll_interval = (settings.poll_min, settings.poll_max)
+        self.spool_dir = settings.spool_dir
+        self.spool_threshold = settings.spool_threshold_mb * 1e6
+        self._seen: Dict[int, Tuple[str, Tuple]] = {}
+        self._agenda_at: Dict[int, float] = {}
+        self._works: Dict[int, List[Any]] = {}
+
+    def __repr__(self) -> str:
+        return "<QubeFarm>"
+
+    @property
+    def qb(self) -> Any:
+        if self._qb is None:
+            try:
+                import qb
+            except ImportError as error:
+                raise FarmError("the qube farm needs PipelineFX's qb module: add "
+                                "$QBDIR/api/python to PYTHONPATH (%s)" % error) from None
+            self._qb = qb
+        return self._qb
+
+    # -- submit --------------------------------------------------------------------------
+
+    def submit(self, jobs: Sequence[JobSpec]) -> List[int]:
+        qjobs = [self._qube_job(spec) for spec in jobs]
+        submitted = self.qb.submit(qjobs)
+        if not isinstance(submitted, list):
+            submitted = [submitted]
+        return [int(job["id"]) for job in submitted]
+
+    def _qube_job(self, spec: JobSpec) -> Any:
+        qb = self.qb
+        package = dict(spec.package)
+        package.update(dccfutures=__version__, dccfutures_path=_DCCFUTURES_ROOT,
+                       spool_dir=self.spool_dir, spool_threshold=self.spool_threshold)
+        if spec.function is not None:
+            package["function"] = self._pack(spec.function, "the function of %s" % spec.name)
+        agenda = []
+        for index, work in enumerate(spec.work):
+            fields = dict(work.fields)
+            fields["name"] = work.name or str(index)
+            fields["package"] = {"index": index, "ncalls": work.ncalls,
+                                 "calls": self._pack(work.package, "work item %d" % index)}
+            agenda.append(qb.Work(fields))
+        fields = {k: v for k, v in spec.fields.items() if k not in _LOCAL_ONLY}
+        fields.update(name=spec.name, prototype=spec.prototype, package=package,
+                      env=dict(spec.env), agenda=agenda)
+        return qb.Job(fields)
+
+    def _pack(self, blob: bytes, what: str) -> Dict[str, str]:
+        if len(blob) > self.spool_threshold and not self.spool_dir:
+            raise PayloadTooLargeError(
+                "%s encodes to %.1f MB, over the %.1f MB Qube can carry in a job package; set "
+                "qube.spool_dir in the dccfutures config to a folder on storage the workers "
+                "share" % (what, len(blob) / 1e6, self.spool_threshold / 1e6))
+        return pack_blob(blob, self.spool_dir, self.spool_threshold)
+
+    # -- poll ----------------------------------------------------------------------------
+
+    def poll(self, job_ids: Iterable[int]) -> Dict[int, JobState]:
+        ids = sorted(set(job_ids))
+        if not ids:
+            return {}
+        jobs = {int(job["id"]): job for job in self.qb.jobinfo(id=ids)}
+        out: Dict[int, JobState] = {}
+        now = time.monotonic()
+        fetch = []
+        for job_id in ids:
+            job = jobs.get(job_id)
+            if job is None:
+                out[job_id] = JobState(REMOVED)
+                self._forget(job_id)
+                continue
+            status = job["status"]
+            tally = tuple(sorted((job.get("todotally") or {}).items()))
+            changed = self._seen.get(job_id) != (status, tally)
+            self._seen[job_id] = (status, tally)
+            progress_due = dict(tally).get(RUNNING) and \
+                now - self._agenda_at.get(job_id, 0.0) >= self.poll_interval[1]
+            if changed or progress_due:
+                fetch.append(job_id)
+        if fetch:
+            for job in self.qb.jobinfo(id=fetch, agenda=True):
+                job_id = int(job["id"])
+                self._agenda_at[job_id] = now
+                works = list(job.get("agenda") or [])
+                self._works[job_id] = works
+                out[job_id] = JobState(job["status"], {
+                    index: _work_state(work) for index, work in enumerate(works)})
+                if job["status"] in TERMINAL:
+                    self._clean_spool(job, works)
+        return out
+
+    def results(self, items: Sequence[WorkRef]) -> Dict[WorkRef, Tuple[str, Optional[bytes]]]:
+        out: Dict[WorkRef, Tuple[str, Optional[bytes]]] = {}
+        for job_id, work_id in items:
+            works = self._works.get(job_id) or []
+            if work_id >= len(works):
+                continue
+            work = works[work_id]
+            outcomes = (work.get("resultpackage") or {}).get("outcomes")
+            blob = None
+            if outcomes:
+                try:
+                    blob = unpack_blob(outcomes, remove=True)  # a result is read once
+                except OSError as error:
+                    from .. import payload
+                    blob = payload.encode_outcomes([payload.failure(FarmError(
+                        "the result of %d:%d is gone from the spool folder: %s"
+                        % (job_id, work_id, error)), "")])
+            out[(job_id, work_id)] = (work["status"], blob)
+        return out
+
+    def _clean_spool(self, job: Any, works: List[Any]) -> None:
+        """Payload files in the spool belong to the job: gone once it ended."""
+        for path in spool_paths(job.get("package")) + spool_paths(
+                [work.get("package") for work in works]):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def _forget(self, job_id: int) -> None:
+        self._seen.pop(job_id, None)
+        self._agenda_at.pop(job_id, None)
+        self._works.pop(job_id, None)
+
+    # -- actions -------------------------------------------------------------------------
+
+    def kill(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        return self._act(job_id, work_ids, "kill", "killwork")
+
+    def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        return self._act(job_id, work_ids, "retry", "retrywork")
+
+    def block(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        return self._act(job_id, work_ids, "block", "blockwork")
+
+    def unblock(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        return self._act(job_id, work_ids, "unblock", "unblockwork")
+
+    def _act(self, job_id: int, work_ids: Optional[Sequence[int]], on_job: str, on_work: str
+             ) -> int:
+        self._seen.pop(job_id, None)  # look at its agenda on the next poll
+        if work_ids is None:
+            return len(getattr(self.qb, on_job)(job_id) or [])
+        targets = ["%d:%d" % (job_id, work_id) for work_id in work_ids]
+        return len(getattr(self.qb, on_work)(*targets) or []) if targets else 0
+
+    def log(self, job_id: int, work_id: int) -> str:
+        works = self._works.get(job_id)
+        if works is None or work_id >= len(works) or works[work_id].get("subid") is None:
+            works = self.job_agenda(job_id)
+        if work_id >= len(works):
+            raise KeyError("%d:%d" % (job_id, work_id))
+        subid = works[work_id].get("subid")
+        parts = []
+        for stream in (self.qb.stdout, self.qb.stderr):
+            for record in stream(job_id) or []:
+                if subid is None or str(record.get("subid")) == str(subid):
+                    parts.append(cut_log(record.get("data") or "", job_id, work_id))
+        return "".join(parts)
+
+    # -- listing -------------------------------------------------------------------------
+
+    def job_agenda(self, job_id: int) -> List[Any]:
+        found = self.qb.jobinfo(id=[job_id], agenda=True)
+        if not found:
+            raise KeyError(job_id)
+        return list(found[0].get("agenda") or [])
+
+    def jobs(self, limit: int = 50, job_ids: Optional[Sequence[int]] = None) -> List[JobInfo]:
+        if job_ids is not None:
+            found = self.qb.jobinfo(id=list(job_ids))
+        else:
+            found = sorted(self.qb.jobinfo(), key=lambda j: -int(j["id"]))[:limit]
+        return [_job_info(job) for job in found]
+
+    def job(self, job_id: int) -> JobInfo:
+        found = self.qb.jobinfo(id=[job_id], agenda=True)
+        if not found:
+            raise KeyError(job_id)
+        info = _job_info(found[0])
+        info.work = [WorkInfo(job_id, index, str(work.get("name", index)), work["status"],
+                              *_progress(work), attempts=int(work.get("retrycount") or 0) + 1,
+                              host=work.get("host"))
+                     for index, work in enumerate(found[0].get("agenda") or [])]
+        return info
+
+    def ensure_running(self) -> None:
+        """Qube's supervisor is the studio's to run; a poll that fails is retried."""
+
+
+def _progress(work: Any) -> Tuple[float, Optional[str]]:
+    package = work.get("resultpackage") or {}
+    if work["status"] == COMPLETE:
+        return 1.0, package.get("message")
+    progress = package.get("progress")
+    return (float(progress) if progress is not None else 0.0), package.get("message")
+
+
+def _work_state(work: Any) -> WorkState:
+    fraction, message = _progress(work)
+    return WorkState(work["status"], fraction, message)
+
+
+def _job_info(job: Any) -> JobInfo:
+    tally = {status: int(count) for status, count in (job.get("todotally") or {}).items()}
+    return JobInfo(id=int(job["id"]), name=job.get("name", ""), status=job["status"],
+                   prototype=job.get("prototype", ""), priority=int(job.get("priority") or 0),
+                   cpus=int(job.get("cpus") or 0), user=job.get("user") or "",
+                   submitted=float(job.get("timesubmit") or 0), tally=tally,
+                   fields={k: job.get(k) for k in ("groups", "cluster") if job.get(k)})

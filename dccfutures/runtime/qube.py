@@ -1,0 +1,240 @@
+"""The Qube side of dccfutures: what a jobtype back-end runs in a subjob.
+
+A Qube subjob is one process on a worker host. Qube starts it with the job's ``env``, it asks
+the supervisor for work items of its job (``qb.requestwork``), runs each through the shared
+runtime loop (so a DCC is bootstrapped once per subjob, not once per item) and reports
+(``qb.reportwork``), then ends with ``qb.reportjob``. The local farm's worker runs the very
+same loop over SQLite instead of ``qb``.
+
+Packages and resultpackages must be plain data (Qube converts them), so encoded payloads
+travel base64-encoded, or, above ``qube.spool_threshold_mb``, as a file in ``qube.spool_dir``
+on shared storage, referenced by path. Jobtype ``execute.py`` files call :func:`jobtype_main`.
+"""
+import base64
+import os
+import sys
+import time
+import traceback
+import uuid
+from typing import Any, Dict, Optional
+
+from .. import payload
+from .loop import Item, WorkSource, exit_process, flush_stdio, serve
+
+PROGRESS_EVERY = 0.5  # seconds between progress reports: each is a call to the supervisor
+MARK = "--- dccfutures work %s:%s %s ---"
+
+
+# -- plain-data references to blobs ----------------------------------------------------------
+
+def pack_blob(blob: bytes, spool_dir: Optional[str] = None, threshold: float = float("inf")
+              ) -> Dict[str, str]:
+    """``{"b64": …}`` inline, or ``{"spool": path}`` when larger than ``threshold`` bytes."""
+    if spool_dir and len(blob) > threshold:
+        os.makedirs(spool_dir, exist_ok=True)
+        path = os.path.join(spool_dir, "dccfutures-%s.bin" % uuid.uuid4().hex)
+        with open(path + ".tmp", "wb") as handle:
+            handle.write(blob)
+        os.replace(path + ".tmp", path)  # readers never see half a file
+        return {"spool": path}
+    return {"b64": base64.b64encode(blob).decode("ascii")}
+
+
+def unpack_blob(ref: Dict[str, str], remove: bool = False) -> bytes:
+    """The bytes behind a reference made by :func:`pack_blob`; ``remove`` deletes a spool file
+    once it has been read (results are read once)."""
+    if "b64" in ref:
+        return base64.b64decode(ref["b64"])
+    path = ref["spool"]
+    with open(path, "rb") as handle:
+        blob = handle.read()
+    if remove:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return blob
+
+
+def spool_paths(package: Any) -> list:
+    """Every spool file a job or work package refers to (for clean-up)."""
+    found = []
+    if isinstance(package, dict):
+        for key, value in package.items():
+            if key == "spool" and isinstance(value, str):
+                found.append(value)
+            else:
+                found += spool_paths(value)
+    elif isinstance(package, list):
+        for value in package:
+            found += spool_paths(value)
+    return found
+
+
+# -- the work source -------------------------------------------------------------------------
+
+class QubeWorkSource(WorkSource):
+    """Work items of one Qube job, handed out to this subjob by the supervisor."""
+
+    def __init__(self, qb: Any, job: Any):
+        self.qb = qb
+        self.job_id = int(job["id"])
+        package = job.get("package") or {}
+        self.spool_dir = package.get("spool_dir")
+        self.threshold = float(package.get("spool_threshold", float("inf")))
+        function = package.get("function")
+        # Qube already put the job's env in this process's environment.
+        self.job = {"env": {}, "sys_path": package.get("sys_path") or [],
+                    "cwd": package.get("cwd"),
+                    "function": unpack_blob(function) if function else None}
+        self.final = "complete"
+        self._last_progress = 0.0
+
+    def request(self) -> Optional[Item]:
+        delay = 0.05
+        while True:
+            work = self.qb.requestwork()
+            status = work["status"]
+            if status == "running":
+                package = work["package"]
+                return Item(self.job_id, int(package["index"]), unpack_blob(package["calls"]),
+                            self.job, token=work)
+            if status == "waiting":  # others hold the rest: ask again shortly
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            # complete: the agenda is done; pending: preempted; blocked: held back.
+            self.final = status if status in ("pending", "blocked") else "complete"
+            return None
+
+    def started(self, item: Item) -> None:
+        _mark(item, "begin")
+
+    def progress(self, item: Item, fraction: float, message: Optional[str]) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < PROGRESS_EVERY and fraction < 1.0:
+            return
+        self._last_progress = now
+        work = item.token
+        work["resultpackage"] = {"progress": fraction, "message": message}
+        self.qb.reportwork(work)  # status still 'running': an update, not the end
+
+    def report(self, item: Item, status: str, outcomes: bytes) -> None:
+        _mark(item, "end")
+        work = item.token
+        work["status"] = status
+        work["resultpackage"] = {"outcomes": pack_blob(outcomes, self.spool_dir, self.threshold),
+                                 "progress": 1.0 if status == "complete" else None}
+        self.qb.reportwork(work)
+
+
+def _mark(item: Item, what: str) -> None:
+    """Markers around an item's output, so ``Future.log()`` can cut the subjob's log."""
+    flush_stdio()
+    line = MARK % (item.job_id, item.work_id, what)
+    print(line, flush=True)
+    print(line, file=sys.stderr, flush=True)
+
+
+def cut_log(text: str, job_id: int, work_id: int) -> str:
+    """The part of a subjob's stdout or stderr between an item's markers (its last attempt)."""
+    begin = MARK % (job_id, work_id, "begin")
+    end = MARK % (job_id, work_id, "end")
+    start = text.rfind(begin)
+    if start < 0:
+        return ""
+    start += len(begin) + 1
+    stop = text.find(end, start)
+    return text[start:] if stop < 0 else text[start:stop]
+
+
+# -- entry points ----------------------------------------------------------------------------
+
+def run_subjob(qb: Any = None) -> int:
+    """Run this subjob's share of its job's agenda, then report the subjob to Qube."""
+    if qb is None:
+        import qb  # noqa: F811 (Qube's module on its workers)
+    job = qb.jobobj()
+    source = QubeWorkSource(qb, job)
+    bootstrap = None
+    spec = (job.get("package") or {}).get("bootstrap")
+    status = "complete"
+    try:
+        if spec:
+            from .bootstrap import load_bootstrap
+            bootstrap = load_bootstrap(spec)
+        serve(source, bootstrap)
+        status = source.final
+    except BaseException:
+        traceback.print_exc()
+        status = "failed"
+    qb.reportjob(status)
+    return 0
+
+
+def jobtype_main(kind: str) -> None:
+    """What a jobtype's ``execute.py`` calls: start the right interpreter with the runtime.
+
+    Qube runs ``execute.py`` with its worker's Python. Plain work runs in the interpreter the
+    submitter named in the job (``package["python"]``); DCC work in the DCC's interpreter. When
+    that is not the current one, the subjob replaces itself with it (``exec``), keeping Qube's
+    environment, so Qube still sees one subjob process.
+    """
+    import qb
+    job = qb.jobobj()
+    package = job.get("package") or {}
+    interpreter = package.get("python") if kind == "python" else \
+        (package.get("bootstrap") or {}).get("executable")
+    if not interpreter:
+        _fail_agenda(qb, "the %s jobtype needs an interpreter in the job package, and this "
+                         "job has none (was it submitted by dccfutures?)" % kind)
+        return
+    if _same_file(interpreter, sys.executable):
+        exit_process(run_subjob(qb))
+    if not os.access(interpreter, os.X_OK):
+        _fail_agenda(qb, "cannot run %s on this worker (%s): install it there or set the "
+                         "interpreter in the dccfutures config" % (interpreter, kind))
+        return
+    env = dict(os.environ)
+    dccfutures_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    paths = [_package_root(qb), dccfutures_root]  # the new interpreter must import both
+    env["PYTHONPATH"] = os.pathsep.join(
+        dict.fromkeys(paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    flush_stdio()
+    os.execve(interpreter, [interpreter, "-m", "dccfutures.runtime.qube"], env)
+
+
+def _package_root(module: Any) -> str:
+    """The folder to put on PYTHONPATH so ``import <module>`` finds it (a package or a file)."""
+    path = os.path.abspath(module.__file__)
+    if os.path.basename(path).startswith("__init__."):
+        path = os.path.dirname(path)
+    return os.path.dirname(path)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _fail_agenda(qb: Any, message: str) -> None:
+    """Fail every item this subjob is handed with ``message``: a future must never hang."""
+    print("dccfutures: " + message, file=sys.stderr, flush=True)
+    outcome = payload.encode_outcomes([payload.failure(RuntimeError(message), "")])
+    while True:
+        work = qb.requestwork()
+        if work["status"] == "waiting":
+            time.sleep(0.2)
+            continue
+        if work["status"] != "running":
+            break
+        work["status"] = "failed"
+        work["resultpackage"] = {"outcomes": pack_blob(outcome)}
+        qb.reportwork(work)
+    qb.reportjob("failed")
+
+
+if __name__ == "__main__":
+    exit_process(run_subjob())
