@@ -261,3 +261,10 @@ def test_python_version_travels_with_the_job(executor):
     job = executor.farm.store.db.execute("SELECT package FROM jobs WHERE id = ?",
                                          (future.job_id,)).fetchone()[0]
     assert '"python_version": "%d.%d"' % sys.version_info[:2] in job
+
+
+def test_workers_cap_concurrency_across_jobs(farm_home, farm_config, tmp_path):
+    farm_config(workers=1)
+    ex = Executor()
+    futures = [ex.submit(workloads.concurrency_probe, str(tmp_path)) for _ in range(3)]
+    assert [f.result(30) for f in futures] == [1, 1, 1]  # one worker: one item at a time
