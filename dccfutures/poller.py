@@ -17,6 +17,13 @@ from .future import Future
 
 LOGGER = logging.getLogger("dccfutures")
 ENSURE_EVERY = 2.0
+# New futures are looked at within this time even on a farm with push: a result that arrived
+# between submit() and registration pushed before anyone here was waiting for it. A grace
+# rather than a wake-up per submit keeps a burst of submits from costing a poll each.
+NEW_WORK_GRACE = 0.005
+# Pushes closer together than this are read together when several jobs are outstanding: under
+# a stream of results one poll serves several, at the cost of at most COALESCE of latency.
+COALESCE = 0.002
 
 
 class Poller:
@@ -32,7 +39,7 @@ class Poller:
         self._wakeup = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._stopped = False
-        self._sleeping = False  # in wait_for_change: a registration must poke the farm
+        self._fresh = False  # futures registered since the last poll
 
     # -- registry ------------------------------------------------------------------------
 
@@ -53,7 +60,7 @@ class Poller:
     def stop(self) -> None:
         """End the thread (tests switching farm homes); outstanding futures stay pending."""
         self._stopped = True
-        self._wake()
+        self._interrupt()
 
     def outstanding(self) -> int:
         with self._lock:
@@ -81,10 +88,12 @@ class Poller:
 
     def _wake(self) -> None:
         self._interval = self.interval_min  # a submit: look again soon
+        self._fresh = True
         self._wakeup.set()
-        if not self._sleeping:
-            return  # it will look at the new jobs on its next cycle anyway
-        self._sleeping = False
+
+    def _interrupt(self) -> None:
+        """Cut a wait short (stop): poke a farm that pushes, set the event otherwise."""
+        self._wakeup.set()
         wake = getattr(self.farm, "wake", None)
         if wake is not None:
             try:
@@ -109,6 +118,7 @@ class Poller:
                 if now - last_ensure > ENSURE_EVERY:
                     last_ensure = now
                     self.farm.ensure_running()
+                self._fresh = False
                 states = self.farm.poll(job_ids)
                 self._deliver(states)
                 failures = 0
@@ -117,12 +127,10 @@ class Poller:
                 else:
                     self._interval = min(self.interval_max, self._interval * 2)
                 self._wakeup.clear()
-                self._sleeping = True
-                if self._wakeup.is_set():  # registered between clear() and now
-                    pushed = True
-                else:
-                    pushed = self.farm.wait_for_change(self.interval_max)
-                self._sleeping = False
+                wait = NEW_WORK_GRACE if self._fresh else self.interval_max
+                pushed = self.farm.wait_for_change(wait)
+                if pushed and len(job_ids) > 1 and time.monotonic() - now < COALESCE:
+                    time.sleep(COALESCE)  # a stream of results, not one awaited call
             except Exception as error:  # the farm is down or busy: try again, never die
                 failures += 1
                 delay = min(self.interval_max * 4, self.interval_min * (2 ** min(failures, 8)))

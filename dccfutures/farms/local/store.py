@@ -314,8 +314,10 @@ class Store:
 
     @_retrying
     def changes(self, cursor: int, min_job: int, new_jobs: Sequence[int]):
-        """Work rows changed since ``cursor`` (and every started row of ``new_jobs``), the
-        removed jobs, and the new cursor: one read transaction."""
+        """What changed since ``cursor``, in one read transaction: work rows (and every started
+        row of ``new_jobs``), the status of the jobs they belong to, the removed jobs, and the
+        new cursor. Job-level changes (block, unblock) stamp the job's pending rows, so a job's
+        status is only ever looked up by id."""
         with self.transaction("DEFERRED") as db:
             rev = db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
             rows = db.execute(
@@ -325,17 +327,14 @@ class Store:
                 rows += db.execute(
                     "SELECT job_id, idx, status, progress, message FROM work WHERE job_id IN (%s)"
                     " AND status != 'pending'" % ",".join("?" * len(chunk)), chunk).fetchall()
-            statuses = db.execute("SELECT id, status FROM jobs WHERE id >= ? AND rev > ?",
-                                  (min_job, cursor)).fetchall()
             gone = [r[0] for r in db.execute("SELECT job_id FROM removed WHERE rev > ?", (cursor,))]
-            if new_jobs:
-                known = []
-                for chunk in _chunks(new_jobs, 500):
-                    known += db.execute("SELECT id, status FROM jobs WHERE id IN (%s)"
-                                        % ",".join("?" * len(chunk)), chunk).fetchall()
-                statuses += known
-                found = {r[0] for r in known}
-                gone += [j for j in new_jobs if j not in found]
+            wanted = sorted({r[0] for r in rows} | set(new_jobs))
+            statuses = []
+            for chunk in _chunks(wanted, 500):
+                statuses += db.execute("SELECT id, status FROM jobs WHERE id IN (%s)"
+                                       % ",".join("?" * len(chunk)), chunk).fetchall()
+            found = {r[0] for r in statuses}
+            gone += [j for j in new_jobs if j not in found]
         return rows, gone, rev, statuses
 
     @_retrying
@@ -429,6 +428,9 @@ class Store:
                     return 0
                 rev = self._bump(db)
                 db.execute("UPDATE jobs SET blocked = ? WHERE id = ?", (1 if blocked else 0, job_id))
+                # Stamp the pending rows: pollers learn of job-level changes through them.
+                db.execute("UPDATE work SET rev = ? WHERE job_id = ? AND status = 'pending'",
+                           (rev, job_id))
                 count, moves = row[0], {}
             else:
                 old, new = (PENDING, BLOCKED) if blocked else (BLOCKED, PENDING)
