@@ -266,8 +266,11 @@ class Batch:
         """Submit everything as one job. Returns the futures (also in ``.futures``)."""
         self._check_open()
         self._committed = True
-        items = [(calls, fields, futures) for calls, fields, futures in self._items
-                 if not all(f.cancelled() for f in futures)]
+        items = []
+        for calls, fields, futures in self._items:  # calls cancelled before commit are dropped
+            kept = [(call, f) for call, f in zip(calls, futures) if not f.cancelled()]
+            if kept:
+                items.append(([c for c, _ in kept], fields, [f for _, f in kept]))
         if not items:
             return self.futures
         executor = self.executor
@@ -319,11 +322,13 @@ class _ResultIterator:
     def __init__(self, futures: List[Future], end_time: Optional[float]):
         self._pending = list(reversed(futures))
         self._end_time = end_time
+        self._started = False
 
     def __iter__(self) -> "_ResultIterator":
         return self
 
     def __next__(self) -> Any:
+        self._started = True
         if not self._pending:
             raise StopIteration
         future = self._pending[-1]
@@ -341,6 +346,15 @@ class _ResultIterator:
     def close(self) -> None:
         pending, self._pending = self._pending, []
         cancel_all(f for f in pending if not f.done())
+
+    def __del__(self) -> None:
+        # Like CPython's generator: a loop left with `break` cancels the rest once the iterator
+        # is dropped; one never iterated leaves its work alone, and so does interpreter exit.
+        if self._started and self._pending and not sys.is_finalizing():
+            try:
+                self.close()
+            except Exception:
+                pass
 
     def __enter__(self) -> "_ResultIterator":
         return self

@@ -5,6 +5,9 @@ a farm knows: the job and work ids, the work item's status, progress, and its lo
 kills the work on the farm at once, running or not.
 """
 import concurrent.futures
+from concurrent.futures._base import CANCELLED as _CANCELLED
+from concurrent.futures._base import CANCELLED_AND_NOTIFIED as _CANCELLED_AND_NOTIFIED
+from concurrent.futures._base import FINISHED as _FINISHED
 from concurrent.futures._base import PENDING as _BASE_PENDING
 from typing import Any, Callable, List, Optional
 
@@ -84,17 +87,22 @@ class Future(concurrent.futures.Future):
     # -- used by the poller and the executor ---------------------------------------------
 
     def _cancel_locally(self) -> bool:
-        """Mark cancelled and wake ``as_completed()`` / ``wait()``; idempotent, thread-safe."""
-        if not super().cancel():
-            return False
-        self._status = KILLED
+        """Mark cancelled and wake ``as_completed()`` / ``wait()``; idempotent, thread-safe.
+
+        The base class does this in two steps (``cancel()``, then the executor's
+        ``set_running_or_notify_cancel()``); here both happen under the future's lock.
+        """
         with self._condition:
-            notify = self._state == "CANCELLED"
-        if notify:
-            try:
-                self.set_running_or_notify_cancel()
-            except RuntimeError:
-                pass  # another thread notified the waiters first
+            if self._state == _FINISHED:
+                return False
+            if self._state in (_CANCELLED, _CANCELLED_AND_NOTIFIED):
+                return True
+            self._state = _CANCELLED_AND_NOTIFIED
+            self._status = KILLED
+            for waiter in self._waiters:
+                waiter.add_cancelled(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()
         return True
 
     def _require_submitted(self, what: str) -> None:

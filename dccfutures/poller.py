@@ -40,6 +40,7 @@ class Poller:
         self._thread: Optional[threading.Thread] = None
         self._stopped = False
         self._fresh = False  # futures registered since the last poll
+        self._unfetched: List[Tuple[int, int]] = []  # finished items whose results failed to load
 
     # -- registry ------------------------------------------------------------------------
 
@@ -162,8 +163,14 @@ class Poller:
                     future.progress_message = work.message
                 if work.status in TERMINAL and calls:
                     finished.append((job_id, work_id))
+        finished += self._unfetched
         if finished:
-            for key, (status, blob) in self.farm.results(finished).items():
+            # Kept until fetched: the farm reports a finished item once, and a failed fetch
+            # (a busy database, a network hiccup) must not lose it.
+            self._unfetched = finished
+            results = self.farm.results(finished)
+            self._unfetched = []
+            for key, (status, blob) in results.items():
                 self._finish(key, status, blob)
 
     def _finish(self, key: Tuple[int, int], status: str, blob: Optional[bytes]) -> None:

@@ -15,6 +15,9 @@ from dccfutures import farms  # noqa: E402
 from dccfutures.farms.local import LocalFarm  # noqa: E402
 
 ARTIFACTS = os.path.join(ROOT, ".test-artifacts")
+FAKES = os.path.join(ROOT, "tests", "fakes")
+JOBTYPES = os.path.join(ROOT, "jobtypes")
+FARMS = ("local", "qube")
 
 
 def write_config(path, text):
@@ -72,7 +75,44 @@ def stop_farm(home):
 
 
 @pytest.fixture
-def executor(farm_home):
+def qube_root(tmp_path, monkeypatch, farm_config, farm_home):
+    """A fake Qube (tests/fakes/qb) whose supervisor really runs our jobtypes in subjob
+    processes; the client imports the fake as ``qb``. Stopped afterwards."""
+    root = str(tmp_path / "qube")
+    spool = str(tmp_path / "spool")
+    monkeypatch.setenv("QB_FAKE_ROOT", root)
+    monkeypatch.syspath_prepend(FAKES)
+    # Subjobs import dccfutures (the jobtypes' execute.py) and the tests' workloads.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    farm_config(extra="qube: {spool_dir: %s, poll_min: 0.02, poll_max: 0.2}\n" % spool)
+    sys.modules.pop("qb", None)
+    from qb.supervisor import start_supervisor
+    handle = start_supervisor(root, [JOBTYPES])
+    yield root
+    handle.stop()
+    sys.modules.pop("qb", None)
+
+
+@pytest.fixture(params=FARMS)
+def farm_name(request):
+    """Each farm in turn: the contract tests run on the local farm and on (fake) Qube."""
+    if request.param == "qube":
+        request.getfixturevalue("qube_root")
+    else:
+        request.getfixturevalue("farm_home")
+    return request.param
+
+
+@pytest.fixture
+def executor(farm_name):
+    from dccfutures import Executor
+    ex = Executor(farm=farm_name)
+    yield ex
+    ex.shutdown(wait=False, cancel_futures=True)
+
+
+@pytest.fixture
+def local_executor(farm_home):
     from dccfutures import Executor
     ex = Executor()
     yield ex

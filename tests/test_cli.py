@@ -19,6 +19,12 @@ from tests import workloads
 from tests.conftest import ROOT, wait_until
 
 
+
+@pytest.fixture
+def executor(local_executor):
+    """These tests are about the local farm itself."""
+    return local_executor
+
 def fail_first_time(marker):
     """Fails on the first run, succeeds once retried."""
     if not os.path.exists(marker):

@@ -255,14 +255,6 @@ def test_worker_environment_is_restored_between_items(executor):
     assert executor.submit(workloads.get_env, "QBLVL").result(30) == "1"
 
 
-def test_python_version_travels_with_the_job(executor):
-    future = executor.submit(workloads.add, 1, 1)
-    future.result(30)
-    job = executor.farm.store.db.execute("SELECT package FROM jobs WHERE id = ?",
-                                         (future.job_id,)).fetchone()[0]
-    assert '"python_version": "%d.%d"' % sys.version_info[:2] in job
-
-
 def test_workers_cap_concurrency_across_jobs(farm_home, farm_config, tmp_path):
     farm_config(workers=1)
     ex = Executor()

@@ -16,6 +16,12 @@ from tests import workloads
 from tests.conftest import ROOT, wait_until
 
 
+
+@pytest.fixture
+def executor(local_executor):
+    """These tests are about the local farm itself."""
+    return local_executor
+
 def _alive(pid):
     try:
         os.kill(pid, 0)

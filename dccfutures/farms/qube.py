@@ -191,17 +191,17 @@ class QubeFarm(Farm):
 
     def log(self, job_id: int, work_id: int) -> str:
         works = self._works.get(job_id)
-        if works is None or work_id >= len(works) or works[work_id].get("subid") is None:
+        if works is None or work_id >= len(works) or _subid(works[work_id]) is None:
             works = self.job_agenda(job_id)
         if work_id >= len(works):
             raise KeyError("%d:%d" % (job_id, work_id))
-        subid = works[work_id].get("subid")
-        parts = []
-        for stream in (self.qb.stdout, self.qb.stderr):
-            for record in stream(job_id) or []:
-                if subid is None or str(record.get("subid")) == str(subid):
-                    parts.append(cut_log(record.get("data") or "", job_id, work_id))
-        return "".join(parts)
+        subid = _subid(works[work_id])
+        if subid is None:
+            return ""  # not started yet
+        target = "%d.%d" % (job_id, subid)
+        return "".join(cut_log(record.get("data") or "", job_id, work_id)
+                       for stream in (self.qb.stdout, self.qb.stderr)
+                       for record in stream(target) or [])
 
     # -- listing -------------------------------------------------------------------------
 
@@ -224,13 +224,19 @@ class QubeFarm(Farm):
             raise KeyError(job_id)
         info = _job_info(found[0])
         info.work = [WorkInfo(job_id, index, str(work.get("name", index)), work["status"],
-                              *_progress(work), attempts=int(work.get("retrycount") or 0) + 1,
+                              *_progress(work), attempts=int(work.get("count") or 0),
                               host=work.get("host"))
                      for index, work in enumerate(found[0].get("agenda") or [])]
         return info
 
     def ensure_running(self) -> None:
         """Qube's supervisor is the studio's to run; a poll that fails is retried."""
+
+
+def _subid(work: Any) -> Optional[int]:
+    """The subjob that ran (or runs) an item; Qube says -1 before one was assigned."""
+    subid = work.get("subid")
+    return None if subid is None or int(subid) < 0 else int(subid)
 
 
 def _progress(work: Any) -> Tuple[float, Optional[str]]:

@@ -32,8 +32,9 @@ def clean(home: Home, store: Store, retention_days: float,
         except OSError:
             pass
     for name in _listdir(home.run_dir):
-        parts = name.split("-")  # w-<pid> (workers), c-<pid>-<token> (clients)
-        pid = int(parts[1]) if parts[0] in ("c", "w") and parts[1:] and parts[1].isdigit() else None
+        parts = name.split("-")  # w-<pid>, i-<pid> (workers), c-<pid>-<token> (clients)
+        pid = int(parts[1]) if parts[0] in ("c", "w", "i") and parts[1:] and parts[1].isdigit() \
+            else None
         if pid is not None and not _alive(pid):
             try:
                 os.unlink(os.path.join(home.run_dir, name))

@@ -19,14 +19,16 @@ import time
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ...config import Config
+from ...errors import FarmError
 from ...config import load as load_config
 from ...runtime.loop import JOB_VAR, WORK_VAR
 from ..base import REMOVED, Farm, JobInfo, JobSpec, JobState, WorkRef, WorkState
 from . import wakeup
-from .home import HOME_VAR, Home
+from .home import HOME_VAR, Home, read_current_item
 from .store import Store
 
 SUPERVISOR_CHECK_EVERY = 1.0
+SUPERVISOR_START_TIMEOUT = 10.0
 
 
 class LocalFarm(Farm):
@@ -49,7 +51,6 @@ class LocalFarm(Farm):
         self._workers_listed = -1
         self._worker_fifos: List[str] = []
         self._poker = wakeup.Poker()
-        self._children: List[subprocess.Popen] = []
 
     def __repr__(self) -> str:
         return "<LocalFarm home=%s>" % self.home.path
@@ -76,7 +77,6 @@ class LocalFarm(Farm):
         if not force and now - self._checked < SUPERVISOR_CHECK_EVERY:
             return
         self._checked = now
-        self._children = [c for c in self._children if c.poll() is None]  # reap exited ones
         if self.supervisor_pid() is None:
             self.start_supervisor()
 
@@ -91,13 +91,28 @@ class LocalFarm(Farm):
             os.path.abspath(__file__)))))
         env["PYTHONPATH"] = os.pathsep.join(
             [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        python = plain_python(self.config)
         with open(self.home.supervisor_log, "ab") as log_file:
+            start = log_file.tell()
             child = subprocess.Popen(
-                [plain_python(self.config), "-m", "dccfutures.farms.local.supervisor",
-                 "--home", self.home.path],
+                [python, "-m", "dccfutures.farms.local.supervisor", "--home", self.home.path],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, env=env, cwd=self.home.path)
-        self._children.append(child)
+        # Reap it when it leaves, or a long Maya session collects zombies.
+        threading.Thread(target=child.wait, name="dccfutures-reaper", daemon=True).start()
+        deadline = time.monotonic() + SUPERVISOR_START_TIMEOUT
+        while self.supervisor_pid() is None:
+            if child.poll() is not None and self.supervisor_pid() is None:
+                if child.returncode == 0:
+                    return  # another client's supervisor won the lock: it runs
+                raise FarmError("the local farm's supervisor (%s) failed to start (exit code %s):"
+                                "\n%s" % (python, child.returncode,
+                                           _read_from(self.home.supervisor_log, start)))
+            if time.monotonic() > deadline:
+                raise FarmError("the local farm's supervisor (%s) did not start within %.0f s; "
+                                "see %s" % (python, SUPERVISOR_START_TIMEOUT,
+                                            self.home.supervisor_log))
+            time.sleep(0.005)
 
     def stop_supervisor(self, timeout: float = 10.0) -> bool:
         """Stop the supervisor and its workers; True once it is gone. Running items are
@@ -112,7 +127,6 @@ class LocalFarm(Farm):
                 pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._children = [c for c in self._children if c.poll() is None]
             if self.supervisor_pid() is None:
                 return True
             time.sleep(0.02)
@@ -128,6 +142,8 @@ class LocalFarm(Farm):
             parent = "%s:%s" % (os.environ[JOB_VAR], os.environ[WORK_VAR])
         ids = self.store.insert_jobs(jobs, pools, self._client_waker().path, parent,
                                      self.config.local.max_attempts, _user())
+        if self.supervisor_pid() is None:  # it left (idle) between our check and the insert
+            self.start_supervisor()
         self._wake_farm()
         return ids
 
@@ -138,8 +154,8 @@ class LocalFarm(Farm):
         version = store.data_version()
         if not new and version == self._data_version:
             return {}
-        self._data_version = version
         rows, gone, rev, statuses = store.changes(self._cursor, min(wanted) if wanted else 0, new)
+        self._data_version = version  # only once the changes are in hand
         self._cursor = rev
         self._known |= set(new)
         self._known &= wanted | set(new)
@@ -165,19 +181,28 @@ class LocalFarm(Farm):
         return self.kill_many({job_id: work_ids})
 
     def kill_many(self, targets: Dict[int, Optional[Sequence[int]]]) -> int:
-        """Kill items of many jobs in one transaction (``shutdown(cancel_futures=True)``)."""
-        count, pids, notify = self.store.kill_many(targets)
-        self._kill_groups(pids)
+        """Kill items of many jobs in one transaction (``shutdown(cancel_futures=True)``).
+
+        A worker running a killed item loses its whole process group (the item and whatever it
+        started); a worker that only had one queued is poked to drop it, and keeps running.
+        """
+        count, held, notify = self.store.kill_many(targets)
+        doomed = []
+        for pid, rows in held.items():
+            current = read_current_item(self.home.worker_item(pid))
+            if current is not None and current[0] in rows:
+                doomed.append(pid)
+            else:
+                notify.append(self.home.worker_fifo(pid))
+        if doomed:
+            self.store.mark_stopping(doomed)  # so nothing else it held is charged
+            for pid in doomed:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         wakeup.poke_all(notify + [self.home.supervisor_fifo])
         return count
-
-    @staticmethod
-    def _kill_groups(pids: Iterable[int]) -> None:
-        for pid in pids:
-            try:
-                os.killpg(pid, signal.SIGKILL)  # the worker's group: whatever the item started
-            except (ProcessLookupError, PermissionError):
-                pass
 
     def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
         self.ensure_running(force=True)
@@ -266,6 +291,15 @@ class LocalFarm(Farm):
 
     def _current_rev(self) -> int:
         return self.store.db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
+
+
+def _read_from(path: str, offset: int) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read()[-4000:].decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def pool_key(job: JobSpec) -> str:

@@ -22,7 +22,12 @@ NETWORK_FS = frozenset((
 def default_home() -> str:
     """``$DCCFUTURES_HOME``, else the user's data dir (XDG on Linux)."""
     if os.environ.get(HOME_VAR):
-        return os.path.abspath(os.path.expanduser(os.environ[HOME_VAR]))
+        path = os.path.expanduser(os.environ[HOME_VAR])
+        if not os.path.isabs(path):
+            # Maya's workspace and many tools change the working folder: a relative home would
+            # name another farm after each change.
+            raise FarmError("%s must be an absolute path, got %r" % (HOME_VAR, path))
+        return os.path.normpath(path)
     if sys.platform == "darwin":
         base = os.path.expanduser("~/Library/Application Support")
     elif sys.platform == "win32":
@@ -50,6 +55,11 @@ class Home:
     def worker_fifo(self, pid: int) -> str:
         return os.path.join(self.run_dir, "w-%d" % pid)
 
+    def worker_item(self, pid: int) -> str:
+        """The worker's current-item file: ``row_id attempt`` of the item it runs, or zeros.
+        It survives a SIGKILL, which is when it matters: only that item is charged."""
+        return os.path.join(self.run_dir, "i-%d" % pid)
+
     def worker_log(self, pid: int) -> str:
         return os.path.join(self.log_dir, "worker-%d.log" % pid)
 
@@ -73,6 +83,17 @@ class Home:
                 % (self.path, fstype, HOME_VAR))
         for sub in (self.run_dir, self.log_dir):
             os.makedirs(sub, mode=0o700, exist_ok=True)
+
+
+def read_current_item(path: str) -> Optional[Tuple[int, int]]:
+    """``(row_id, attempt)`` from a worker's current-item file, None if it runs nothing."""
+    try:
+        with open(path, "rb") as handle:
+            fields = handle.read(64).split()
+        row_id, attempt = int(fields[0]), int(fields[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (row_id, attempt) if row_id else None
 
 
 def filesystem_type(path: str, mounts: Optional[Iterable[Tuple[str, str]]] = None) -> Optional[str]:

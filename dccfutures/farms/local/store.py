@@ -362,15 +362,17 @@ class Store:
         return out
 
     def kill_many(self, targets: Dict[int, Optional[Sequence[int]]]
-                  ) -> Tuple[int, List[int], List[str]]:
+                  ) -> Tuple[int, Dict[int, List[int]], List[str]]:
         """Kill items, ``{job_id: idxs or None for all}``, in one transaction.
 
-        Returns how many were killed, the pids of the workers that were running some of them
-        (the caller kills their process groups) and the wake-up FIFOs of waiting clients.
+        Returns how many were killed, ``{worker pid: [row ids]}`` of the killed items workers
+        held (the caller kills a worker's process group only if it is running one of them;
+        an item it only claimed is dropped from its queue) and the wake-up FIFOs of waiting
+        clients.
         """
         now = time.time()
         killed = 0
-        pids = set()
+        held: Dict[int, List[int]] = {}
         with self.transaction() as db:
             rev = None
             touched = []
@@ -385,20 +387,16 @@ class Store:
                 for row_id, status, worker in rows:
                     _count(moves, (status, KILLED))
                     if worker is not None:
-                        pids.add(worker)
+                        held.setdefault(worker, []).append(row_id)
                 db.executemany("UPDATE work SET status = 'killed', worker = NULL, finished = ?,"
                                " rev = ? WHERE id = ?", [(now, rev, r[0]) for r in rows])
                 self._tally(db, job_id, moves, rev, now)
                 touched.append(job_id)
                 killed += len(rows)
             if rev is None:
-                return 0, [], []
-            for pid in pids:
-                # Items the worker claimed but has not started go back without losing an attempt.
-                self._requeue_worker_items(db, pid, rev, charge=False)
-                db.execute("UPDATE workers SET killed = 1 WHERE pid = ?", (pid,))
+                return 0, {}, []
             notify = self._notify(db, touched)
-        return killed, sorted(pids), notify
+        return killed, held, notify
 
     def retry(self, job_id: int, idxs: Optional[Sequence[int]]) -> int:
         now = time.time()
@@ -571,7 +569,8 @@ class Store:
     def ready(self, pool: str) -> bool:
         with self._lock:
             return self.db.execute("SELECT 1 FROM jobs WHERE pool = ? AND t_pending > 0 AND"
-                                   " blocked = 0 LIMIT 1", (pool,)).fetchone() is not None
+                                   " blocked = 0 AND (cpus = 0 OR t_running < cpus) LIMIT 1",
+                                   (pool,)).fetchone() is not None
 
     def finish(self, pid: int, done: Sequence[Tuple[Claimed, str, bytes, str, int, int]]
                ) -> List[str]:
@@ -619,9 +618,12 @@ class Store:
 
     def _claim(self, db, pid: int, pool: str, limit: int, known_jobs, rev: int, now: float
                ) -> List[Claimed]:
+        if db.execute("SELECT killed FROM workers WHERE pid = ?", (pid,)).fetchone() == (1,):
+            return []  # being stopped: take nothing new
         candidates = db.execute(
             "SELECT id, cpus, t_running, t_pending FROM jobs WHERE pool = ? AND t_pending > 0"
-            " AND blocked = 0 ORDER BY priority, id LIMIT ?", (pool, max(limit, 8))).fetchall()
+            " AND blocked = 0 AND (cpus = 0 OR t_running < cpus) ORDER BY priority, id LIMIT ?",
+            (pool, max(limit, 8))).fetchall()
         ready = sum(c[3] if not c[1] else max(0, min(c[3], c[1] - c[2])) for c in candidates)
         left = min(limit, max(1, (ready + 1) // 2))
         claimed: List[Claimed] = []
@@ -673,17 +675,23 @@ class Store:
             return self.db.execute("SELECT pid, pool, supervisor, heartbeat, job_id, idx, log_path,"
                                    " killed FROM workers").fetchall()
 
-    def worker_lost(self, pid: int, lost_outcome) -> List[str]:
-        """A worker died. Its items go back to pending, or fail once out of attempts.
+    def worker_lost(self, pid: int, lost_outcome, current: Optional[Tuple[int, int]] = None,
+                    deliberate: bool = False) -> List[str]:
+        """A worker died. Its items go back to pending; the one it was running is charged an
+        attempt and fails with ``WorkerLostError`` once out of attempts.
 
-        ``lost_outcome(attempts, log_tail)`` encodes the WorkerLostError for an item that has
-        used up its attempts. Returns the wake-up FIFOs of clients whose jobs changed.
+        ``current`` is ``(row_id, attempt)`` of the item it was running (from its current-item
+        file); items it had only claimed, or had finished but not reported yet, are given back
+        uncharged. ``deliberate``: we stopped it (a kill, a farm stop), so nothing is charged.
+        ``lost_outcome(attempts, log_tail)`` encodes the error. Returns the wake-up FIFOs of
+        clients whose jobs changed.
         """
         now = time.time()
         with self.transaction() as db:
             worker = db.execute("SELECT log_path, job_id, idx, log_start, killed FROM workers"
                                 " WHERE pid = ?", (pid,)).fetchone()
             db.execute("DELETE FROM workers WHERE pid = ?", (pid,))
+            deliberate = deliberate or bool(worker and worker[4])
             rows = db.execute("SELECT w.id, w.job_id, w.idx, w.attempts, j.max_attempts FROM work w"
                               " JOIN jobs j ON j.id = w.job_id WHERE w.worker = ? AND"
                               " w.status = 'running'", (pid,)).fetchall()
@@ -692,33 +700,45 @@ class Store:
             rev = self._bump(db)
             touched: Dict[int, Dict[Tuple[str, str], int]] = {}
             for row_id, job_id, idx, attempts, max_attempts in rows:
-                if attempts >= max_attempts:
+                charged = not deliberate and current == (row_id, attempts)
+                if charged and attempts >= max_attempts:
                     tail = _log_tail(worker, job_id, idx) if worker else ""
                     db.execute("UPDATE work SET status = 'failed', result = ?, worker = NULL,"
                                " finished = ?, rev = ? WHERE id = ?",
                                (lost_outcome(attempts, tail), now, rev, row_id))
                     new = FAILED
                 else:
-                    db.execute("UPDATE work SET status = 'pending', worker = NULL, rev = ?"
-                               " WHERE id = ?", (rev, row_id))
+                    db.execute("UPDATE work SET status = 'pending', worker = NULL, rev = ?,"
+                               " attempts = attempts - ? WHERE id = ?",
+                               (rev, 0 if charged else 1, row_id))
                     new = PENDING
-                moves = touched.setdefault(job_id, {})
-                _count(moves, (RUNNING, new))
+                _count(touched.setdefault(job_id, {}), (RUNNING, new))
             for job_id, moves in touched.items():
                 self._tally(db, job_id, moves, rev, now)
             return self._notify(db, touched)
 
-    @staticmethod
-    def _requeue_worker_items(db, pid: int, rev: int, charge: bool) -> None:
-        rows = db.execute("SELECT id, job_id FROM work WHERE worker = ? AND status = 'running'",
-                          (pid,)).fetchall()
-        jobs: Dict[int, int] = {}
-        for row_id, job_id in rows:
-            db.execute("UPDATE work SET status = 'pending', worker = NULL, rev = ?,"
-                       " attempts = attempts - ? WHERE id = ?", (rev, 0 if charge else 1, row_id))
-            jobs[job_id] = jobs.get(job_id, 0) + 1
-        for job_id, count in jobs.items():
-            Store._tally(db, job_id, {(RUNNING, PENDING): count}, rev, time.time())
+    @_retrying
+    def registered(self, pid: int) -> bool:
+        with self._lock:
+            return self.db.execute("SELECT 1 FROM workers WHERE pid = ?",
+                                   (pid,)).fetchone() is not None
+
+    def mark_stopping(self, pids: Iterable[int]) -> None:
+        """These workers are being stopped on purpose: their items will not be charged, and
+        they take no more work."""
+        with self.transaction() as db:
+            db.executemany("UPDATE workers SET killed = 1 WHERE pid = ?", [(p,) for p in pids])
+
+    @_retrying
+    def owned(self, pid: int, items: Sequence[Claimed]) -> List[Claimed]:
+        """Which of a worker's claimed items it still owns (others were killed meanwhile)."""
+        keep = set()
+        with self._lock:
+            for chunk in _chunks([c.row_id for c in items], 500):
+                keep.update(r[0] for r in self.db.execute(
+                    "SELECT id FROM work WHERE id IN (%s) AND worker = ? AND status = 'running'"
+                    % ",".join("?" * len(chunk)), chunk + [pid]))
+        return [c for c in items if c.row_id in keep]
 
     def fail_pool(self, pool: str, reason: str, encode) -> List[str]:
         """Fail the pending items of a pool whose interpreter cannot start."""

@@ -22,16 +22,20 @@ from ... import config as config_module
 from ... import payload
 from ...errors import WorkerLostError
 from . import clean, wakeup
-from .home import Home
+from .home import Home, read_current_item
 from .store import Store
 
 CLEAN_EVERY = 3600.0
+EARLY_DEATHS = 3  # workers of a pool dying before they ever start: its interpreter is broken
 MIN_CYCLE = 0.01  # a burst of submits pokes us thousands of times: look at most every 10 ms
 
 
 class Supervisor:
-    def __init__(self, home: Home, store: Store, settings: config_module.LocalConfig):
+    def __init__(self, home: Home, store: Store, settings: config_module.LocalConfig,
+                 lock_fd: Optional[int] = None):
         self.home, self.store, self.settings = home, store, settings
+        self.lock_fd = lock_fd
+        self.early_deaths: Dict[str, int] = {}
         self.children: Dict[int, Tuple[str, subprocess.Popen]] = {}
         self.waker = wakeup.Waker(home.supervisor_fifo)
         self.stopping = False
@@ -58,8 +62,10 @@ class Supervisor:
                 if time.time() - self.last_clean > CLEAN_EVERY:
                     self._clean()
                 if self._idle_for() > self.settings.idle_timeout:
-                    log("idle for %.0f s: leaving" % self.settings.idle_timeout)
-                    break
+                    self._stop_workers()
+                    if self._leave():
+                        log("idle for %.0f s: leaving" % self.settings.idle_timeout)
+                        break
                 time.sleep(MIN_CYCLE)
                 ready, _, _ = select.select([self.waker.fd, self.signal_r], [], [], 1.0)
                 if self.waker.fd in ready:
@@ -73,9 +79,12 @@ class Supervisor:
             self._shutdown()
 
     def _recover(self) -> None:
-        """Workers recorded by an earlier supervisor died with it: give their items back."""
+        """Workers recorded by an earlier supervisor died with it: give their items back, and
+        end what their items started (a render must not run twice side by side)."""
         for row in self.store.workers():
             if row[0] not in self.children:
+                if _is_our_worker(row[0], self.home.path):
+                    _killpg(row[0])
                 self._lost(row[0], "its supervisor (pid %d) stopped" % row[2])
 
     def _reap(self) -> None:
@@ -87,20 +96,39 @@ class Supervisor:
             if pid == 0:
                 return
             if pid in self.children:
-                del self.children[pid]
+                pool = self.children.pop(pid)[0]
                 if os.WIFSIGNALED(status):
                     how = "was killed by signal %d" % os.WTERMSIG(status)
                 else:
                     how = "exited with code %d" % os.WEXITSTATUS(status)
-                self._lost(pid, how)
+                if self.store.registered(pid):
+                    self.early_deaths.pop(pool, None)
+                    self._lost(pid, how)
+                else:
+                    self._died_early(pool, pid, how)
+
+    def _died_early(self, pool: str, pid: int, how: str) -> None:
+        """A worker that never got going: after a few in a row, fail the pool's work with the
+        reason (a missing licence, a wrong interpreter) instead of respawning forever."""
+        count = self.early_deaths.get(pool, 0) + 1
+        self.early_deaths[pool] = count
+        log("worker %d %s before it started (%d in a row)" % (pid, how, count))
+        if count >= EARLY_DEATHS:
+            self.early_deaths.pop(pool, None)
+            self._fail_pool(pool, "the interpreter for this work (%s) %s %d times before it could "
+                                  "start; its last output:\n%s"
+                            % (_pool_label(_pool_spec(pool)), how, count,
+                               _tail(self.home.supervisor_log)))
 
     def _lost(self, pid: int, how: str) -> None:
         def outcome(attempts: int, tail: str) -> bytes:
             error = WorkerLostError("the worker process (pid %d) running this item %s, on each "
                                     "of %d attempts" % (pid, how, attempts), tail, attempts)
             return payload.encode_outcomes([payload.failure(error, "")])
-        wakeup.poke_all(self.store.worker_lost(pid, outcome))
+        current = read_current_item(self.home.worker_item(pid))
+        wakeup.poke_all(self.store.worker_lost(pid, outcome, current))
         _remove(self.home.worker_fifo(pid))
+        _remove(self.home.worker_item(pid))
 
     def _check_heartbeats(self) -> None:
         deadline = time.time() - self.settings.lease_timeout
@@ -160,6 +188,19 @@ class Supervisor:
         log(reason)
         wakeup.poke_all(self.store.fail_pool(pool, reason, _encode_failure))
 
+    def _leave(self) -> bool:
+        """Give up the farm's lock, then look once more: a client that submitted just now saw
+        the lock held and did not start a supervisor, so its job must not be left behind."""
+        if self.lock_fd is None:
+            return True
+        os.close(self.lock_fd)
+        self.lock_fd = None
+        if not self.store.active():
+            return True
+        self.lock_fd = acquire_lock(self.home, wait=0.0)
+        self.idle_since = None
+        return self.lock_fd is None  # another supervisor took over: leave it the work
+
     def _idle_for(self) -> float:
         if self.store.active():
             self.idle_since = None
@@ -180,6 +221,12 @@ class Supervisor:
             log("clean-up failed: %s" % error)
 
     def _shutdown(self) -> None:
+        self._stop_workers()
+        self.waker.close()
+
+    def _stop_workers(self) -> None:
+        """Stop every worker (SIGTERM, then SIGKILL after 5 s); their items go back uncharged."""
+        self.store.mark_stopping(self.children)
         for pid in list(self.children):
             _signal(pid, signal.SIGTERM)
             wakeup.poke(self.home.worker_fifo(pid))
@@ -193,7 +240,6 @@ class Supervisor:
         while self.children and time.time() < deadline:
             self._reap()
             time.sleep(0.02)
-        self.waker.close()
 
 
 def _encode_failure(reason: str) -> bytes:
@@ -231,6 +277,26 @@ def _killpg(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         _signal(pid, signal.SIGKILL)
+
+
+def _is_our_worker(pid: int, home: str) -> bool:
+    """Whether process group ``pid`` is still a worker of this farm (and not a reused pid)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            words = handle.read().split(b"\0")
+    except OSError:
+        return False
+    return b"dccfutures.farms.local.worker" in words and home.encode() in words
+
+
+def _tail(path: str, size: int = 2000) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - size))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _remove(path: str) -> None:
@@ -278,7 +344,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         os.environ.pop(name, None)  # the supervisor is nobody's job
     settings = config_module.load().local
     log("started (workers=%d, idle_timeout=%ss)" % (settings.workers, settings.idle_timeout))
-    Supervisor(home, Store(home.db), settings).run()
+    Supervisor(home, Store(home.db), settings, lock).run()
     log("stopped")
 
 

@@ -79,9 +79,11 @@ def poke(path: str) -> bool:
             return False
         raise
     try:
-        os.write(fd, b"!")
+        _write_no_sigpipe(fd)
     except BlockingIOError:
         pass  # the FIFO is full of unread pokes: its owner will wake anyway
+    except BrokenPipeError:
+        return False
     finally:
         os.close(fd)
     return True
@@ -126,11 +128,17 @@ class Poker:
                     self._drop(path)  # EPIPE: its owner died
 
     def forget_missing(self, present: Iterable[str]) -> None:
-        """Close write ends of FIFOs whose owners are gone from the run folder."""
+        """Close write ends of FIFOs whose owners are gone from the run folder, or were
+        replaced by a new FIFO of the same name (a restarted supervisor)."""
         keep = set(present)
         with self._lock:
-            for path in [p for p in self._fds if p not in keep]:
-                self._drop(path)
+            for path, fd in list(self._fds.items()):
+                try:
+                    same = path in keep and os.stat(path).st_ino == os.fstat(fd).st_ino
+                except OSError:
+                    same = False
+                if not same:
+                    self._drop(path)
 
     def _drop(self, path: str) -> None:
         fd = self._fds.pop(path, None)
@@ -144,6 +152,14 @@ class Poker:
         with self._lock:
             for path in list(self._fds):
                 self._drop(path)
+
+
+def pending(fd: int) -> bool:
+    """Whether a FIFO holds an unread poke (without reading it)."""
+    try:
+        return _unread(fd) > 0
+    except OSError:
+        return False
 
 
 def _unread(fd: int) -> int:

@@ -49,6 +49,9 @@ class LocalWorkSource(WorkSource):
         self._current: Optional[Tuple[int, int, int]] = None
         self._progress: Dict[int, Tuple[int, float, Optional[str]]] = {}
         self._heartbeat = heartbeat
+        self._item_fd = os.open(home.worker_item(self.pid), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                                0o600)
+        self._set_item(0, 0)
         self._beat_store = Store(home.db)
         self._beat = threading.Thread(target=self._beat_loop, name="dccfutures-heartbeat",
                                       daemon=True)
@@ -59,6 +62,10 @@ class LocalWorkSource(WorkSource):
     def request(self) -> Optional[Item]:
         while True:
             if self.queue and not self.stopping:
+                if wakeup.pending(self.waker.fd):  # poked: maybe a queued item was killed
+                    self.waker.drain()
+                    self.queue = collections.deque(self.store.owned(self.pid, list(self.queue)))
+                    continue
                 claimed = self.queue.popleft()
                 if self.done and time.monotonic() - self.first_done > FLUSH_WINDOW:
                     self._flush()
@@ -93,7 +100,11 @@ class LocalWorkSource(WorkSource):
         while len(self.jobs) > 256:  # a long-lived worker forgets the least recent jobs
             self.jobs.pop(next(iter(self.jobs)))
 
+    def _set_item(self, row_id: int, attempt: int) -> None:
+        os.pwrite(self._item_fd, b"%020d %010d\n" % (row_id, attempt), 0)
+
     def started(self, item: Item) -> None:
+        self._set_item(item.token.row_id, item.token.attempt)
         flush_stdio()
         self._log_start = os.lseek(1, 0, os.SEEK_END)
         self._item_started = time.monotonic()
@@ -105,6 +116,7 @@ class LocalWorkSource(WorkSource):
             self._progress[item.token.row_id] = (item.token.attempt, fraction, message)
 
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
+        self._set_item(0, 0)
         elapsed = time.monotonic() - self._item_started
         previous = self.duration
         self.duration = elapsed if previous is None else 0.7 * previous + 0.3 * elapsed
