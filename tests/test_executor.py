@@ -260,3 +260,13 @@ def test_workers_cap_concurrency_across_jobs(farm_home, farm_config, tmp_path):
     ex = Executor()
     futures = [ex.submit(workloads.concurrency_probe, str(tmp_path)) for _ in range(3)]
     assert [f.result(30) for f in futures] == [1, 1, 1]  # one worker: one item at a time
+
+
+def test_edited_module_is_picked_up_by_the_next_job(executor, tmp_path, monkeypatch):
+    # Warm workers keep a job's modules only for that job: a fixed tool runs fixed next time.
+    module = tmp_path / "shottool.py"
+    module.write_text("def version():\n    return 'v1'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert executor.submit("shottool:version").result(60) == "v1"
+    module.write_text("def version():\n    return 'v2 fixed'\n")
+    assert executor.submit("shottool:version").result(60) == "v2 fixed"

@@ -146,3 +146,13 @@ def test_attempts_are_configurable(farm_home, farm_config):
     with pytest.raises(dccfutures.WorkerLostError) as info:
         ex.submit_ext(workloads.always_crash, max_attempts=2).result(60)
     assert info.value.attempts == 2
+
+
+def test_home_under_a_folder_others_can_write_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)  # like a world-writable scratch folder without the sticky bit
+    with pytest.raises(FarmError, match="writable by others.*DCCFUTURES_HOME"):
+        Home(str(shared / "dccfutures"))
+    os.chmod(shared, 0o1777)  # sticky, like /tmp: others cannot replace our folder
+    assert Home(str(shared / "dccfutures")).path.endswith("dccfutures")

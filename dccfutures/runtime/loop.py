@@ -47,7 +47,41 @@ class WorkSource:
         """The loop is over."""
 
 
-def run_item(item: Item, source: WorkSource, functions: Dict[int, Any]) -> str:
+class ModuleCache:
+    """Forget the user's modules when a warm worker moves on to another job.
+
+    A job brings its submitter's folders on ``sys.path``; modules imported from them stay in
+    ``sys.modules`` for the rest of that job (fast), and are dropped when the next item belongs
+    to another job, so a fixed tool is picked up by the next submit, and two projects that both
+    have a ``tools.py`` never see each other's. Modules from the worker's own path (the
+    standard library, site-packages, compiled extensions) stay loaded.
+    """
+
+    def __init__(self):
+        self.base_path = list(sys.path)
+        self.job_id: Optional[int] = None
+        self.loaded: List[str] = []
+
+    def enter(self, job_id: int) -> None:
+        if job_id != self.job_id:
+            for name in self.loaded:
+                sys.modules.pop(name, None)
+            self.loaded = []
+            self.job_id = job_id
+
+    def record(self, before: int, roots: Sequence[str]) -> None:
+        """After an item: remember modules it imported from the job's own folders."""
+        if len(sys.modules) == before or not roots:
+            return
+        prefixes = tuple(os.path.join(os.path.abspath(r), "") for r in roots)
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None)
+            if path and os.path.abspath(path).startswith(prefixes) and name not in self.loaded:
+                self.loaded.append(name)
+
+
+def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
+             modules: Optional[ModuleCache] = None) -> str:
     """Run one item's calls in its job's environment; report and return its status.
 
     The environment, ``sys.path`` and working directory are the job's while the item runs and
@@ -60,12 +94,17 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any]) -> str:
     context = ItemContext(item.job_id, item.work_id,
                           lambda f, m: source.progress(item, f, m))
     outcomes: List[tuple] = []
+    extra: List[str] = []
+    count_before = len(sys.modules)
     try:
         os.environ.update(job.get("env") or {})
         os.environ[JOB_VAR] = str(item.job_id)
         os.environ[WORK_VAR] = str(item.work_id)
         extra = [p for p in job.get("sys_path") or () if p not in sys.path]
         sys.path[:0] = extra
+        if modules is not None:
+            modules.enter(item.job_id)
+            count_before = len(sys.modules)
         cwd = job.get("cwd")
         if cwd and os.path.isdir(cwd):
             os.chdir(cwd)
@@ -84,6 +123,8 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any]) -> str:
     finally:
         _set_current(None)
         flush_stdio()
+        if modules is not None:
+            modules.record(count_before, extra)
         _restore_environ(saved_environ)
         sys.path[:] = saved_path
         if saved_cwd:
@@ -134,12 +175,13 @@ def serve(source: WorkSource, bootstrap: Any = None) -> int:
     functions: Dict[int, Any] = {}
     if bootstrap is not None:
         bootstrap.setup()
+    modules = ModuleCache()  # after the bootstrap: what it loaded is the worker's own
     try:
         while True:
             item = source.request()
             if item is None:
                 return 0
-            run_item(item, source, functions)
+            run_item(item, source, functions, modules)
     finally:
         try:
             source.close()

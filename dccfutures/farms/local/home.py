@@ -44,6 +44,16 @@ class Home:
         self.path = os.path.abspath(path or default_home())
         if create:
             self._create()
+        else:
+            self.verify()
+
+    def verify(self) -> None:
+        """Refuse a home that is not ours alone: workers load the pickles found in it."""
+        info = os.lstat(self.path)
+        if not stat.S_ISDIR(info.st_mode) or stat.S_IMODE(info.st_mode) & 0o077 or (
+                hasattr(os, "geteuid") and info.st_uid != os.geteuid()):
+            raise FarmError("the local farm home %s is not a private folder of this user"
+                            % self.path)
 
     db = property(lambda self: os.path.join(self.path, "farm.db"))
     lock = property(lambda self: os.path.join(self.path, "supervisor.lock"))
@@ -64,11 +74,13 @@ class Home:
         return os.path.join(self.log_dir, "worker-%d.log" % pid)
 
     def _create(self) -> None:
+        _check_ancestors(os.path.dirname(self.path))
         try:
             os.makedirs(self.path, mode=0o700, exist_ok=True)
         except OSError as error:
             raise FarmError("cannot create the local farm home %s (set %s to a local folder you "
                             "own): %s" % (self.path, HOME_VAR, error)) from None
+        self.path = os.path.realpath(self.path)  # resolved once: children get this path
         info = os.stat(self.path)
         if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
             raise FarmError("the local farm home %s belongs to another user (uid %d); set %s to a "
@@ -83,6 +95,32 @@ class Home:
                 % (self.path, fstype, HOME_VAR))
         for sub in (self.run_dir, self.log_dir):
             os.makedirs(sub, mode=0o700, exist_ok=True)
+
+
+def _check_ancestors(path: str) -> None:
+    """Every folder above the home must be safe from other users: owned by us or root, and
+    not writable by others unless sticky (like /tmp). Otherwise someone could swap the home
+    for their own and have our workers run their pickles."""
+    path = os.path.abspath(path)
+    while True:
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            info = None  # created below, by us
+        if info is not None:
+            mine = info.st_uid in (0, os.geteuid()) if hasattr(os, "geteuid") else True
+            shared = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and \
+                not info.st_mode & stat.S_ISVTX
+            if not mine or shared:
+                raise FarmError("the local farm home cannot live under %s: it %s, so another "
+                                "user could replace the farm home. Set %s to a folder under one "
+                                "only you (or root) can write" % (
+                                    path, "belongs to another user" if not mine
+                                    else "is writable by others", HOME_VAR))
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
 
 
 def read_current_item(path: str) -> Optional[Tuple[int, int]]:

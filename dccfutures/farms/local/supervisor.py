@@ -36,6 +36,7 @@ class Supervisor:
         self.home, self.store, self.settings = home, store, settings
         self.lock_fd = lock_fd
         self.early_deaths: Dict[str, int] = {}
+        self.cpu_seen: Dict[int, int] = {}
         self.children: Dict[int, Tuple[str, subprocess.Popen]] = {}
         self.waker = wakeup.Waker(home.supervisor_fifo)
         self.stopping = False
@@ -131,12 +132,21 @@ class Supervisor:
         _remove(self.home.worker_item(pid))
 
     def _check_heartbeats(self) -> None:
+        """Kill a worker whose heartbeat stopped, unless its CPU time still advances: a long
+        call that holds Python's GIL (a big regex, some DCC commands) silences the heartbeat
+        thread without the worker being hung."""
         deadline = time.time() - self.settings.lease_timeout
         for pid, _, _, heartbeat, *_ in self.store.workers():
-            if pid in self.children and heartbeat < deadline:
-                log("worker %d missed its heartbeats for %.0f s: killing it"
-                    % (pid, self.settings.lease_timeout))
-                _killpg(pid)
+            if pid not in self.children or heartbeat >= deadline:
+                self.cpu_seen.pop(pid, None)
+                continue
+            cpu, stopped = _cpu_time(pid)
+            if cpu is not None and not stopped and cpu != self.cpu_seen.get(pid):
+                self.cpu_seen[pid] = cpu
+                continue
+            log("worker %d missed its heartbeats for %.0f s and is %s: killing it"
+                % (pid, self.settings.lease_timeout, "stopped" if stopped else "idle"))
+            _killpg(pid)
 
     def _schedule(self) -> None:
         demand = self.store.demand()
@@ -287,6 +297,16 @@ def _is_our_worker(pid: int, home: str) -> bool:
     except OSError:
         return False
     return b"dccfutures.farms.local.worker" in words and home.encode() in words
+
+
+def _cpu_time(pid: int) -> Tuple[Optional[int], bool]:
+    """(utime + stime in clock ticks, stopped?) of a process; (None, False) where unknown."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            fields = handle.read().rpartition(")")[2].split()
+    except OSError:
+        return None, False
+    return int(fields[11]) + int(fields[12]), fields[0] in ("T", "t")
 
 
 def _tail(path: str, size: int = 2000) -> str:
