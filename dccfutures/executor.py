@@ -27,7 +27,7 @@ JOB_FIELDS = frozenset((
     "retrywork", "retrysubjob", "retrywork_delay", "retrysubjob_delay", "dependency", "callbacks",
     "notes", "data", "max_attempts", "timelimit", "pgrp", "mailaddress", "status",
 ))
-WORK_FIELDS = frozenset(("name", "status"))
+WORK_FIELDS = frozenset(("name", "status", "retry", "retrydelay"))  # qb.Work fields a caller sets
 DEFAULT_PROTOTYPE = "dccfutures"
 
 

@@ -84,7 +84,7 @@ def qube_root(tmp_path, monkeypatch, farm_config, farm_home):
     monkeypatch.syspath_prepend(FAKES)
     # Subjobs import dccfutures (the jobtypes' execute.py) and the tests' workloads.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
-    farm_config(extra="qube: {spool_dir: %s, poll_min: 0.02, poll_max: 0.2}\n" % spool)
+    farm_config(extra="farm: qube\nqube: {spool_dir: %s, poll_min: 0.02, poll_max: 0.2}\n" % spool)
     sys.modules.pop("qb", None)
     from qb.supervisor import start_supervisor
     handle = start_supervisor(root, [JOBTYPES])

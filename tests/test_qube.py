@@ -1,0 +1,154 @@
+"""The Qube backend against the fake qb (tests/fakes/qb), whose supervisor runs our jobtypes'
+execute.py in real subjob processes: the code under test is what a Qube worker would run.
+The farm-agnostic contract tests run on Qube too (test_executor.py, test_bad_input.py)."""
+import concurrent.futures
+import os
+import sys
+
+import pytest
+
+import dccfutures
+from dccfutures import Executor
+from tests import workloads
+from tests.conftest import JOBTYPES, wait_until
+
+
+@pytest.fixture
+def qb(qube_root):
+    import qb
+    qb.reset_counters()
+    return qb
+
+
+@pytest.fixture
+def ex(qube_root):
+    executor = Executor(farm="qube")
+    yield executor
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+def test_one_job_per_call_with_readable_package_and_agenda(ex, qb):
+    future = ex.submit_ext(workloads.add, [1, 2], cpus=2, groups="farm", priority=50)
+    assert future.result(60) == 3
+    job, = qb.jobinfo(id=[future.job_id], agenda=True)
+    assert job["prototype"] == "dccfutures" and job["cpus"] == 2 and job["groups"] == "farm"
+    assert job["package"]["callable"] == "tests.workloads.add"
+    assert job["package"]["python"] == sys.executable
+    assert job["env"]["QBLVL"] == "1" and job["env"]["DCCFUTURES_RECURSION_LIMIT"] == "4"
+    assert job["agenda"][0]["package"]["index"] == 0
+    results = list(ex.map(workloads.add, range(10), range(10), chunksize=3))
+    assert results == [2 * i for i in range(10)]
+    job, = qb.jobinfo(id=[max(j["id"] for j in qb.jobinfo())], agenda=True)
+    assert len(job["agenda"]) == 4  # one qb.Work per chunk
+
+
+def test_batch_work_fields_reach_the_qb_work(ex, qb):
+    with ex.batch(name="shots") as batch:
+        batch.submit_ext(workloads.add, [1, 1], name="sh010", retry=2)
+        batch.submit_ext(workloads.add, [2, 2], name="sh020")
+    assert [f.result(60) for f in batch.futures] == [2, 4]
+    job, = qb.jobinfo(id=[batch.futures[0].job_id], agenda=True)
+    assert [w["name"] for w in job["agenda"]] == ["sh010", "sh020"]
+    assert job["agenda"][0]["retry"] == 2 and job["name"] == "shots"
+
+
+def test_one_jobinfo_per_poll_cycle_with_1000_outstanding_futures(ex, qb):
+    # 1,000 futures over 10 jobs, held back so they all stay outstanding.
+    maps = [ex.map(workloads.add, range(100), range(100), status="blocked") for _ in range(10)]
+    assert len(ex._outstanding) == 1000
+    farm = ex.farm
+    real_poll = farm.poll
+    cycles = []
+
+    def counting_poll(job_ids):
+        before = qb.calls["jobinfo"]
+        states = real_poll(job_ids)
+        cycles.append((len(list(job_ids)), qb.calls["jobinfo"] - before))
+        return states
+    farm.poll = counting_poll
+    try:
+        wait_until(lambda: len(cycles) >= 6, what="six poll cycles")
+        steady = cycles[1:6]
+        assert all(ids == 10 and calls == 1 for ids, calls in steady), cycles  # ids deduplicated
+        farm.unblock(min(f.job_id for f in ex._outstanding))
+        assert list(maps[0]) == [2 * i for i in range(100)]
+    finally:
+        farm.poll = real_poll
+    assert max(calls for _, calls in cycles) == 2  # + one agenda fetch for the changed job
+
+
+def test_killed_work_raises_cancelled(ex, qb, tmp_path):
+    future = ex.submit(workloads.wait_for_file, str(tmp_path / "never"))
+    wait_until(lambda: future.status() == "running", what="running on a subjob")
+    qb.killwork("%d:0" % future.job_id)  # killed from outside (a wrangler, the monitor)
+    with pytest.raises(concurrent.futures.CancelledError):
+        future.result(60)
+
+
+def test_cancel_kills_the_work_item_on_qube(ex, qb, tmp_path):
+    future = ex.submit(workloads.wait_for_file, str(tmp_path / "never"))
+    wait_until(lambda: future.status() == "running", what="running")
+    qb.reset_counters()
+    assert future.cancel() is True
+    assert qb.calls["killwork"] == 1
+    work, = qb.jobinfo(id=[future.job_id], agenda=True)[0]["agenda"]
+    assert work["status"] == "killed"
+
+
+def test_removed_job_is_an_error_not_a_hang(ex, qb, tmp_path):
+    future = ex.submit_ext(workloads.add, [1, 1], status="blocked")
+    qb.remove(future.job_id)
+    with pytest.raises(dccfutures.JobRemovedError, match="removed"):
+        future.result(60)
+
+
+def test_supervisor_down_for_a_while_then_futures_complete(ex, qb, tmp_path):
+    gate = str(tmp_path / "gate")
+    future = ex.submit(workloads.wait_for_file, gate)
+    wait_until(lambda: future.status() == "running", what="running")
+    qb.fake_down()  # every client call fails now
+    try:
+        open(gate, "w").close()
+        import time
+        time.sleep(1.0)  # the poller keeps failing and backing off, never dying
+        assert not future.done()
+    finally:
+        qb.fake_up()
+    assert isinstance(future.result(60), int)
+
+
+def test_large_result_travels_through_the_spool(ex, qb, tmp_path):
+    spool = str(tmp_path / "spool")
+    future = ex.submit(os.urandom, 50 * 1000 * 1000)
+    assert len(future.result(120)) == 50 * 1000 * 1000
+    work, = qb.jobinfo(id=[future.job_id], agenda=True)[0]["agenda"]
+    assert "spool" in work["resultpackage"]["outcomes"]      # a path, not 50 MB of base64
+    assert os.listdir(spool) == []                          # removed once read
+
+
+def test_large_payload_without_spool_dir_is_refused(qube_root, farm_config, tmp_path):
+    farm_config(extra="qube: {poll_min: 0.02, poll_max: 0.2}\n")  # no spool_dir
+    with pytest.raises(dccfutures.PayloadTooLargeError, match="qube.spool_dir"):
+        Executor(farm="qube").submit(len, b"x" * 3_000_000)
+
+
+def test_recursion_travels_in_the_job_env(ex, qb):
+    assert ex.submit(workloads.nested, 2).result(120) == ["1", "2"]
+    nested_job = max(j["id"] for j in qb.jobinfo())
+    assert qb.jobinfo(id=[nested_job])[0]["env"]["QBLVL"] == "2"
+
+
+def test_install_jobtypes_copies_every_jobtype(tmp_path):
+    from configparser import ConfigParser
+    from dccfutures.cli import main
+    assert main(["qube", "install-jobtypes", str(tmp_path / "types")]) == 0
+    names = sorted(os.listdir(tmp_path / "types"))
+    assert names == ["dccfutures", "dccfutures_houdini", "dccfutures_maya", "dccfutures_mayapy"]
+    for name in names:
+        conf = ConfigParser()
+        conf.read(str(tmp_path / "types" / name / "job.conf"))
+        assert conf["execute module"]["execute_binding"] == "Python"
+        assert conf["execute module"]["execute_library"] == "execute.py"
+        assert conf["description"]["short_detail"]
+        assert os.path.isfile(tmp_path / "types" / name / "execute.py")
+    assert sorted(os.listdir(JOBTYPES)) == names
