@@ -270,3 +270,15 @@ def test_edited_module_is_picked_up_by_the_next_job(executor, tmp_path, monkeypa
     assert executor.submit("shottool:version").result(60) == "v1"
     module.write_text("def version():\n    return 'v2 fixed'\n")
     assert executor.submit("shottool:version").result(60) == "v2 fixed"
+
+
+def test_two_projects_with_the_same_module_name(executor, tmp_path, monkeypatch):
+    for project, answer in (("a", "project a"), ("b", "project b")):
+        (tmp_path / project).mkdir()
+        (tmp_path / project / "tools.py").write_text("NAME = %r\n" % answer)
+    original = list(sys.path)
+    results = []
+    for project in ("a", "b", "a"):
+        monkeypatch.setattr(sys, "path", [str(tmp_path / project)] + original)
+        results.append(executor.submit(eval, "__import__('tools').NAME").result(60))
+    assert results == ["project a", "project b", "project a"]

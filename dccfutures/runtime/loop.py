@@ -4,7 +4,7 @@ import gc
 import os
 import sys
 import traceback
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import payload
 from .context import ItemContext, _set_current
@@ -48,36 +48,54 @@ class WorkSource:
 
 
 class ModuleCache:
-    """Forget the user's modules when a warm worker moves on to another job.
+    """Keep the user's modules warm across jobs, but never stale.
 
-    A job brings its submitter's folders on ``sys.path``; modules imported from them stay in
-    ``sys.modules`` for the rest of that job (fast), and are dropped when the next item belongs
-    to another job, so a fixed tool is picked up by the next submit, and two projects that both
-    have a ``tools.py`` never see each other's. Modules from the worker's own path (the
-    standard library, site-packages, compiled extensions) stay loaded.
+    A job brings its submitter's folders on ``sys.path``. A module imported from one of them
+    stays loaded for the next job if that job has the same folder and the file has not
+    changed; otherwise it is dropped before the job runs, so a fixed tool runs fixed and two
+    projects that both have a ``tools.py`` never see each other's. Modules from the worker's
+    own path (the standard library, site-packages, compiled extensions) always stay.
     """
 
     def __init__(self):
-        self.base_path = list(sys.path)
         self.job_id: Optional[int] = None
-        self.loaded: List[str] = []
+        # module name -> (the sys.path folder it came from, its file, the file's mtime)
+        self.loaded: Dict[str, Tuple[str, str, Tuple[int, int]]] = {}
 
-    def enter(self, job_id: int) -> None:
-        if job_id != self.job_id:
-            for name in self.loaded:
+    def enter(self, job_id: int, job_paths: Sequence[str]) -> None:
+        if job_id == self.job_id:
+            return
+        self.job_id = job_id
+        paths = set(job_paths)
+        for name, (root, path, mtime) in list(self.loaded.items()):
+            if root not in paths or _mtime(path) != mtime:
                 sys.modules.pop(name, None)
-            self.loaded = []
-            self.job_id = job_id
+                del self.loaded[name]
 
     def record(self, before: int, roots: Sequence[str]) -> None:
         """After an item: remember modules it imported from the job's own folders."""
         if len(sys.modules) == before or not roots:
             return
-        prefixes = tuple(os.path.join(os.path.abspath(r), "") for r in roots)
+        folders = sorted(((os.path.join(os.path.abspath(r), ""), r) for r in roots),
+                         key=lambda pair: -len(pair[0]))
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None)
-            if path and os.path.abspath(path).startswith(prefixes) and name not in self.loaded:
-                self.loaded.append(name)
+            if not path or name in self.loaded:
+                continue
+            path = os.path.abspath(path)
+            for prefix, root in folders:
+                if path.startswith(prefix):
+                    self.loaded[name] = (root, path, _mtime(path))
+                    break
+
+
+def _mtime(path: str) -> Tuple[int, int]:
+    """What tells that a file changed: its mtime and size (mtime alone can tick coarsely)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (info.st_mtime_ns, info.st_size)
 
 
 def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
@@ -103,7 +121,7 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
         extra = [p for p in job.get("sys_path") or () if p not in sys.path]
         sys.path[:0] = extra
         if modules is not None:
-            modules.enter(item.job_id)
+            modules.enter(item.job_id, job.get("sys_path") or ())
             count_before = len(sys.modules)
         cwd = job.get("cwd")
         if cwd and os.path.isdir(cwd):
