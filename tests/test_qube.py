@@ -152,3 +152,13 @@ def test_install_jobtypes_copies_every_jobtype(tmp_path):
         assert conf["description"]["short_detail"]
         assert os.path.isfile(tmp_path / "types" / name / "execute.py")
     assert sorted(os.listdir(JOBTYPES)) == names
+
+
+def test_job_removed_after_it_was_seen_ends_its_future(ex, qb, monkeypatch):
+    from dccfutures.farms import qube as qube_farm
+    monkeypatch.setattr(qube_farm, "FULL_EVERY", 0.5)  # the full look that notices removals
+    future = ex.submit_ext(workloads.add, [1, 1], status="blocked")
+    wait_until(lambda: future.status() == "blocked", what="seen blocked")
+    qb.remove(future.job_id)
+    with pytest.raises(dccfutures.JobRemovedError):
+        future.result(30)

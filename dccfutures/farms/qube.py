@@ -27,6 +27,7 @@ from ..runtime.qube import cut_log, pack_blob, spool_paths, unpack_blob
 from .base import (COMPLETE, REMOVED, RUNNING, TERMINAL, Farm, JobInfo, JobSpec,
                    JobState, WorkInfo, WorkRef, WorkState)
 
+FULL_EVERY = 10.0  # seconds between polls that look at every outstanding job (removals)
 # Our job fields that are not Qube's.
 _LOCAL_ONLY = ("max_attempts",)
 _DCCFUTURES_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -46,6 +47,8 @@ class QubeFarm(Farm):
         self._seen: Dict[int, Tuple[str, Tuple]] = {}
         self._agenda_at: Dict[int, float] = {}
         self._works: Dict[int, List[Any]] = {}
+        self._updated: Optional[int] = None  # the newest `lastupdate` seen (Qube's clock)
+        self._full_at = 0.0
 
     def __repr__(self) -> str:
         return "<QubeFarm>"
@@ -100,26 +103,43 @@ class QubeFarm(Farm):
     # -- poll ----------------------------------------------------------------------------
 
     def poll(self, job_ids: Iterable[int]) -> Dict[int, JobState]:
+        """ONE ``jobinfo`` for the outstanding jobs, then agendas for those that changed.
+
+        Between full looks (every ``FULL_EVERY`` seconds, which also notice removed jobs) the
+        call asks only for jobs updated since the newest update seen, on Qube's clock: its
+        stamps are whole seconds, so one second is asked for again.
+        """
         ids = sorted(set(job_ids))
         if not ids:
             return {}
-        jobs = {int(job["id"]): job for job in self.qb.jobinfo(id=ids)}
-        out: Dict[int, JobState] = {}
         now = time.monotonic()
+        full = self._updated is None or now - self._full_at >= FULL_EVERY or \
+            any(job_id not in self._seen for job_id in ids)
+        if full:
+            self._full_at = now
+            found = self.qb.jobinfo(id=ids)
+        else:
+            found = self.qb.jobinfo(id=ids, updatedAfter=self._updated - 1)
+        jobs = {int(job["id"]): job for job in found}
+        stamps = [int(job.get("lastupdate") or 0) for job in found]
+        if stamps:
+            self._updated = max([self._updated or 0] + stamps)
+        out: Dict[int, JobState] = {}
         fetch = []
         for job_id in ids:
             job = jobs.get(job_id)
             if job is None:
-                out[job_id] = JobState(REMOVED)
-                self._forget(job_id)
+                if full:
+                    out[job_id] = JobState(REMOVED)
+                    self._forget(job_id)
+                elif self._running(job_id) and self._progress_due(job_id, now):
+                    fetch.append(job_id)
                 continue
             status = job["status"]
             tally = tuple(sorted((job.get("todotally") or {}).items()))
             changed = self._seen.get(job_id) != (status, tally)
             self._seen[job_id] = (status, tally)
-            progress_due = dict(tally).get(RUNNING) and \
-                now - self._agenda_at.get(job_id, 0.0) >= self.poll_interval[1]
-            if changed or progress_due:
+            if changed or (self._running(job_id) and self._progress_due(job_id, now)):
                 fetch.append(job_id)
         if fetch:
             for job in self.qb.jobinfo(id=fetch, agenda=True):
@@ -132,6 +152,15 @@ class QubeFarm(Farm):
                 if job["status"] in TERMINAL:
                     self._clean_spool(job, works)
         return out
+
+    def _running(self, job_id: int) -> bool:
+        seen = self._seen.get(job_id)
+        return bool(seen and dict(seen[1]).get(RUNNING))
+
+    def _progress_due(self, job_id: int, now: float) -> bool:
+        """Progress does not change a job's tallies: look at a running job's agenda anyway,
+        every ``poll_max`` seconds."""
+        return now - self._agenda_at.get(job_id, 0.0) >= self.poll_interval[1]
 
     def results(self, items: Sequence[WorkRef]) -> Dict[WorkRef, Tuple[str, Optional[bytes]]]:
         out: Dict[WorkRef, Tuple[str, Optional[bytes]]] = {}
