@@ -23,9 +23,9 @@ from .future import Future
 # Qube's job fields (reference 001) plus ours; anything else is probably a typo.
 JOB_FIELDS = frozenset((
     "name", "cpus", "priority", "groups", "cluster", "requirements", "reservations",
-    "restrictions", "hosts", "omithosts", "env", "label", "account", "kind", "flags", "hostorder",
-    "retrywork", "retrysubjob", "retrywork_delay", "retrysubjob_delay", "dependency", "callbacks",
-    "notes", "data", "max_attempts", "timelimit", "pgrp", "mailaddress", "status",
+    "restrictions", "hosts", "omithosts", "env", "label", "account", "kind", "hostorder",
+    "retrywork", "retrysubjob", "retrywork_delay", "dependency", "callbacks", "notes",
+    "flagsstring", "max_attempts", "timelimit", "pgrp", "mailaddress", "status",
 ))
 WORK_FIELDS = frozenset(("name", "status", "retry", "retrydelay"))  # qb.Work fields a caller sets
 DEFAULT_PROTOTYPE = "dccfutures"

@@ -162,3 +162,62 @@ def test_job_removed_after_it_was_seen_ends_its_future(ex, qb, monkeypatch):
     qb.remove(future.job_id)
     with pytest.raises(dccfutures.JobRemovedError):
         future.result(30)
+
+
+def test_a_failed_agenda_fetch_does_not_lose_the_change(ex, qb, mocker):
+    real = qb.jobinfo
+    failures = []
+
+    def flaky(*args, **kwargs):  # one network blip, on the agenda fetch that sees completion
+        if kwargs.get("agenda") and not failures:
+            failures.append(1)
+            raise RuntimeError("qb: cannot connect to supervisor")
+        return real(*args, **kwargs)
+    mocker.patch.object(qb, "jobinfo", side_effect=flaky)
+    assert ex.submit(workloads.add, 2, 3).result(60) == 5
+    assert failures == [1]
+
+
+def test_killing_a_job_ends_its_pending_items(ex, qb, tmp_path):
+    gate = str(tmp_path / "never")
+    futures = [ex.submit_ext(workloads.wait_for_file, [gate], cpus=1)]
+    with ex.batch(cpus=1) as batch:
+        for _ in range(3):
+            batch.submit(workloads.wait_for_file, gate)
+    wait_until(lambda: batch.futures[0].status() == "running", what="first item running")
+    qb.kill(batch.futures[0].job_id)  # from outside: items 1 and 2 are still pending
+    for future in batch.futures:
+        with pytest.raises(concurrent.futures.CancelledError):
+            future.result(30)
+    futures[0].cancel()
+
+
+def test_subjobs_that_cannot_start_fail_the_work_with_their_output(qube_root, farm_config,
+                                                                     tmp_path):
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'licence check failed' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    farm_config(extra="farm: qube\npython: %s\nqube: {spool_dir: %s, poll_min: 0.02, "
+                      "poll_max: 0.2}\n" % (broken, tmp_path / "spool"))
+    future = Executor(farm="qube").submit(workloads.add, 1, 1)
+    with pytest.raises(dccfutures.FarmError, match="(?s)without a result.*licence check failed"):
+        future.result(120)
+
+
+def test_retry_after_failure_still_has_its_payload(ex, qb, tmp_path):
+    from dccfutures import payload
+    from dccfutures.runtime.qube import unpack_blob
+    future = ex.submit(workloads.fail, "x" * 100_000)  # over 64 KB: the payload is spooled
+    with pytest.raises(ValueError):
+        future.result(60)
+    job, = qb.jobinfo(id=[future.job_id], agenda=True)
+    assert "spool" in job["agenda"][0]["package"]["calls"]
+    assert ex.farm.retry(future.job_id) == 1  # a wrangler retries the job after a fix
+    wait_until(lambda: qb.jobinfo(id=[future.job_id], agenda=True)[0]["agenda"][0]["count"] >= 2
+               and qb.jobinfo(id=[future.job_id])[0]["status"] == "failed",
+               what="the retried item to run again")
+    work = qb.jobinfo(id=[future.job_id], agenda=True)[0]["agenda"][0]
+    outcome = payload.decode_outcomes(unpack_blob(work["resultpackage"]["outcomes"],
+                                                  spool_dir=str(tmp_path / "spool")))[0]
+    ok, error = payload.unpack(outcome)
+    assert isinstance(error, ValueError)  # it ran again: not "cannot read the payload"

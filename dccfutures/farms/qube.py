@@ -23,11 +23,12 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from .. import __version__
 from ..config import Config
 from ..errors import FarmError, PayloadTooLargeError
-from ..runtime.qube import cut_log, pack_blob, spool_paths, unpack_blob
-from .base import (COMPLETE, REMOVED, RUNNING, TERMINAL, Farm, JobInfo, JobSpec,
+from ..runtime.qube import cut_log, in_spool, pack_blob, spool_paths, unpack_blob
+from .base import (COMPLETE, FAILED, KILLED, REMOVED, RUNNING, TERMINAL, Farm, JobInfo, JobSpec,
                    JobState, WorkInfo, WorkRef, WorkState)
 
 FULL_EVERY = 10.0  # seconds between polls that look at every outstanding job (removals)
+WORK_INLINE = 64 * 1024  # larger work payloads go to the spool: agendas are polled often
 # Our job fields that are not Qube's.
 _LOCAL_ONLY = ("max_attempts",)
 _DCCFUTURES_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,6 +48,8 @@ class QubeFarm(Farm):
         self._seen: Dict[int, Tuple[str, Tuple]] = {}
         self._agenda_at: Dict[int, float] = {}
         self._works: Dict[int, List[Any]] = {}
+        self._names: Dict[int, List[str]] = {}  # job -> work names: Qube addresses 'JOB:NAME'
+        self._ended: Dict[WorkRef, str] = {}  # items ended by their job, not by themselves
         self._updated: Optional[int] = None  # the newest `lastupdate` seen (Qube's clock)
         self._full_at = 0.0
 
@@ -71,7 +74,10 @@ class QubeFarm(Farm):
         submitted = self.qb.submit(qjobs)
         if not isinstance(submitted, list):
             submitted = [submitted]
-        return [int(job["id"]) for job in submitted]
+        ids = [int(job["id"]) for job in submitted]
+        for job_id, qjob in zip(ids, qjobs):
+            self._names[job_id] = [work["name"] for work in qjob["agenda"]]
+        return ids
 
     def _qube_job(self, spec: JobSpec) -> Any:
         qb = self.qb
@@ -81,24 +87,28 @@ class QubeFarm(Farm):
         if spec.function is not None:
             package["function"] = self._pack(spec.function, "the function of %s" % spec.name)
         agenda = []
+        names = _unique_names([work.name or str(index) for index, work in enumerate(spec.work)])
         for index, work in enumerate(spec.work):
             fields = dict(work.fields)
-            fields["name"] = work.name or str(index)
+            fields["name"] = names[index]
             fields["package"] = {"index": index, "ncalls": work.ncalls,
-                                 "calls": self._pack(work.package, "work item %d" % index)}
+                                 "calls": self._pack(work.package, "work item %d" % index,
+                                                     WORK_INLINE)}
             agenda.append(qb.Work(fields))
         fields = {k: v for k, v in spec.fields.items() if k not in _LOCAL_ONLY}
         fields.update(name=spec.name, prototype=spec.prototype, package=package,
                       env=dict(spec.env), agenda=agenda)
         return qb.Job(fields)
 
-    def _pack(self, blob: bytes, what: str) -> Dict[str, str]:
+    def _pack(self, blob: bytes, what: str, inline_limit: float = float("inf")
+              ) -> Dict[str, str]:
+        threshold = min(self.spool_threshold, inline_limit)
         if len(blob) > self.spool_threshold and not self.spool_dir:
             raise PayloadTooLargeError(
                 "%s encodes to %.1f MB, over the %.1f MB Qube can carry in a job package; set "
                 "qube.spool_dir in the dccfutures config to a folder on storage the workers "
                 "share" % (what, len(blob) / 1e6, self.spool_threshold / 1e6))
-        return pack_blob(blob, self.spool_dir, self.spool_threshold)
+        return pack_blob(blob, self.spool_dir, threshold)
 
     # -- poll ----------------------------------------------------------------------------
 
@@ -122,36 +132,52 @@ class QubeFarm(Farm):
             found = self.qb.jobinfo(id=ids, updatedAfter=self._updated - 1)
         jobs = {int(job["id"]): job for job in found}
         stamps = [int(job.get("lastupdate") or 0) for job in found]
-        if stamps:
-            self._updated = max([self._updated or 0] + stamps)
         out: Dict[int, JobState] = {}
         fetch = []
+        seen = {}
         for job_id in ids:
             job = jobs.get(job_id)
             if job is None:
                 if full:
                     out[job_id] = JobState(REMOVED)
-                    self._forget(job_id)
+                    self._forget(job_id, removed=True)
                 elif self._running(job_id) and self._progress_due(job_id, now):
                     fetch.append(job_id)
                 continue
             status = job["status"]
             tally = tuple(sorted((job.get("todotally") or {}).items()))
-            changed = self._seen.get(job_id) != (status, tally)
-            self._seen[job_id] = (status, tally)
-            if changed or (self._running(job_id) and self._progress_due(job_id, now)):
+            seen[job_id] = (status, tally)
+            if seen[job_id] != self._seen.get(job_id) or \
+                    (self._running(job_id) and self._progress_due(job_id, now)):
                 fetch.append(job_id)
-        if fetch:
-            for job in self.qb.jobinfo(id=fetch, agenda=True):
-                job_id = int(job["id"])
-                self._agenda_at[job_id] = now
-                works = list(job.get("agenda") or [])
-                self._works[job_id] = works
-                out[job_id] = JobState(job["status"], {
-                    index: _work_state(work) for index, work in enumerate(works)})
-                if job["status"] in TERMINAL:
-                    self._clean_spool(job, works)
+        agendas = self.qb.jobinfo(id=fetch, agenda=True) if fetch else []
+        # Only now that the agendas are in hand is the change taken as seen: a failed fetch
+        # must show the same change again next cycle.
+        self._seen.update(seen)
+        if stamps:
+            self._updated = max([self._updated or 0] + stamps)
+        for job in agendas:
+            job_id = int(job["id"])
+            self._agenda_at[job_id] = now
+            works = list(job.get("agenda") or [])
+            self._works[job_id] = works
+            self._names[job_id] = [str(w.get("name", i)) for i, w in enumerate(works)]
+            state = JobState(job["status"], {i: _work_state(w) for i, w in enumerate(works)})
+            if job["status"] in TERMINAL:
+                self._end_open_items(job, state)
+            out[job_id] = state
+        for job_id in [j for j in self._works if j not in ids]:
+            self._works.pop(job_id, None)  # nobody waits on it here any more
         return out
+
+    def _end_open_items(self, job: Any, state: JobState) -> None:
+        """A job that ended (killed, or failed because its subjobs could not run) leaves
+        items pending or running: their futures must end too, with the reason."""
+        status = job["status"]
+        for index, work in state.work.items():
+            if work.status not in TERMINAL:
+                work.status = KILLED if status == KILLED else FAILED
+                self._ended[(int(job["id"]), index)] = work.status
 
     def _running(self, job_id: int) -> bool:
         seen = self._seen.get(job_id)
@@ -169,32 +195,52 @@ class QubeFarm(Farm):
             if work_id >= len(works):
                 continue
             work = works[work_id]
+            status = self._ended.pop((job_id, work_id), work["status"])
             outcomes = (work.get("resultpackage") or {}).get("outcomes")
             blob = None
-            if outcomes:
+            if outcomes and status == work["status"]:
                 try:
-                    blob = unpack_blob(outcomes, remove=True)  # a result is read once
-                except OSError as error:
-                    from .. import payload
-                    blob = payload.encode_outcomes([payload.failure(FarmError(
-                        "the result of %d:%d is gone from the spool folder: %s"
-                        % (job_id, work_id, error)), "")])
-            out[(job_id, work_id)] = (work["status"], blob)
+                    blob = unpack_blob(outcomes, remove=True, spool_dir=self.spool_dir)
+                except (OSError, ValueError) as error:
+                    blob = _failure("the result of %d:%d cannot be read: %s"
+                                    % (job_id, work_id, error))
+            elif status == FAILED:
+                blob = _failure(self._why_lost(job_id, work_id, work))
+            out[(job_id, work_id)] = (status, blob)
         return out
 
+    def _why_lost(self, job_id: int, work_id: int, work: Any) -> str:
+        """What to tell about an item that ended without a result: its job's end, or a
+        subjob that died, with the end of what the job's subjobs wrote to stderr."""
+        tail = ""
+        try:
+            records = self.qb.stderr(job_id) or []
+            tail = "".join(r.get("data") or "" for r in records)[-2000:]
+        except Exception:
+            pass
+        text = ("work item %d:%d ended %s without a result (its subjob died, or the job ended "
+                "first)" % (job_id, work_id, "failed"))
+        return text + ("; the job's stderr ends with:\n" + tail if tail.strip() else "")
+
     def _clean_spool(self, job: Any, works: List[Any]) -> None:
-        """Payload files in the spool belong to the job: gone once it ended."""
+        """Payload files in the spool belong to the job: kept while it may be retried, removed
+        with it. (Files of jobs removed while no client watched age out: clean the spool
+        folder of files older than your retention, e.g. with find -mtime.)"""
         for path in spool_paths(job.get("package")) + spool_paths(
                 [work.get("package") for work in works]):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+            if in_spool(path, self.spool_dir):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
 
-    def _forget(self, job_id: int) -> None:
+    def _forget(self, job_id: int, removed: bool = False) -> None:
+        works = self._works.pop(job_id, None)
         self._seen.pop(job_id, None)
         self._agenda_at.pop(job_id, None)
-        self._works.pop(job_id, None)
+        self._names.pop(job_id, None)
+        if removed and works is not None:
+            self._clean_spool({}, works)
 
     # -- actions -------------------------------------------------------------------------
 
@@ -215,7 +261,12 @@ class QubeFarm(Farm):
         self._seen.pop(job_id, None)  # look at its agenda on the next poll
         if work_ids is None:
             return len(getattr(self.qb, on_job)(job_id) or [])
-        targets = ["%d:%d" % (job_id, work_id) for work_id in work_ids]
+        names = self._names.get(job_id)
+        if names is None or any(w >= len(names) for w in work_ids):
+            names = self._names[job_id] = [str(w.get("name", i))
+                                           for i, w in enumerate(self.job_agenda(job_id))]
+        # Qube's work functions take 'jobid:workname'; our names are unique within a job.
+        targets = ["%d:%s" % (job_id, names[work_id]) for work_id in work_ids]
         return len(getattr(self.qb, on_work)(*targets) or []) if targets else 0
 
     def log(self, job_id: int, work_id: int) -> str:
@@ -260,6 +311,23 @@ class QubeFarm(Farm):
 
     def ensure_running(self) -> None:
         """Qube's supervisor is the studio's to run; a poll that fails is retried."""
+
+
+def _unique_names(names: List[str]) -> List[str]:
+    """Work names unique within a job (Qube addresses items as 'jobid:workname')."""
+    seen: Dict[str, int] = {}
+    out = []
+    for index, name in enumerate(names):
+        if name in seen:
+            name = "%s#%d" % (name, index)
+        seen[name] = index
+        out.append(name)
+    return out
+
+
+def _failure(message: str) -> bytes:
+    from .. import payload
+    return payload.encode_outcomes([payload.failure(FarmError(message), "")])
 
 
 def _subid(work: Any) -> Optional[int]:

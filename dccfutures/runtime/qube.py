@@ -12,6 +12,7 @@ on shared storage, referenced by path. Jobtype ``execute.py`` files call :func:`
 """
 import base64
 import os
+import re
 import sys
 import time
 import traceback
@@ -40,12 +41,28 @@ def pack_blob(blob: bytes, spool_dir: Optional[str] = None, threshold: float = f
     return {"b64": base64.b64encode(blob).decode("ascii")}
 
 
-def unpack_blob(ref: Dict[str, str], remove: bool = False) -> bytes:
+SPOOL_NAME = re.compile(r"^dccfutures-[0-9a-f]{32}\.bin$")
+
+
+def in_spool(path: str, spool_dir: Optional[str]) -> bool:
+    """Whether ``path`` is one of our files in ``spool_dir``: a reference to anything else
+    is neither read nor deleted (a package is data anyone on the farm could have written)."""
+    if not spool_dir or not SPOOL_NAME.match(os.path.basename(path)):
+        return False
+    return os.path.dirname(os.path.realpath(path)) == os.path.realpath(spool_dir)
+
+
+def unpack_blob(ref: Dict[str, str], remove: bool = False,
+                spool_dir: Optional[str] = None) -> bytes:
     """The bytes behind a reference made by :func:`pack_blob`; ``remove`` deletes a spool file
-    once it has been read (results are read once)."""
+    once it has been read (results are read once). A spool path outside ``spool_dir`` is
+    refused."""
     if "b64" in ref:
         return base64.b64decode(ref["b64"])
     path = ref["spool"]
+    if not in_spool(path, spool_dir):
+        raise ValueError("%r is not a dccfutures file in the spool folder %s"
+                         % (path, spool_dir))
     with open(path, "rb") as handle:
         blob = handle.read()
     if remove:
@@ -86,7 +103,8 @@ class QubeWorkSource(WorkSource):
         # Qube already put the job's env in this process's environment.
         self.job = {"env": {}, "sys_path": package.get("sys_path") or [],
                     "cwd": package.get("cwd"),
-                    "function": unpack_blob(function) if function else None}
+                    "function": unpack_blob(function, spool_dir=self.spool_dir)
+                    if function else None}
         self.final = "complete"
         self._last_progress = 0.0
 
@@ -97,8 +115,12 @@ class QubeWorkSource(WorkSource):
             status = work["status"]
             if status == "running":
                 package = work["package"]
-                return Item(self.job_id, int(package["index"]), unpack_blob(package["calls"]),
-                            self.job, token=work)
+                try:
+                    calls = unpack_blob(package["calls"], spool_dir=self.spool_dir)
+                except Exception as error:  # its payload is gone: the item fails, we go on
+                    self._fail(work, "cannot read the payload of this work item: %s" % error)
+                    continue
+                return Item(self.job_id, int(package["index"]), calls, self.job, token=work)
             if status == "waiting":  # others hold the rest: ask again shortly
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
@@ -122,9 +144,21 @@ class QubeWorkSource(WorkSource):
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
         _mark(item, "end")
         work = item.token
+        try:
+            packed = pack_blob(outcomes, self.spool_dir, self.threshold)
+        except OSError as error:  # the spool is full or not writable from this worker
+            self._fail(work, "cannot write the result to the spool folder %s: %s"
+                       % (self.spool_dir, error))
+            return
         work["status"] = status
-        work["resultpackage"] = {"outcomes": pack_blob(outcomes, self.spool_dir, self.threshold),
+        work["resultpackage"] = {"outcomes": packed,
                                  "progress": 1.0 if status == "complete" else None}
+        self.qb.reportwork(work)
+
+    def _fail(self, work: Any, message: str) -> None:
+        print("dccfutures: " + message, file=sys.stderr, flush=True)
+        work["status"] = "failed"
+        work["resultpackage"] = {"outcomes": pack_blob(_failure_outcome(message))}
         self.qb.reportwork(work)
 
 
@@ -155,14 +189,18 @@ def run_subjob(qb: Any = None) -> int:
     if qb is None:
         import qb  # noqa: F811 (Qube's module on its workers)
     job = qb.jobobj()
-    source = QubeWorkSource(qb, job)
-    bootstrap = None
-    spec = (job.get("package") or {}).get("bootstrap")
-    status = "complete"
     try:
+        source = QubeWorkSource(qb, job)
+        bootstrap = None
+        spec = (job.get("package") or {}).get("bootstrap")
         if spec:
             from .bootstrap import load_bootstrap
             bootstrap = load_bootstrap(spec)
+    except BaseException:  # nothing can run here: fail the items, never leave them waiting
+        _fail_agenda(qb, "this subjob could not set up:\n" + traceback.format_exc())
+        return 1
+    status = "complete"
+    try:
         serve(source, bootstrap)
         status = source.final
     except BaseException:
@@ -222,7 +260,7 @@ def _same_file(a: str, b: str) -> bool:
 def _fail_agenda(qb: Any, message: str) -> None:
     """Fail every item this subjob is handed with ``message``: a future must never hang."""
     print("dccfutures: " + message, file=sys.stderr, flush=True)
-    outcome = payload.encode_outcomes([payload.failure(RuntimeError(message), "")])
+    outcome = _failure_outcome(message)
     while True:
         work = qb.requestwork()
         if work["status"] == "waiting":
@@ -234,6 +272,10 @@ def _fail_agenda(qb: Any, message: str) -> None:
         work["resultpackage"] = {"outcomes": pack_blob(outcome)}
         qb.reportwork(work)
     qb.reportjob("failed")
+
+
+def _failure_outcome(message: str) -> bytes:
+    return payload.encode_outcomes([payload.failure(RuntimeError(message), "")])
 
 
 if __name__ == "__main__":
