@@ -295,7 +295,7 @@ class QubeFarm(Farm):
         if job_ids is not None:
             found = self.qb.jobinfo(id=list(job_ids))
         else:
-            found = sorted(self.qb.jobinfo(), key=lambda j: -int(j["id"]))[:limit]
+            found = self.qb.jobinfo(limit=limit, orderby="id DESC")  # not the whole farm
         return [_job_info(job) for job in found]
 
     def job(self, job_id: int) -> JobInfo:
