@@ -355,4 +355,6 @@ def _job_info(job: Any) -> JobInfo:
                    prototype=job.get("prototype", ""), priority=int(job.get("priority") or 0),
                    cpus=int(job.get("cpus") or 0), user=job.get("user") or "",
                    submitted=float(job.get("timesubmit") or 0), tally=tally,
+                   started=float(job.get("timestart") or 0) or None,
+                   finished=float(job.get("timecomplete") or 0) or None,
                    fields={k: job.get(k) for k in ("groups", "cluster") if job.get(k)})
