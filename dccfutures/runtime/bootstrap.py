@@ -7,7 +7,9 @@ import importlib
 from typing import Any, Dict
 
 # kind -> "module:class"; the class takes the spec dict and has setup() and teardown().
-BOOTSTRAPS: Dict[str, str] = {}
+BOOTSTRAPS: Dict[str, str] = {
+    "mayapy": "dccfutures.runtime.maya:MayapyBootstrap",
+}
 
 
 def load_bootstrap(spec: Dict[str, Any]) -> Any:

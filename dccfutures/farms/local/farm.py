@@ -306,7 +306,11 @@ def pool_key(job: JobSpec) -> str:
     """Which warm workers may run a job: same interpreter, same bootstrap."""
     spec = {"python": job.package.get("python") or sys.executable}
     if job.package.get("bootstrap"):
+        # A DCC job gets its own warm workers, booted with its scene, workspace and cloned
+        # environment; plain jobs share the interpreter's pool.
         spec["bootstrap"] = job.package["bootstrap"]
+        if job.package.get("boot_env"):
+            spec["env"] = job.package["boot_env"]
     return json.dumps(spec, sort_keys=True)
 
 

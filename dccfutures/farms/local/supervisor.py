@@ -178,6 +178,10 @@ class Supervisor:
 
     def _spawn(self, pool: str) -> None:
         spec = _pool_spec(pool)
+        missing = (spec.get("bootstrap") or {}).get("missing")
+        if missing:  # e.g. no mayapy configured for this Maya version: say so, start nothing
+            self._fail_pool(pool, missing)
+            return
         python = spec.get("python") or sys.executable
         command = [python, "-m", "dccfutures.farms.local.worker", "--home", self.home.path,
                    "--pool", pool, "--supervisor", str(os.getpid()),
@@ -186,7 +190,8 @@ class Supervisor:
             with open(self.home.supervisor_log, "ab") as log_file:
                 child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
                                          stderr=subprocess.STDOUT, start_new_session=True,
-                                         close_fds=True, env=_worker_environment(),
+                                         close_fds=True,
+                                         env=_worker_environment(spec.get("env")),
                                          cwd=self.home.path)
         except OSError as error:
             self._fail_pool(pool, "cannot start %s for this job's work: %s" % (python, error))
@@ -266,8 +271,10 @@ def _pool_label(spec: dict) -> str:
     return "%s%s" % (spec.get("python"), " (%s)" % bootstrap.get("kind") if bootstrap else "")
 
 
-def _worker_environment() -> Dict[str, str]:
-    env = dict(os.environ)
+def _worker_environment(cloned: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The supervisor's environment, or the one a DCC job cloned from the artist's session
+    (a DCC boots with it: module paths, licences); dccfutures importable either way."""
+    env = dict(cloned) if cloned else dict(os.environ)
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))))
     paths = [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]

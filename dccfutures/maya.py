@@ -1,0 +1,119 @@
+"""Maya: an Executor whose work runs in a bootstrapped mayapy, with the artist's scene.
+
+    from dccfutures.maya import Executor
+    ex = Executor(clone_environ=True, create_tempfile=True, cpus=4)
+    with ex.batch("Get node types") as batch:
+        for node in cmds.ls(sl=True):
+            batch.submit(cmds.nodeType, node)
+
+Imports ``maya`` only inside its methods, so it loads (and its work is described) anywhere.
+The work runs on the farm in mayapy, found in the config under ``dcc.maya.<version>.mayapy``;
+each farm worker bootstraps Maya once (open the scene copy, set the workspace) and then runs
+many items.
+"""
+import os
+import uuid
+from typing import Any, Dict, Optional
+
+from . import environ as environ_module
+from . import executor
+
+PROTOTYPE = "dccfutures_mayapy"
+
+
+class Executor(executor.Executor):
+    """``dccfutures.Executor`` for Maya work (the qbfutures ``maya.Executor`` arguments)."""
+
+    prototype = PROTOTYPE
+
+    def __init__(self, clone_environ: Optional[bool] = None, create_tempfile: bool = False,
+                 filename: Optional[str] = None, workspace: Optional[str] = None,
+                 version: Optional[str] = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.filename = filename
+        self.original: Optional[str] = None
+        self.workspace = workspace
+        self.version = None if version is None else str(version)
+        self.environ: Optional[Dict[str, str]] = None
+        self._copy_users: Dict[str, int] = {}  # scene copy -> futures still using it
+        if clone_environ:
+            self.clone_environ()
+        if create_tempfile:
+            self.create_tempfile()
+
+    def clone_environ(self) -> None:
+        """Take the scene, workspace and Maya version from this session, and the artist's
+        environment minus what belongs to this session or this Maya process."""
+        import maya.cmds as cmds
+        self.filename = self.filename or cmds.file(query=True, sceneName=True) or None
+        self.workspace = self.workspace or cmds.workspace(query=True, rootDirectory=True)
+        self.version = self.version or str(cmds.about(version=True))
+        self.environ = environ_module.from_config(self.config, dcc="maya",
+                                                  dcc_root=os.environ.get("MAYA_LOCATION"))
+
+    def create_tempfile(self) -> str:
+        """Save a copy of the current scene next to it (under ``.dccfutures/``) for the farm
+        to open, without renaming the artist's scene or touching its modified flag."""
+        import maya.cmds as cmds
+        current = cmds.file(query=True, sceneName=True)
+        if not current:
+            raise RuntimeError("save the scene once before sending a copy of it to the farm")
+        folder = os.path.join(os.path.dirname(current), ".dccfutures")
+        os.makedirs(folder, exist_ok=True)
+        stem, ext = os.path.splitext(os.path.basename(current))
+        copy = os.path.join(folder, "%s.%s%s" % (stem, uuid.uuid4().hex[:8], ext))
+        kind = "mayaBinary" if ext.lower() == ".mb" else "mayaAscii"
+        cmds.file(copy, exportAll=True, preserveReferences=True, type=kind, force=True)
+        self.original, self.filename = current, copy
+        return copy
+
+    # -- how the work is described -------------------------------------------------------
+
+    def _package(self, func: Any) -> Dict[str, Any]:
+        package = super()._package(func)
+        if not self.version:
+            raise ValueError("dccfutures.maya.Executor needs a Maya version: pass version= or "
+                             "call clone_environ() inside Maya")
+        mayapy = self.config.dcc_executable("maya", self.version, "mayapy")
+        spec: Dict[str, Any] = {"kind": "mayapy", "version": self.version,
+                                "file": self.filename, "original": self.original,
+                                "workspace": self.workspace, "executable": mayapy}
+        if not mayapy:
+            spec["missing"] = ("no mayapy for Maya %s: set dcc.maya.\"%s\".mayapy in the "
+                               "dccfutures config (%s)" % (self.version, self.version,
+                                                          self.config.path or "not found"))
+        package["python"] = mayapy or "mayapy"
+        package["bootstrap"] = spec
+        if self.environ is not None:
+            package["boot_env"] = self.environ
+        return package
+
+    def _job(self, fields, work, func, function=None, kind="submit"):
+        if self.environ is not None:
+            env = dict(self.environ)
+            env.update(fields.get("env") or {})
+            fields = dict(fields, env=env)
+        return super()._job(fields, work, func, function=function, kind=kind)
+
+    def _track(self, futures) -> None:
+        if self.original and self.filename and futures:
+            # The copy goes once every future that uses it is done.
+            copy = self.filename
+            self._copy_users[copy] = self._copy_users.get(copy, 0) + len(futures)
+            for future in futures:
+                future._internal_callbacks.append(lambda f, copy=copy: self._release(copy))
+        super()._track(futures)
+
+    def _release(self, copy: str) -> None:
+        left = self._copy_users.get(copy, 1) - 1
+        self._copy_users[copy] = left
+        if left <= 0:
+            self._copy_users.pop(copy, None)
+            _remove(copy)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,92 @@
+"""dccfutures.maya end to end: the fake Maya in this process (the artist's session), the fake
+mayapy executable launched by the local farm's supervisor, a real scene copy on disk."""
+import glob
+import os
+import sys
+
+import pytest
+
+from tests.conftest import FAKES, wait_until
+
+MAYAPY = os.path.join(FAKES, "bin", "mayapy")
+
+
+@pytest.fixture
+def maya_session(farm_home, farm_config, monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(FAKES)
+    monkeypatch.setenv("DCCFUTURES_FAKE_PYTHON", sys.executable)
+    monkeypatch.delenv("DCCFUTURES_FAKE_MAYA_MODE", raising=False)
+    farm_config(workers=2, extra='dcc:\n  maya:\n    "2025": {mayapy: %s}\n' % MAYAPY)
+    import maya._fake as fake
+    fake.reset("interactive")
+    import maya.cmds as cmds
+    scene = fake.write_scene(_scene_path(tmp_path), {"pCube1": "transform", "pCubeShape1": "mesh"})
+    cmds.file(scene, open=True, force=True)
+    cmds.createNode("transform", name="unsaved_change")  # the artist's unsaved edit
+    workspace = tmp_path / "project"
+    workspace.mkdir()
+    cmds.workspace(str(workspace), openWorkspace=True)
+    yield fake, scene, str(workspace)
+    fake.reset("interactive")
+
+
+def _scene_path(tmp_path):
+    (tmp_path / "shots").mkdir()
+    return str(tmp_path / "shots" / "sh010.ma")
+
+
+def scene_report():
+    import maya.cmds as cmds
+    return {"scene": cmds.file(query=True, sceneName=True), "nodes": sorted(cmds.ls()),
+            "workspace": cmds.workspace(query=True, rootDirectory=True)}
+
+
+def test_work_runs_in_mayapy_with_a_copy_of_the_scene(maya_session):
+    fake, scene, workspace = maya_session
+    from dccfutures.maya import Executor
+    import maya.cmds as cmds
+    ex = Executor(clone_environ=True, create_tempfile=True)
+    # The artist's session is untouched: same name, still modified.
+    assert cmds.file(query=True, sceneName=True) == scene
+    assert cmds.file(query=True, modified=True) is True
+    copy = ex.filename
+    assert os.path.dirname(copy) == os.path.join(os.path.dirname(scene), ".dccfutures")
+    report = ex.submit(scene_report).result(60)
+    assert report["scene"] == scene                  # renamed back: <Scene> tokens resolve
+    assert "unsaved_change" in report["nodes"]       # the copy holds the unsaved edit
+    assert report["workspace"].rstrip("/") == workspace
+    wait_until(lambda: not os.path.exists(copy), what="the scene copy removed")
+    ex.shutdown()
+
+
+def test_maya_boots_once_per_worker(maya_session, farm_home):
+    fake, scene, workspace = maya_session
+    from dccfutures.maya import Executor
+    ex = Executor(clone_environ=True, create_tempfile=True)
+    with ex.batch("node types") as batch:
+        for _ in range(20):
+            batch.submit(scene_report)
+    assert all(f.result(60)["scene"] == scene for f in batch.futures)
+    boots = 0
+    for log in glob.glob(os.path.join(farm_home, "logs", "worker-*.log")):
+        boots += open(log).read().count("Maya 2025 bootstrapped")
+    assert 1 <= boots <= 2  # 2 workers at most, each booting Maya once for 20 items
+    ex.shutdown()
+
+
+def test_missing_mayapy_fails_the_work_naming_version_and_key(maya_session):
+    from dccfutures.maya import Executor
+    ex = Executor(clone_environ=True, version="2024")
+    future = ex.submit(scene_report)
+    with pytest.raises(RuntimeError, match='Maya 2024.*dcc.maya."2024".mayapy'):
+        future.result(60)
+
+
+def test_cloned_environment_leaves_session_variables_behind(maya_session, monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv("SHOW", "bigfilm")
+    from dccfutures.maya import Executor
+    ex = Executor(clone_environ=True)
+    assert "DISPLAY" not in ex.environ and ex.environ["SHOW"] == "bigfilm"
+    env = ex.submit(eval, "dict(__import__('os').environ)").result(60)  # read on the farm
+    assert env["SHOW"] == "bigfilm" and env["QBLVL"] == "1" and "DISPLAY" not in env
