@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional
 
 from . import environ as environ_module
 from . import executor
+from .future import set_callback_dispatcher
 
 PROTOTYPE = "dccfutures_mayapy"
 
@@ -30,6 +31,7 @@ class Executor(executor.Executor):
                  filename: Optional[str] = None, workspace: Optional[str] = None,
                  version: Optional[str] = None, **kwargs: Any):
         super().__init__(**kwargs)
+        _callbacks_on_main_thread()
         self.filename = filename
         self.original: Optional[str] = None
         self.workspace = workspace
@@ -110,6 +112,19 @@ class Executor(executor.Executor):
         if left <= 0:
             self._copy_users.pop(copy, None)
             _remove(copy)
+
+
+def _callbacks_on_main_thread() -> None:
+    """Inside interactive Maya, done-callbacks run on Maya's main thread (through
+    ``maya.utils.executeDeferred``), never on the poller thread: touching ``maya.cmds`` from
+    another thread can crash Maya."""
+    try:
+        import maya.utils
+        from maya.api import OpenMaya
+    except ImportError:
+        return
+    if OpenMaya.MGlobal.mayaState() == OpenMaya.MGlobal.kInteractive:
+        set_callback_dispatcher(maya.utils.executeDeferred)
 
 
 def _remove(path: str) -> None:

@@ -28,6 +28,8 @@ def maya_session(farm_home, farm_config, monkeypatch, tmp_path):
     cmds.workspace(str(workspace), openWorkspace=True)
     yield fake, scene, str(workspace)
     fake.reset("interactive")
+    from dccfutures import future as future_module
+    future_module.set_callback_dispatcher(None)  # an Executor made in "Maya" installed one
 
 
 def _scene_path(tmp_path):
@@ -90,3 +92,43 @@ def test_cloned_environment_leaves_session_variables_behind(maya_session, monkey
     assert "DISPLAY" not in ex.environ and ex.environ["SHOW"] == "bigfilm"
     env = ex.submit(eval, "dict(__import__('os').environ)").result(60)  # read on the farm
     assert env["SHOW"] == "bigfilm" and env["QBLVL"] == "1" and "DISPLAY" not in env
+
+
+def test_maya_work_through_the_qube_jobtype(maya_session, qube_root, farm_config, tmp_path):
+    """The dccfutures_mayapy jobtype execs the configured mayapy, which boots Maya once."""
+    farm_config(extra='farm: qube\nqube: {spool_dir: %s, poll_min: 0.02, poll_max: 0.2}\n'
+                      'dcc:\n  maya:\n    "2025": {mayapy: %s}\n' % (tmp_path / "spool", MAYAPY))
+    fake, scene, workspace = maya_session
+    import qb
+    from dccfutures.maya import Executor
+    ex = Executor(farm="qube", clone_environ=True, create_tempfile=True, cpus=1)
+    results = list(ex.map(eval, ["__import__('maya.cmds').cmds.file(q=True, sn=True)"] * 3))
+    assert results == [scene] * 3
+    job, = qb.jobinfo(id=[max(j["id"] for j in qb.jobinfo())])
+    assert job["prototype"] == "dccfutures_mayapy"
+    out = "".join(r["data"] for r in qb.stdout(job["id"]))
+    assert out.count("Maya 2025 bootstrapped") == 1  # one subjob, one boot, three items
+
+
+def test_done_callbacks_run_on_mayas_main_thread(maya_session):
+    fake, scene, workspace = maya_session
+    import threading
+    import maya.cmds as cmds
+    from dccfutures import future as future_module
+    from dccfutures.maya import Executor
+    fake.set_main_thread(threading.current_thread())
+    fake.set_strict_threads(True)  # maya.cmds from another thread raises, as it may crash Maya
+    try:
+        ex = Executor(clone_environ=True)
+        done = ex.submit(pow, 2, 5)
+        ran = []
+        done.add_done_callback(lambda f: ran.append(cmds.createNode("transform",
+                                                                    name="from_callback")))
+        assert done.result(60) == 32
+        assert ran == []                       # not on the poller thread ...
+        wait_until(lambda: fake.pending(), what="the callback queued for the main thread")
+        fake.process_idle_events()             # ... but on Maya's idle loop
+        assert ran and "from_callback" in cmds.ls()
+    finally:
+        fake.set_strict_threads(False)
+        future_module.set_callback_dispatcher(None)
