@@ -11,9 +11,10 @@ The work runs on the farm in mayapy, found in the config under ``dcc.maya.<versi
 each farm worker bootstraps Maya once (open the scene copy, set the workspace) and then runs
 many items.
 """
+import concurrent.futures
 import os
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from . import environ as environ_module
 from . import executor
@@ -112,6 +113,38 @@ class Executor(executor.Executor):
         if left <= 0:
             self._copy_users.pop(copy, None)
             _remove(copy)
+
+
+def progress(futures: Iterable[Any], status: str = "Waiting for the farm",
+             interval: float = 0.1) -> List[Any]:
+    """Wait for ``futures`` while Maya's main progress bar shows how many are done; Esc
+    cancels (kills) the ones still running or pending. Returns the futures.
+
+    Outside interactive Maya (mayapy, ``maya -batch``) it just waits.
+    """
+    import maya.cmds as cmds
+    import maya.mel as mel
+    futures = list(futures)
+    bar = mel.eval("$tmp = $gMainProgressBar")
+    if not bar:
+        concurrent.futures.wait(futures)
+        return futures
+    cmds.progressBar(bar, edit=True, beginProgress=True, isInterruptable=True, status=status,
+                     maxValue=max(1, len(futures)))
+    try:
+        while True:
+            waiting = [f for f in futures if not f.done()]
+            cmds.progressBar(bar, edit=True, progress=len(futures) - len(waiting))
+            if not waiting:
+                break
+            if cmds.progressBar(bar, query=True, isCancelled=True):
+                executor.cancel_all(waiting)
+                break
+            concurrent.futures.wait(waiting, timeout=interval,
+                                    return_when=concurrent.futures.FIRST_COMPLETED)
+    finally:
+        cmds.progressBar(bar, edit=True, endProgress=True)
+    return futures
 
 
 def _callbacks_on_main_thread() -> None:

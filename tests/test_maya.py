@@ -132,3 +132,18 @@ def test_done_callbacks_run_on_mayas_main_thread(maya_session):
     finally:
         fake.set_strict_threads(False)
         future_module.set_callback_dispatcher(None)
+
+
+def test_progress_bar_while_waiting_and_esc_cancels(maya_session, tmp_path):
+    fake, scene, workspace = maya_session
+    from dccfutures.maya import Executor, progress
+    from tests import workloads
+    ex = Executor(clone_environ=True)
+    quick = [ex.submit(pow, 2, i) for i in range(3)]
+    assert [f.result() for f in progress(quick)] == [1, 2, 4]
+    assert fake.progress_state()["value"] == 3 and fake.progress_state()["max"] == 3
+    slow = [ex.submit(workloads.wait_for_file, str(tmp_path / "never")) for _ in range(2)]
+    fake.press_escape_after(3)  # the artist presses Esc while they run
+    progress(slow)
+    assert all(f.cancelled() for f in slow)
+    assert fake.progress_state()["active"] is False  # the bar was ended
