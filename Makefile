@@ -18,7 +18,7 @@ demo: $(STAMP)
 
 # The static check keeps the code valid for Python 3.9 (Maya 2023, Houdini 19.5).
 lint: $(STAMP)
-	$(VENV)/bin/vermin -t=3.9- --no-tips --violations --eval-annotations --backport typing dccfutures jobtypes tests benchmarks
+	$(VENV)/bin/vermin -t=3.9- --no-tips --violations --eval-annotations --backport typing dccfutures jobtypes maya_plugin tests benchmarks
 
 test: lint
 	$(PY) -m pytest -q
