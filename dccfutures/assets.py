@@ -8,6 +8,7 @@ here, so they work from a plain ``pip install``.
 """
 import os
 import shutil
+import sys
 from typing import List
 
 FOLDERS = ("jobtypes", "maya_plugin", "houdini_plugin", "shelves")
@@ -25,6 +26,52 @@ def path(folder: str) -> str:
             return candidate
     raise FileNotFoundError("the %s folder is missing from this dccfutures installation (%s)"
                             % (folder, _PACKAGE))
+
+
+def maya_modules_dir() -> str:
+    """The user's Maya modules folder, which is on Maya's default MAYA_MODULE_PATH."""
+    if os.environ.get("MAYA_APP_DIR"):
+        base = os.environ["MAYA_APP_DIR"]
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Preferences/Autodesk/maya")
+    elif sys.platform == "win32":
+        base = os.path.join(os.path.expanduser("~"), "Documents", "maya")
+    else:
+        base = os.path.expanduser("~/maya")
+    return os.path.join(base, "modules")
+
+
+def install_maya_module(modules: str) -> str:
+    """Install the Maya module into ``modules`` (a folder on MAYA_MODULE_PATH): the module
+    folder ``dccfutures/`` with this dccfutures package in its ``python/`` folder, and a
+    ``dccfutures.mod`` whose paths point at it. Running it again upgrades in place."""
+    target = os.path.join(modules, "dccfutures")
+    uninstall_maya_module(modules)
+    shutil.copytree(path("maya_plugin"), target,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".keep"))
+    os.makedirs(os.path.join(target, "python"), exist_ok=True)
+    shutil.copytree(_PACKAGE, os.path.join(target, "python", "dccfutures"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_assets"))
+    with open(os.path.join(path("maya_plugin"), "dccfutures.mod")) as handle:
+        text = handle.read()
+    with open(os.path.join(modules, "dccfutures.mod"), "w") as handle:
+        # The module folder's own .mod says "." (itself); the copy beside it names the folder.
+        handle.write(text.replace(" .\n", " %s\n" % target))
+    os.remove(os.path.join(target, "dccfutures.mod"))
+    return target
+
+
+def uninstall_maya_module(modules: str) -> List[str]:
+    """Remove what :func:`install_maya_module` wrote; returns the paths removed."""
+    removed = []
+    for item in (os.path.join(modules, "dccfutures.mod"), os.path.join(modules, "dccfutures")):
+        if os.path.isdir(item):
+            shutil.rmtree(item)
+            removed.append(item)
+        elif os.path.exists(item):
+            os.remove(item)
+            removed.append(item)
+    return removed
 
 
 def install_jobtypes(destination: str) -> List[str]:

@@ -420,6 +420,32 @@ def cmd_qube(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_maya(args: argparse.Namespace) -> int:
+    """maya install|uninstall [--modules DIR]: the Maya module for this user."""
+    from . import assets
+    modules = os.path.abspath(os.path.expanduser(args.modules or assets.maya_modules_dir()))
+    if args.action == "uninstall":
+        removed = assets.uninstall_maya_module(modules)
+        print("\n".join("removed %s" % p for p in removed) or "nothing to remove in %s" % modules)
+        return 0
+    os.makedirs(modules, exist_ok=True)
+    target = assets.install_maya_module(modules)
+    print("installed the dccfutures Maya module in %s" % target)
+    print("Maya reads it from %s if that folder is on MAYA_MODULE_PATH (the default for "
+          "$MAYA_APP_DIR/modules); otherwise add MAYA_MODULE_PATH=%s to Maya.env." % (
+              os.path.join(modules, "dccfutures.mod"), modules))
+    if args.mayapy:
+        command = [args.mayapy, "-m", "pip", "install", "--upgrade", "--target",
+                   os.path.join(target, "python"), "cloudpickle", "PyYAML"]
+        print("$ " + " ".join(command))
+        import subprocess
+        return subprocess.call(command)
+    print("Then give Maya's Python the dependencies: mayapy -m pip install --target %s "
+          "cloudpickle PyYAML (or run this again with --mayapy PATH)"
+          % os.path.join(target, "python"))
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -459,6 +485,13 @@ def build_parser() -> argparse.ArgumentParser:
                                       "when complete, 1 when failed or killed, 2 on timeout")
     child.add_argument("job", metavar="JOB")
     child.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds")
+    child = command("maya", cmd_maya, "install or uninstall the Maya module (Farm menu, "
+                                      "userSetup) for this user")
+    child.add_argument("action", choices=("install", "uninstall"))
+    child.add_argument("--modules", metavar="DIR",
+                       help="the modules folder (default: $MAYA_APP_DIR/modules, ~/maya/modules)")
+    child.add_argument("--mayapy", metavar="PATH",
+                       help="also install cloudpickle and PyYAML for this mayapy")
     child = command("qube", cmd_qube, "Qube set-up: install-jobtypes DEST copies the dccfutures "
                                       "jobtypes into DEST (a folder on worker_template_path)")
     child.add_argument("action", choices=("install-jobtypes",))

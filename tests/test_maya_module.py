@@ -118,3 +118,27 @@ def test_farm_jobs_menu_item_prints_the_job_table(maya, farm_home, capsys):
                 if record["kind"] == "menuItem" and record.get("label") == "Farm Jobs")
     maya.click(item)
     assert "submit(pow)" in capsys.readouterr().out
+
+
+def test_maya_install_and_uninstall_for_the_user(tmp_path, maya, monkeypatch):
+    from dccfutures.cli import main
+    modules = tmp_path / "maya" / "modules"
+    monkeypatch.setenv("MAYA_APP_DIR", str(tmp_path / "maya"))
+    assert main(["maya", "install"]) == 0
+    mod = (modules / "dccfutures.mod").read_text()
+    target = str(modules / "dccfutures")
+    assert mod_problems(mod) == []
+    assert "+ MAYAVERSION:2025 dccfutures 0.1.0 %s\n" % target in mod
+    assert (modules / "dccfutures" / "python" / "dccfutures" / "maya.py").is_file()
+    assert (modules / "dccfutures" / "plug-ins" / "dccfutures_maya.py").is_file()
+    # What Maya does with the module: its plug-ins folder on MAYA_PLUG_IN_PATH; load it.
+    monkeypatch.setenv("MAYA_PLUG_IN_PATH", str(modules / "dccfutures" / "plug-ins"))
+    import maya.cmds as cmds
+    cmds.loadPlugin("dccfutures_maya")
+    maya.process_idle_events()
+    assert cmds.menu("dccfuturesFarmMenu", exists=True)
+    cmds.unloadPlugin("dccfutures_maya")
+    assert main(["maya", "install"]) == 0  # again: an upgrade in place
+    assert main(["maya", "uninstall"]) == 0
+    assert not modules.joinpath("dccfutures.mod").exists()
+    assert not modules.joinpath("dccfutures").exists()

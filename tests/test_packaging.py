@@ -25,6 +25,9 @@ def test_wheel_carries_jobtypes_and_entry_point(wheel):
     for jobtype in ("dccfutures", "dccfutures_mayapy", "dccfutures_maya", "dccfutures_houdini"):
         assert "dccfutures/_assets/jobtypes/%s/job.conf" % jobtype in names
         assert "dccfutures/_assets/jobtypes/%s/execute.py" % jobtype in names
+    for asset in ("maya_plugin/dccfutures.mod", "maya_plugin/plug-ins/dccfutures_maya.py",
+                  "maya_plugin/scripts/userSetup.py"):
+        assert "dccfutures/_assets/%s" % asset in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "dccfutures = dccfutures.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
@@ -42,3 +45,8 @@ def test_installed_wheel_installs_jobtypes(wheel, tmp_path):
     assert sorted(os.listdir(tmp_path / "types")) == [
         "dccfutures", "dccfutures_houdini", "dccfutures_maya", "dccfutures_mayapy"]
     assert "worker_template_path" in result.stdout
+    maya = subprocess.run([sys.executable, "-m", "dccfutures", "maya", "install", "--modules",
+                           str(tmp_path / "modules")], env=env, cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    assert maya.returncode == 0, maya.stderr
+    assert (tmp_path / "modules" / "dccfutures" / "scripts" / "userSetup.py").is_file()
