@@ -87,8 +87,7 @@ class Executor(executor.Executor):
                                                           self.config.path or "not found"))
         package["python"] = mayapy or "mayapy"
         package["bootstrap"] = spec
-        if self.environ is not None:
-            package["boot_env"] = self.environ
+        package["env_cloned"] = self.environ is not None  # workers boot with the job's env
         return package
 
     def _job(self, fields, work, func, function=None, kind="submit"):

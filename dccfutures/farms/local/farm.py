@@ -309,8 +309,8 @@ def pool_key(job: JobSpec) -> str:
         # A DCC job gets its own warm workers, booted with its scene, workspace and cloned
         # environment; plain jobs share the interpreter's pool.
         spec["bootstrap"] = job.package["bootstrap"]
-        if job.package.get("boot_env"):
-            spec["env"] = job.package["boot_env"]
+        if job.package.get("env_cloned"):
+            spec["env"] = job.env
     return json.dumps(spec, sort_keys=True)
 
 

@@ -338,15 +338,6 @@ class Store:
         return rows, gone, rev, statuses
 
     @_retrying
-    def job_statuses(self, job_ids: Sequence[int]) -> Dict[int, str]:
-        out = {}
-        with self._lock:
-            for chunk in _chunks(list(job_ids), 500):
-                out.update(self.db.execute("SELECT id, status FROM jobs WHERE id IN (%s)"
-                                           % ",".join("?" * len(chunk)), chunk).fetchall())
-        return out
-
-    @_retrying
     def results(self, items: Sequence[Tuple[int, int]]) -> Dict[Tuple[int, int], Tuple[str, Any]]:
         out = {}
         by_job: Dict[int, List[int]] = {}
