@@ -22,7 +22,7 @@ import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import config as config_module
-from . import farms
+from . import farms, scene_copies
 from .errors import DccFuturesError
 from .farms.base import PENDING, RUNNING, STATUSES, TERMINAL, Farm, JobInfo, WorkInfo
 from .progress import ProgressBar
@@ -407,6 +407,12 @@ def cmd_clean(args: argparse.Namespace) -> int:
     print("removed %d finished job%s older than %g day%s from %s"
           % (removed, "" if removed == 1 else "s", days, "" if days == 1 else "s",
              farm.home.path))
+    _, active = farm.store.scene_copies(time.time())
+    copies = scene_copies.remove_orphans(days * 86400, in_use=active, home=farm.home.path)
+    for copy in copies:
+        print("removed scene copy %s" % copy)
+    print("removed %d scene cop%s older than %g day%s" % (
+        len(copies), "y" if len(copies) == 1 else "ies", days, "" if days == 1 else "s"))
     return 0
 
 
@@ -496,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "jobtypes into DEST (a folder on worker_template_path)")
     child.add_argument("action", choices=("install-jobtypes",))
     child.add_argument("destination", metavar="DEST")
-    child = command("clean", cmd_clean, "remove finished jobs, their payloads and logs now")
+    child = command("clean", cmd_clean,
+                    "remove finished jobs, their payloads and logs, and old scene copies, now")
     child.add_argument("--older-than", type=float, metavar="DAYS",
                        help="only jobs finished more than DAYS ago (default: the config's "
                             "local.retention_days)")

@@ -1,4 +1,4 @@
-"""Maya: an Executor whose work runs in a bootstrapped mayapy, with the artist's scene.
+"""Maya: an Executor whose work runs in a bootstrapped Maya, with the artist's scene.
 
     from dccfutures.maya import Executor
     ex = Executor(clone_environ=True, create_tempfile=True, cpus=4)
@@ -7,20 +7,26 @@
             batch.submit(cmds.nodeType, node)
 
 Imports ``maya`` only inside its methods, so it loads (and its work is described) anywhere.
-The work runs on the farm in mayapy, found in the config under ``dcc.maya.<version>.mayapy``;
-each farm worker bootstraps Maya once (open the scene copy, set the workspace) and then runs
-many items.
+The work runs on the farm in mayapy (``dcc.maya.<version>.mayapy`` in the config) or, with
+``prototype="dccfutures_maya"``, in ``maya -batch`` (``dcc.maya.<version>.maya``: the user's
+userSetup and auto-loaded plug-ins come with it). Each farm worker bootstraps Maya once (open
+the scene copy, set the workspace) and then runs many items.
 """
 import concurrent.futures
 import os
-import uuid
+import threading
 from typing import Any, Dict, Iterable, List, Optional
 
 from . import environ as environ_module
-from . import executor
+from . import executor, scene_copies
 from .future import set_callback_dispatcher
 
 PROTOTYPE = "dccfutures_mayapy"
+# prototype -> (bootstrap kind, executable key under dcc.maya.<version> in the config)
+BOOTSTRAP_OF = {
+    "dccfutures_mayapy": ("mayapy", "mayapy"),
+    "dccfutures_maya": ("maya_batch", "maya"),
+}
 
 
 class Executor(executor.Executor):
@@ -30,15 +36,20 @@ class Executor(executor.Executor):
 
     def __init__(self, clone_environ: Optional[bool] = None, create_tempfile: bool = False,
                  filename: Optional[str] = None, workspace: Optional[str] = None,
-                 version: Optional[str] = None, **kwargs: Any):
+                 version: Optional[str] = None, prototype: str = PROTOTYPE, **kwargs: Any):
+        if prototype not in BOOTSTRAP_OF:
+            raise ValueError("dccfutures.maya.Executor: unknown prototype %r; use %s"
+                             % (prototype, " or ".join(repr(p) for p in BOOTSTRAP_OF)))
         super().__init__(**kwargs)
+        self.prototype = prototype
         _callbacks_on_main_thread()
         self.filename = filename
         self.original: Optional[str] = None
         self.workspace = workspace
         self.version = None if version is None else str(version)
         self.environ: Optional[Dict[str, str]] = None
-        self._copy_users: Dict[str, int] = {}  # scene copy -> futures still using it
+        self._copy_users: Dict[str, int] = {}  # scene copy -> futures (and submits) using it
+        self._copy_lock = threading.Lock()
         if clone_environ:
             self.clone_environ()
         if create_tempfile:
@@ -61,12 +72,10 @@ class Executor(executor.Executor):
         current = cmds.file(query=True, sceneName=True)
         if not current:
             raise RuntimeError("save the scene once before sending a copy of it to the farm")
-        folder = os.path.join(os.path.dirname(current), ".dccfutures")
-        os.makedirs(folder, exist_ok=True)
-        stem, ext = os.path.splitext(os.path.basename(current))
-        copy = os.path.join(folder, "%s.%s%s" % (stem, uuid.uuid4().hex[:8], ext))
-        kind = "mayaBinary" if ext.lower() == ".mb" else "mayaAscii"
+        copy = scene_copies.copy_path(current)
+        kind = "mayaBinary" if copy.lower().endswith(".mb") else "mayaAscii"
         cmds.file(copy, exportAll=True, preserveReferences=True, type=kind, force=True)
+        scene_copies.register(copy)
         self.original, self.filename = current, copy
         return copy
 
@@ -77,15 +86,16 @@ class Executor(executor.Executor):
         if not self.version:
             raise ValueError("dccfutures.maya.Executor needs a Maya version: pass version= or "
                              "call clone_environ() inside Maya")
-        mayapy = self.config.dcc_executable("maya", self.version, "mayapy")
-        spec: Dict[str, Any] = {"kind": "mayapy", "version": self.version,
+        kind, key = BOOTSTRAP_OF[self.prototype]
+        executable = self.config.dcc_executable("maya", self.version, key)
+        spec: Dict[str, Any] = {"kind": kind, "version": self.version,
                                 "file": self.filename, "original": self.original,
-                                "workspace": self.workspace, "executable": mayapy}
-        if not mayapy:
-            spec["missing"] = ("no mayapy for Maya %s: set dcc.maya.\"%s\".mayapy in the "
-                               "dccfutures config (%s)" % (self.version, self.version,
-                                                          self.config.path or "not found"))
-        package["python"] = mayapy or "mayapy"
+                                "workspace": self.workspace, "executable": executable}
+        if not executable:
+            spec["missing"] = ("no %s for Maya %s: set dcc.maya.\"%s\".%s in the dccfutures "
+                               "config (%s)" % (key, self.version, self.version, key,
+                                               self.config.path or "not found"))
+        package["python"] = executable or key
         package["bootstrap"] = spec
         package["env_cloned"] = self.environ is not None  # workers boot with the job's env
         return package
@@ -95,23 +105,45 @@ class Executor(executor.Executor):
             env = dict(self.environ)
             env.update(fields.get("env") or {})
             fields = dict(fields, env=env)
-        return super()._job(fields, work, func, function=function, kind=kind)
+        self._reserve_copy()
+        try:
+            return super()._job(fields, work, func, function=function, kind=kind)
+        except BaseException:  # e.g. the recursion limit: nothing was submitted
+            if self.original:
+                self._release(self.filename)
+            raise
+
+    def _reserve_copy(self) -> None:
+        """Hold the scene copy for a job about to be submitted: if the futures of earlier jobs
+        all ended and it went with them, take a fresh copy of the scene as it is now."""
+        if not self.original:
+            return
+        with self._copy_lock:
+            if self.filename not in self._copy_users and not os.path.exists(self.filename):
+                self.create_tempfile()
+            self._copy_users[self.filename] = self._copy_users.get(self.filename, 0) + 1
 
     def _track(self, futures) -> None:
-        if self.original and self.filename and futures:
-            # The copy goes once every future that uses it is done.
+        if self.original and self.filename:
+            # The copy goes once every future that uses it is done; the job's reservation
+            # becomes one hold per future.
             copy = self.filename
-            self._copy_users[copy] = self._copy_users.get(copy, 0) + len(futures)
+            with self._copy_lock:
+                self._copy_users[copy] = self._copy_users.get(copy, 1) - 1 + len(futures)
             for future in futures:
                 future._internal_callbacks.append(lambda f, copy=copy: self._release(copy))
+            if not futures:
+                self._release(copy, 0)
         super()._track(futures)
 
-    def _release(self, copy: str) -> None:
-        left = self._copy_users.get(copy, 1) - 1
-        self._copy_users[copy] = left
-        if left <= 0:
+    def _release(self, copy: str, count: int = 1) -> None:
+        with self._copy_lock:
+            left = self._copy_users.get(copy, count) - count
+            self._copy_users[copy] = left
+            if left > 0:
+                return
             self._copy_users.pop(copy, None)
-            _remove(copy)
+        scene_copies.remove(copy)
 
 
 def progress(futures: Iterable[Any], status: str = "Waiting for the farm",
@@ -157,10 +189,3 @@ def _callbacks_on_main_thread() -> None:
         return
     if OpenMaya.MGlobal.mayaState() == OpenMaya.MGlobal.kInteractive:
         set_callback_dispatcher(maya.utils.executeDeferred)
-
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

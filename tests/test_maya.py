@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import FAKES, wait_until
 
 MAYAPY = os.path.join(FAKES, "bin", "mayapy")
+MAYA = os.path.join(FAKES, "bin", "maya")
+BOTH = 'dcc:\n  maya:\n    "2025": {mayapy: %s, maya: %s}\n' % (MAYAPY, MAYA)
 
 
 @pytest.fixture
@@ -16,7 +18,7 @@ def maya_session(farm_home, farm_config, monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(FAKES)
     monkeypatch.setenv("DCCFUTURES_FAKE_PYTHON", sys.executable)
     monkeypatch.delenv("DCCFUTURES_FAKE_MAYA_MODE", raising=False)
-    farm_config(workers=2, extra='dcc:\n  maya:\n    "2025": {mayapy: %s}\n' % MAYAPY)
+    farm_config(workers=2, extra=BOTH)
     import maya._fake as fake
     fake.reset("interactive")
     import maya.cmds as cmds
@@ -71,7 +73,7 @@ def test_maya_boots_once_per_worker(maya_session, farm_home):
     assert all(f.result(60)["scene"] == scene for f in batch.futures)
     boots = 0
     for log in glob.glob(os.path.join(farm_home, "logs", "worker-*.log")):
-        boots += open(log).read().count("Maya 2025 bootstrapped")
+        boots += open(log).read().count("Maya 2025 bootstrapped in mayapy")
     assert 1 <= boots <= 2  # 2 workers at most, each booting Maya once for 20 items
     ex.shutdown()
 
@@ -107,7 +109,7 @@ def test_maya_work_through_the_qube_jobtype(maya_session, qube_root, farm_config
     job, = qb.jobinfo(id=[max(j["id"] for j in qb.jobinfo())])
     assert job["prototype"] == "dccfutures_mayapy"
     out = "".join(r["data"] for r in qb.stdout(job["id"]))
-    assert out.count("Maya 2025 bootstrapped") == 1  # one subjob, one boot, three items
+    assert out.count("Maya 2025 bootstrapped in mayapy") == 1  # one subjob, one boot, 3 items
 
 
 def test_done_callbacks_run_on_mayas_main_thread(maya_session):
@@ -147,3 +149,164 @@ def test_progress_bar_while_waiting_and_esc_cancels(maya_session, tmp_path):
     progress(slow)
     assert all(f.cancelled() for f in slow)
     assert fake.progress_state()["active"] is False  # the bar was ended
+
+
+def batch_report():
+    """Where this item runs: which Maya executable started it, and what userSetup left."""
+    import maya.cmds as cmds
+    return {"scene": cmds.file(query=True, sceneName=True),
+            "executable": os.environ.get("DCCFUTURES_FAKE_MAYA_MODE"),
+            "user_setup": os.environ.get("STUDIO_USERSETUP_RAN"),
+            "batch": cmds.about(batch=True)}
+
+
+@pytest.fixture
+def studio_user_setup(tmp_path, monkeypatch):
+    """A studio userSetup.py on PYTHONPATH, as the artist's environment has it."""
+    folder = tmp_path / "studio_scripts"
+    folder.mkdir()
+    (folder / "userSetup.py").write_text("import os\nos.environ['STUDIO_USERSETUP_RAN'] = 'yes'\n")
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+
+
+def test_maya_batch_prototype_runs_in_maya_batch_with_user_setup(maya_session, studio_user_setup,
+                                                                  farm_home):
+    fake, scene, workspace = maya_session
+    from dccfutures.maya import Executor
+    ex = Executor(clone_environ=True, create_tempfile=True, prototype="dccfutures_maya")
+    with ex.batch("batch report") as batch:
+        for _ in range(6):
+            batch.submit(batch_report)
+    reports = [f.result(60) for f in batch.futures]
+    assert reports[0] == {"scene": scene, "executable": "batch", "user_setup": "yes",
+                          "batch": True}
+    assert all(r == reports[0] for r in reports)
+    logs = "".join(open(p).read() for p in glob.glob(os.path.join(farm_home, "logs", "*.log")))
+    assert 1 <= logs.count("Maya 2025 bootstrapped in maya_batch") <= 2  # per worker, not item
+    ex.shutdown()
+
+
+def test_maya_batch_through_the_qube_jobtype(maya_session, studio_user_setup, qube_root,
+                                             farm_config, tmp_path):
+    farm_config(extra='farm: qube\nqube: {spool_dir: %s, poll_min: 0.02, poll_max: 0.2}\n%s'
+                      % (tmp_path / "spool", BOTH))
+    fake, scene, workspace = maya_session
+    import qb
+    from dccfutures.maya import Executor
+    ex = Executor(farm="qube", clone_environ=True, create_tempfile=True, cpus=1,
+                  prototype="dccfutures_maya")
+    assert ex.submit(batch_report).result(60) == {"scene": scene, "executable": "batch",
+                                                  "user_setup": "yes", "batch": True}
+    job, = qb.jobinfo(id=[max(j["id"] for j in qb.jobinfo())])
+    assert job["prototype"] == "dccfutures_maya"
+
+
+def test_missing_maya_executable_names_the_batch_key(maya_session, farm_config):
+    farm_config(extra='dcc:\n  maya:\n    "2025": {mayapy: %s}\n' % MAYAPY)
+    from dccfutures.maya import Executor
+    ex = Executor(clone_environ=True, prototype="dccfutures_maya")
+    with pytest.raises(RuntimeError, match='Maya 2025.*dcc.maya."2025".maya '):
+        ex.submit(batch_report).result(60)
+
+
+def test_unknown_prototype_is_refused_before_anything_is_submitted(maya_session):
+    from dccfutures.maya import Executor
+    with pytest.raises(ValueError, match="'dccfutures_mya'.*'dccfutures_mayapy' or "
+                                         "'dccfutures_maya'"):
+        Executor(clone_environ=True, prototype="dccfutures_mya")
+
+
+def nested_maya_until_error():
+    """Inside a farm Maya: submit Maya work one level deeper until the limit refuses."""
+    import dccfutures
+    from dccfutures.maya import Executor
+    import maya.cmds as cmds
+    try:
+        ex = Executor(version=cmds.about(version=True), filename=cmds.file(q=True, sn=True))
+        return ex.submit(nested_maya_until_error).result(120)
+    except dccfutures.RecursionLimitError as error:
+        return {"level": os.environ.get("QBLVL"), "error": str(error),
+                "scene": cmds.file(q=True, sn=True)}
+
+
+def test_recursion_limit_across_maya_jobs(maya_session, monkeypatch, farm_config):
+    """Maya work that submits Maya work stops at the QBLVL limit with a clear error, and every
+    level really ran inside a bootstrapped Maya with the scene."""
+    farm_config(workers=1, extra=BOTH)
+    monkeypatch.setenv("DCCFUTURES_RECURSION_LIMIT", "3")
+    fake, scene, workspace = maya_session
+    from dccfutures.maya import Executor
+    ex = Executor(clone_environ=True)
+    outcome = ex.submit(nested_maya_until_error).result(120)
+    assert outcome["level"] == "3" and "recursion limit" in outcome["error"].lower()
+    assert outcome["scene"] == scene
+
+
+# -- scene copies: who removes them ----------------------------------------------------------
+
+def _copies(scene):
+    folder = os.path.join(os.path.dirname(scene), ".dccfutures")
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def test_an_executor_keeps_working_after_its_copy_went(maya_session):
+    """The copy goes with its last future; a later submit takes a fresh copy of the scene."""
+    fake, scene, workspace = maya_session
+    from dccfutures.maya import Executor
+    import maya.cmds as cmds
+    ex = Executor(clone_environ=True, create_tempfile=True)
+    first = ex.filename
+    assert "unsaved_change" in ex.submit(scene_report).result(60)["nodes"]
+    wait_until(lambda: not os.path.exists(first), what="the first copy removed")
+    cmds.createNode("transform", name="later_change")
+    report = ex.submit(scene_report).result(60)
+    assert "later_change" in report["nodes"] and report["scene"] == scene
+    assert ex.filename != first
+    wait_until(lambda: _copies(scene) == [], what="the second copy removed")
+
+
+SUBMIT_AND_LEAVE = """
+import sys
+sys.path[:0] = [{fakes!r}, {root!r}]
+import maya._fake, maya.cmds as cmds
+maya._fake.reset("interactive")
+cmds.file({scene!r}, open=True, force=True)
+from dccfutures.maya import Executor
+from tests import workloads
+ex = Executor(clone_environ=True, create_tempfile=True)
+ex.submit(workloads.wait_for_file, {flag!r})
+print(ex.filename)
+"""
+
+
+def test_the_farm_removes_the_copy_of_a_session_that_left(maya_session, tmp_path):
+    """The artist submits and closes Maya: the copy belongs to the job, and goes when it ends."""
+    fake, scene, workspace = maya_session
+    import subprocess
+    from tests.conftest import ROOT
+    flag = str(tmp_path / "go")
+    code = SUBMIT_AND_LEAVE.format(fakes=FAKES, root=ROOT, scene=scene, flag=flag)
+    copy = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                          text=True, timeout=60).stdout.strip().splitlines()[-1]
+    assert os.path.exists(copy)  # the session is gone; its job still needs the copy
+    open(flag, "w").close()
+    wait_until(lambda: not os.path.exists(copy), timeout=30, what="the farm removing the copy")
+
+
+def test_clean_removes_orphan_copies_by_age(maya_session, farm_home, capsys):
+    fake, scene, workspace = maya_session
+    from dccfutures import scene_copies
+    from dccfutures.cli import main
+    old, fresh = scene_copies.copy_path(scene), scene_copies.copy_path(scene)
+    lookalike = os.path.join(os.path.dirname(old), "notes.txt")  # not ours: never deleted
+    for path in (old, fresh, lookalike):
+        open(path, "w").close()
+        scene_copies.register(path)
+    week_ago = os.path.getmtime(old) - 8 * 86400
+    os.utime(old, (week_ago, week_ago))
+    os.utime(lookalike, (week_ago, week_ago))
+    assert main(["clean"]) == 0  # retention: 7 days
+    assert "removed scene copy %s" % old in capsys.readouterr().out
+    assert not os.path.exists(old) and os.path.exists(fresh) and os.path.exists(lookalike)
+    assert main(["clean", "--older-than", "0"]) == 0
+    assert not os.path.exists(fresh) and os.path.exists(lookalike)

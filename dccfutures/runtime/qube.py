@@ -20,6 +20,7 @@ import uuid
 from typing import Any, Dict, Optional
 
 from .. import payload
+from .bootstrap import worker_command
 from .loop import Item, WorkSource, exit_process, flush_stdio, serve
 
 PROGRESS_EVERY = 0.5  # seconds between progress reports: each is a call to the supervisor
@@ -239,7 +240,8 @@ def jobtype_main(kind: str) -> None:
     env["PYTHONPATH"] = os.pathsep.join(
         dict.fromkeys(paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]))
     flush_stdio()
-    os.execve(interpreter, [interpreter, "-m", "dccfutures.runtime.qube"], env)
+    command = worker_command(interpreter, package.get("bootstrap"), "dccfutures.runtime.qube", [])
+    os.execve(command[0], command, env)
 
 
 def _package_root(module: Any) -> str:

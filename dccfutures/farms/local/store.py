@@ -518,6 +518,21 @@ class Store:
                 " ('complete', 'failed', 'killed')", (older_than,))]
 
     @_retrying
+    def scene_copies(self, finished_since: float) -> Tuple[set, set]:
+        """Scene copies of jobs that ended since ``finished_since``, and of jobs still active
+        (a copy is only done with once no active job names it)."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT package, finished IS NULL FROM jobs WHERE (finished IS NULL OR"
+                " finished >= ?) AND package LIKE '%\"original\"%'", (finished_since,)).fetchall()
+        ended, active = set(), set()
+        for package, is_active in rows:
+            bootstrap = json.loads(package).get("bootstrap") or {}
+            if bootstrap.get("original") and bootstrap.get("file"):
+                (active if is_active else ended).add(bootstrap["file"])
+        return ended, active
+
+    @_retrying
     def referenced_logs(self) -> set:
         with self._lock:
             return {r[0] for r in self.db.execute(

@@ -19,13 +19,15 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 from ... import config as config_module
-from ... import payload
+from ... import payload, scene_copies
+from ...runtime.bootstrap import worker_command
 from ...errors import WorkerLostError
 from . import clean, wakeup
 from .home import Home, read_current_item
 from .store import Store
 
 CLEAN_EVERY = 3600.0
+COPIES_EVERY = 2.0  # how often ended jobs' scene copies are looked for
 EARLY_DEATHS = 3  # workers of a pool dying before they ever start: its interpreter is broken
 MIN_CYCLE = 0.01  # a burst of submits pokes us thousands of times: look at most every 10 ms
 
@@ -42,6 +44,7 @@ class Supervisor:
         self.stopping = False
         self.idle_since: Optional[float] = None
         self.last_clean = 0.0
+        self.copies_checked = 0.0  # jobs that ended before this have had their copies removed
         self.signal_r, signal_w = os.pipe()
         os.set_blocking(self.signal_r, False)
         os.set_blocking(signal_w, False)
@@ -62,6 +65,8 @@ class Supervisor:
                 self._schedule()
                 if time.time() - self.last_clean > CLEAN_EVERY:
                     self._clean()
+                if time.time() - self.copies_checked > COPIES_EVERY:
+                    self._remove_scene_copies()
                 if self._idle_for() > self.settings.idle_timeout:
                     self._stop_workers()
                     if self._leave():
@@ -183,9 +188,10 @@ class Supervisor:
             self._fail_pool(pool, missing)
             return
         python = spec.get("python") or sys.executable
-        command = [python, "-m", "dccfutures.farms.local.worker", "--home", self.home.path,
-                   "--pool", pool, "--supervisor", str(os.getpid()),
-                   "--heartbeat", str(self.settings.heartbeat)]
+        command = worker_command(python, spec.get("bootstrap"), "dccfutures.farms.local.worker",
+                                 ["--home", self.home.path, "--pool", pool,
+                                  "--supervisor", str(os.getpid()),
+                                  "--heartbeat", str(self.settings.heartbeat)])
         try:
             with open(self.home.supervisor_log, "ab") as log_file:
                 child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
@@ -194,7 +200,7 @@ class Supervisor:
                                          env=_worker_environment(spec.get("env")),
                                          cwd=self.home.path)
         except OSError as error:
-            self._fail_pool(pool, "cannot start %s for this job's work: %s" % (python, error))
+            self._fail_pool(pool, "cannot start %s for this job's work: %s" % (command[0], error))
             return
         self.children[child.pid] = (pool, child)
         log("started worker %d for %s" % (child.pid, _pool_label(spec)))
@@ -224,6 +230,20 @@ class Supervisor:
         if self.idle_since is None:
             self.idle_since = now
         return now - self.idle_since
+
+    def _remove_scene_copies(self) -> None:
+        """Delete the scene copies of jobs that ended, unless an active job still uses them:
+        the copy belongs to the job, and its client may be long gone."""
+        since, self.copies_checked = self.copies_checked, time.time()
+        try:
+            ended, active = self.store.scene_copies(since - COPIES_EVERY)
+            for copy in ended - active:
+                if scene_copies.owner_alive(copy, self.home.path):
+                    continue  # its session may still use it, and removes it itself
+                if scene_copies.remove(copy, self.home.path):
+                    log("removed scene copy %s" % copy)
+        except Exception as error:
+            log("scene copy clean-up failed: %s" % error)
 
     def _clean(self) -> None:
         self.last_clean = time.time()
