@@ -416,6 +416,19 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shelves(args: argparse.Namespace) -> int:
+    from .shelves import cli_main
+    return cli_main(args.rest)
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from .ui.monitor import main as monitor_main
+    argv = ["--interval", str(args.interval)]
+    if getattr(args, "farm", None):
+        argv += ["--farm", args.farm]
+    return monitor_main(argv)
+
+
 def cmd_qube(args: argparse.Namespace) -> int:
     """qube install-jobtypes DEST: copy our jobtypes where Qube's workers look for them."""
     from .assets import install_jobtypes
@@ -502,6 +515,15 @@ def build_parser() -> argparse.ArgumentParser:
                                       "jobtypes into DEST (a folder on worker_template_path)")
     child.add_argument("action", choices=("install-jobtypes",))
     child.add_argument("destination", metavar="DEST")
+    child = sub.add_parser("shelves", help="build the Maya and Houdini shelves and Farm menus "
+                           "from shelves/*.yaml (build [--check] [--out DIR]), or list the "
+                           "actions (list [--dcc DCC])", add_help=False)
+    child.add_argument("rest", nargs=argparse.REMAINDER)
+    child.set_defaults(handler=cmd_shelves)
+    child = command("monitor", cmd_monitor, "open the farm monitor window (Qt: needs "
+                                            "`pip install dccfutures[ui]`)")
+    child.add_argument("--interval", type=float, default=1.0, metavar="S",
+                       help="refresh every S seconds (1)")
     child = command("clean", cmd_clean,
                     "remove finished jobs, their payloads and logs, and old scene copies, now")
     child.add_argument("--older-than", type=float, metavar="DAYS",
@@ -530,6 +552,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(argv: List[str]) -> int:
+    if argv[:1] == ["shelves"]:  # its own parser: `shelves build --check`, `shelves --help`
+        from .shelves import cli_main
+        return cli_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error argparse already printed

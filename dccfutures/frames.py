@@ -58,11 +58,12 @@ Decided here (the documentation does not say):
 """
 import operator
 import re
-from typing import Iterable, Iterator, List, Sequence
+from typing import Iterable, Iterator, List, Sequence, Tuple
 
 from .errors import DccFuturesError
 
-__all__ = ["FrameRangeError", "split", "join", "chunk", "partition", "order", "count", "MODES"]
+__all__ = ["FrameRangeError", "split", "join", "chunk", "partition", "order", "count", "runs",
+           "MODES"]
 
 MODES = ("ascend", "descend", "reverse", "binary", "rawbinary")
 
@@ -215,3 +216,14 @@ def order(mode: str, *ranges: str) -> List[int]:
 def count(*ranges: str) -> int:
     """How many unique frames the range strings hold."""
     return len(split(*ranges))
+
+
+def runs(*ranges: str) -> List[Tuple[int, int, int]]:
+    """The unique frames as ascending ``(start, end, step)`` runs, end included: what a DCC's
+    render call takes (Houdini's ``frame_range``). ``runs("1-10x2,20")`` is
+    ``[(1, 9, 2), (20, 20, 1)]``."""
+    text = join(sorted(split(*ranges)))
+    found = []
+    for part in _parts(text):
+        found.append((part[0], part[-1], part.step if len(part) > 1 else 1))
+    return found

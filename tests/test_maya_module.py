@@ -65,18 +65,56 @@ def test_plugin_adds_the_farm_menu_deferred_and_removes_it(maya):
     assert not cmds.menu(MENU, exists=True)
 
 
-def test_reloading_never_duplicates_the_menu(maya):
+MENU_ITEMS = ["Submit Scene Frames", "Run on Selection", "Farm Monitor", "---",
+              "Start Local Farm"]
+SHELF_BUTTONS = ["Submit Scene Frames", "Run on Selection", "Farm Monitor"]
+
+
+def shelf_buttons(maya):
+    from dccfutures.maya_menu import SHELF
+    return [record["label"] for name, record in maya.ui().items()
+            if record["kind"] == "shelfButton" and record["parent"] == SHELF]
+
+
+def test_reloading_never_duplicates_the_menu_or_the_shelf(maya):
     import maya.cmds as cmds
-    from dccfutures.maya_menu import MENU
+    from dccfutures.maya_menu import MENU, SHELF
     for _ in range(3):
         cmds.loadPlugin("dccfutures_maya")
         maya.process_idle_events()
         cmds.unloadPlugin("dccfutures_maya")
+        assert SHELF not in maya.ui() and MENU not in maya.ui()  # unload removes both
         cmds.loadPlugin("dccfutures_maya")
         maya.process_idle_events()
-    menus = [name for name in maya.ui() if name == MENU]
-    assert len(menus) == 1
-    assert maya.menu_items(MENU) == ["Farm Jobs", "---", "Start Local Farm"]  # not 3 times
+    assert [name for name in maya.ui() if name == MENU] == [MENU]
+    assert [name for name in maya.ui() if name == SHELF] == [SHELF]
+    assert maya.menu_items(MENU) == MENU_ITEMS       # from shelves/dccfutures.yaml, once
+    assert shelf_buttons(maya) == SHELF_BUTTONS
+
+
+def test_a_stale_saved_shelf_is_refilled_from_the_yaml(maya):
+    """Maya loads shelf_dccfutures.mel (or the user's saved copy of it) at start-up; the
+    plug-in refills that shelf instead of adding a second one."""
+    import maya.cmds as cmds
+    from dccfutures.maya_menu import SHELF
+    cmds.shelfLayout(SHELF, parent="ShelfLayout")
+    cmds.shelfButton(label="Old Button", command="print('stale')", sourceType="python",
+                     parent=SHELF)
+    cmds.loadPlugin("dccfutures_maya")
+    maya.process_idle_events()
+    assert shelf_buttons(maya) == SHELF_BUTTONS
+    button = next(record for record in maya.ui().values()
+                  if record["kind"] == "shelfButton" and record["label"] == "Farm Monitor")
+    assert button["sourceType"] == "python"
+    assert button["command"] == ('import dccfutures.shelves; '
+                                 'dccfutures.shelves.run("maya.farm_monitor")')
+
+
+def test_the_shipped_shelf_file_matches_the_buttons(maya):
+    """shelf_dccfutures.mel (what Maya loads from MAYA_SHELF_PATH) has the plug-in's buttons."""
+    text = open(os.path.join(MODULE, "shelves", "shelf_dccfutures.mel")).read()
+    assert re.findall(r'-label "([^"]+)"', text) == SHELF_BUTTONS
+    assert text.count('-sourceType "python"') == len(SHELF_BUTTONS)
 
 
 def test_no_menu_in_batch_or_mayapy(maya):
@@ -108,16 +146,18 @@ def test_user_setup_loads_the_plugin_only_in_interactive_maya(maya):
     maya.process_idle_events()
 
 
-def test_farm_jobs_menu_item_prints_the_job_table(maya, farm_home, capsys):
+def test_start_local_farm_menu_item_starts_the_farm(maya, farm_home):
     import maya.cmds as cmds
-    from dccfutures import Executor
-    Executor().submit(pow, 2, 3).result(30)
+    from dccfutures import config
+    from dccfutures.farms.local import LocalFarm
+    farm = LocalFarm(config.load())
     cmds.loadPlugin("dccfutures_maya")
     maya.process_idle_events()
     item = next(name for name, record in maya.ui().items()
-                if record["kind"] == "menuItem" and record.get("label") == "Farm Jobs")
+                if record["kind"] == "menuItem" and record.get("label") == "Start Local Farm")
+    assert farm.supervisor_pid() is None
     maya.click(item)
-    assert "submit(pow)" in capsys.readouterr().out
+    assert farm.supervisor_pid()
 
 
 def test_maya_install_and_uninstall_for_the_user(tmp_path, maya, monkeypatch):

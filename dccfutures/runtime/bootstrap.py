@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional
 BOOTSTRAPS: Dict[str, str] = {
     "mayapy": "dccfutures.runtime.maya:MayapyBootstrap",
     "maya_batch": "dccfutures.runtime.maya:MayaBatchBootstrap",
+    "hython": "dccfutures.runtime.houdini:HythonBootstrap",
 }
 
 

@@ -23,6 +23,7 @@ class State(object):
         self.nodes = collections.OrderedDict()   # name -> node type
         self.selection = []
         self.workspace = os.getcwd()
+        self.playback = [1.0, 120.0]          # playbackOptions minTime, maxTime
         # UI: short name -> {"kind": window|menu|menuItem|shelfLayout|shelfButton|layout,
         # "parent": short name or None, ...flags}. Only interactive Maya has a main window.
         self.ui = collections.OrderedDict()

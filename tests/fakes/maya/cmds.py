@@ -80,7 +80,7 @@ def _run_script(script, *args):
 def _write_scene(path, file_type):
     data = {"fakeMayaScene": 1, "type": file_type or _type_for(path),
             "nodes": [[name, kind] for name, kind in STATE.nodes.items()],
-            "selection": list(STATE.selection)}
+            "selection": list(STATE.selection), "playback": list(STATE.playback)}
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise RuntimeError("Cannot save to '%s': the folder does not exist." % path)
@@ -158,6 +158,7 @@ def file(*args, **kwargs):  # noqa: A001 - Maya's name
         STATE.nodes.clear()
         STATE.nodes.update((name, kind) for name, kind in data["nodes"])
         STATE.selection[:] = [n for n in data["selection"] if n in STATE.nodes]
+        STATE.playback[:] = data.get("playback", [1.0, 120.0])
         STATE.scene = _norm(path)
         STATE.modified = False
         STATE.calls["scene.open"] += 1
@@ -209,6 +210,25 @@ def about(**kwargs):
     if flags.get("version"):
         return STATE.version
     raise RuntimeError("about: flag must be True")
+
+
+def playbackOptions(**kwargs):  # noqa: N802 - Maya's name
+    """``playbackOptions``: query or edit ``minTime``/``maxTime`` (saved with the scene)."""
+    _enter("playbackOptions")
+    flags = _flags(kwargs, {"query": "q", "edit": "e", "minTime": "min", "maxTime": "max"})
+    if flags.pop("query", False):
+        if len(flags) != 1 or not any(flags.get(k) for k in ("minTime", "maxTime")):
+            raise RuntimeError("playbackOptions: query one of minTime, maxTime")
+        return STATE.playback[0 if flags.get("minTime") else 1]
+    flags.pop("edit", None)
+    if not flags:
+        raise RuntimeError("playbackOptions: nothing to edit")
+    if "minTime" in flags:
+        STATE.playback[0] = float(flags["minTime"])
+    if "maxTime" in flags:
+        STATE.playback[1] = float(flags["maxTime"])
+    STATE.modified = True
+    return None
 
 
 # -- nodes -----------------------------------------------------------------------------------
@@ -362,11 +382,11 @@ def menu(*args, **kwargs):
 
 
 def menuItem(*args, **kwargs):  # noqa: N802 - Maya's name
-    """``menuItem``: ``label``, ``command``, ``parent`` (default: the last menu created),
+    """``menuItem``: ``label``, ``command``, ``annotation``, ``parent`` (default: the last menu created),
     ``divider``; ``exists``; query ``label``/``command``/``divider``."""
     _enter("menuItem", ui=True)
     flags = _flags(kwargs, {"label": "l", "command": "c", "parent": "p", "divider": "d",
-                            "exists": "ex", "query": "q"})
+                            "exists": "ex", "query": "q", "annotation": "ann"})
     name = args[0] if args else None
     if flags.get("exists"):
         return _ui(name, ("menuItem",))[0] is not None
@@ -382,7 +402,7 @@ def menuItem(*args, **kwargs):  # noqa: N802 - Maya's name
     if parent is None:
         raise RuntimeError("menuItem: no menu to add to (give parent=)")
     record = {"label": flags.get("label", ""), "command": flags.get("command"),
-              "divider": bool(flags.get("divider"))}
+              "divider": bool(flags.get("divider")), "annotation": flags.get("annotation")}
     return _full(_create("menuItem", name, parent, ("menu",), record))
 
 
@@ -407,11 +427,13 @@ def shelfLayout(*args, **kwargs):  # noqa: N802 - Maya's name
 
 
 def shelfButton(*args, **kwargs):  # noqa: N802 - Maya's name
-    """``shelfButton``: ``label``, ``command``, ``image``, ``annotation``, ``sourceType``
+    """``shelfButton``: ``label``, ``command``, ``image``, ``imageOverlayLabel``, ``annotation``,
+    ``sourceType``
     ("python"/"mel"), ``parent`` (default: the last shelf created); ``exists``."""
     _enter("shelfButton", ui=True)
     flags = _flags(kwargs, {"label": "l", "command": "c", "image": "i", "annotation": "ann",
-                            "sourceType": "stp", "parent": "p", "exists": "ex"})
+                            "sourceType": "stp", "parent": "p", "exists": "ex",
+                            "imageOverlayLabel": "iol"})
     name = args[0] if args else None
     if flags.get("exists"):
         return _ui(name, ("shelfButton",))[0] is not None
@@ -420,7 +442,8 @@ def shelfButton(*args, **kwargs):  # noqa: N802 - Maya's name
     parent = flags.get("parent", STATE.current_shelf)
     if parent is None:
         raise RuntimeError("shelfButton: no shelf to add to (give parent=)")
-    record = dict((k, flags.get(k)) for k in ("label", "command", "image", "annotation"))
+    record = dict((k, flags.get(k)) for k in ("label", "command", "image", "annotation",
+                                              "imageOverlayLabel"))
     record["sourceType"] = flags.get("sourceType", "mel")
     return _full(_create("shelfButton", name, parent, ("shelfLayout",), record))
 
@@ -485,6 +508,8 @@ def _find_plugin(name):
     if os.path.isabs(name) or os.sep in name:
         return name if os.path.isfile(name) else None
     folders = [p for p in os.environ.get("MAYA_PLUG_IN_PATH", "").split(os.pathsep) if p]
+    # Maya's own plug-ins ($MAYA_LOCATION/bin/plug-ins) are always found: the fake's are here.
+    folders.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "plug-ins"))
     for folder in folders:
         for candidate in (name, name + ".py"):
             path = os.path.join(folder, candidate)
@@ -635,10 +660,15 @@ def __getattr__(name):
         raise AttributeError("module 'maya.cmds' has no attribute '%s'" % name)
     plugin, creator = entry
 
-    def command(*args):
+    def command(*args, **flags):
+        # Maya hands a plug-in command its flags as "-flag value" pairs (a list repeats it).
         from maya.api import OpenMaya
         _enter(name)
+        arguments = list(args)
+        for flag, value in flags.items():
+            for one in (value if isinstance(value, (list, tuple)) else [value]):
+                arguments += ["-" + flag, one]
         instance = creator()
-        return instance.doIt(OpenMaya.MArgList(args))
+        return instance.doIt(OpenMaya.MArgList(arguments))
     command.__name__ = name
     return command

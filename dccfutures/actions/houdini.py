@@ -1,0 +1,66 @@
+"""Houdini actions: cook the selected ROPs on the farm, one work item per frame chunk."""
+from typing import Any, List, Optional
+
+from .. import frames as frames_module
+from . import executor_options
+
+
+def cook_selected_rops(frames: Optional[str] = None, chunk_size: int = 10,
+                       name: Optional[str] = None, farm: Optional[str] = None,
+                       cpus: Optional[int] = None, groups: Any = None,
+                       priority: Optional[int] = None, clone_environ: bool = True,
+                       create_tempfile: bool = True, **_: Any) -> List[Any]:
+    """Submit one farm job per selected ROP node, its frame range split into chunks of
+    ``chunk_size`` frames (one work item per chunk, each rendering its chunk in hython with a
+    copy of this hip file). ``frames`` defaults to each ROP's own frame range. Returns the
+    futures at once; a message tells the artist what went where.
+    """
+    import hou
+    from ..houdini import Executor
+    rops = [node for node in hou.selectedNodes() if node.type().category().name() == "Driver"]
+    if not rops:
+        raise ValueError("select one or more ROP nodes (in /out or a ROP network) to cook on "
+                         "the farm")
+    ex = Executor(**executor_options(farm, cpus, groups, priority, clone_environ,
+                                     create_tempfile))
+    futures: List[Any] = []
+    lines = []
+    for rop in rops:
+        chunks = frames_module.chunk(int(chunk_size), frames or rop_frame_range(rop))
+        with ex.batch(name or "Cook %s" % rop.path()) as batch:
+            for chunk in chunks:
+                batch.submit(render_chunk, rop.path(), chunk)
+        futures.extend(batch.futures)
+        lines.append("%s: job %s, %d chunk%s" % (rop.path(), batch.futures[0].job_id, len(chunks),
+                                                  "" if len(chunks) == 1 else "s"))
+    _tell("Sent to the farm:\n" + "\n".join(lines))
+    return futures
+
+
+def rop_frame_range(rop: Any) -> str:
+    """The ROP's own frame range as a range string: its start/end/inc parameters when it
+    renders a range, else the current frame."""
+    trange = rop.parm("trange")
+    if trange is not None and trange.eval() == 0:  # "Render Current Frame"
+        import hou
+        return str(int(hou.frame()))
+    start, end, step = (int(rop.parm(p).eval()) for p in ("f1", "f2", "f3"))
+    return "%d-%dx%d" % (start, end, max(1, step))
+
+
+def render_chunk(rop_path: str, chunk: str) -> str:
+    """On the farm: render ``chunk`` (a frame range string) of the ROP at ``rop_path``."""
+    import hou
+    rop = hou.node(rop_path)
+    if rop is None:
+        raise ValueError("no node %s in %s" % (rop_path, hou.hipFile.path()))
+    for start, end, step in frames_module.runs(chunk):
+        rop.render(frame_range=(start, end, step), verbose=False, output_progress=True)
+    return chunk
+
+
+def _tell(message: str) -> None:
+    import hou
+    if hou.isUIAvailable():
+        hou.ui.setStatusMessage(message.replace("\n", "  "))
+    print(message)
