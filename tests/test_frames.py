@@ -327,3 +327,11 @@ def test_binary_orders_are_permutations(case):
     assert order("ascend", text) == ascending
     assert order("descend", text) == ascending[::-1]
     assert order("reverse", text) == unique[::-1]
+
+
+def test_runs_give_render_ranges():
+    from dccfutures.frames import runs
+    assert runs("1-10x2,20") == [(1, 9, 2), (20, 20, 1)]
+    assert runs("10-1") == [(1, 10, 1)]                     # ascending, as a ROP renders
+    assert runs("5,3,4,4") == [(3, 5, 1)]                   # unique, sorted
+    assert runs("1-3,10-30x10") == [(1, 3, 1), (10, 30, 10)]
