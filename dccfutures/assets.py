@@ -49,9 +49,7 @@ def install_maya_module(modules: str) -> str:
     uninstall_maya_module(modules)
     shutil.copytree(path("maya_plugin"), target,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".keep"))
-    os.makedirs(os.path.join(target, "python"), exist_ok=True)
-    shutil.copytree(_PACKAGE, os.path.join(target, "python", "dccfutures"),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_assets"))
+    _copy_library(os.path.join(target, "python"))
     with open(os.path.join(path("maya_plugin"), "dccfutures.mod")) as handle:
         text = handle.read()
     with open(os.path.join(modules, "dccfutures.mod"), "w") as handle:
@@ -63,8 +61,23 @@ def install_maya_module(modules: str) -> str:
 
 def uninstall_maya_module(modules: str) -> List[str]:
     """Remove what :func:`install_maya_module` wrote; returns the paths removed."""
+    return _remove_all([os.path.join(modules, "dccfutures.mod"),
+                        os.path.join(modules, "dccfutures")])
+
+
+def _copy_library(python_dir: str) -> None:
+    """This dccfutures package into ``python_dir``, with the shelves' YAML its menus read."""
+    os.makedirs(python_dir, exist_ok=True)
+    library = os.path.join(python_dir, "dccfutures")
+    shutil.copytree(_PACKAGE, library,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_assets"))
+    shutil.copytree(path("shelves"), os.path.join(library, "_assets", "shelves"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+def _remove_all(items: List[str]) -> List[str]:
     removed = []
-    for item in (os.path.join(modules, "dccfutures.mod"), os.path.join(modules, "dccfutures")):
+    for item in items:
         if os.path.isdir(item):
             shutil.rmtree(item)
             removed.append(item)
@@ -72,6 +85,53 @@ def uninstall_maya_module(modules: str) -> List[str]:
             os.remove(item)
             removed.append(item)
     return removed
+
+
+HOUDINI_PACKAGE = "dccfutures"
+
+
+def houdini_pref_dirs() -> List[str]:
+    """Where ``dccfutures houdini install`` puts the package by default: $HOUDINI_USER_PREF_DIR,
+    else every ``~/houdiniX.Y`` of Houdini 19.5 or later found on this machine."""
+    if os.environ.get("HOUDINI_USER_PREF_DIR"):
+        return [os.environ["HOUDINI_USER_PREF_DIR"].replace("__HVER__", "")]
+    base = os.path.expanduser("~/Library/Preferences/houdini") if sys.platform == "darwin" \
+        else os.path.join(os.path.expanduser("~"), "Documents") if sys.platform == "win32" \
+        else os.path.expanduser("~")
+    found = []
+    for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        version = name[len("houdini"):] if name.startswith("houdini") else name
+        parts = version.split(".")
+        if len(parts) == 2 and all(p.isdigit() for p in parts) and \
+                (int(parts[0]), int(parts[1])) >= (19, 5):
+            found.append(os.path.join(base, name))
+    return found
+
+
+def install_houdini_package(packages: str) -> str:
+    """Install the Houdini package into ``packages`` (a folder Houdini scans for package
+    files): the package folder ``dccfutures/`` with this dccfutures in its ``python/`` folder,
+    and ``dccfutures.json`` beside it pointing at that folder. Running it again upgrades."""
+    target = os.path.join(packages, HOUDINI_PACKAGE)
+    uninstall_houdini_package(packages)
+    shutil.copytree(path("houdini_plugin"), target,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".keep"))
+    _copy_library(os.path.join(target, "python"))
+    with open(os.path.join(path("houdini_plugin"), "dccfutures.json")) as handle:
+        text = handle.read()
+    with open(os.path.join(packages, "dccfutures.json"), "w") as handle:
+        # The package folder's own file says $HOUDINI_PACKAGE_PATH (itself); the copy in the
+        # packages folder names the package folder beside it.
+        handle.write(text.replace('"$HOUDINI_PACKAGE_PATH"',
+                                  '"$HOUDINI_PACKAGE_PATH/%s"' % HOUDINI_PACKAGE))
+    os.remove(os.path.join(target, "dccfutures.json"))
+    return target
+
+
+def uninstall_houdini_package(packages: str) -> List[str]:
+    """Remove what :func:`install_houdini_package` wrote; returns the paths removed."""
+    return _remove_all([os.path.join(packages, "dccfutures.json"),
+                        os.path.join(packages, HOUDINI_PACKAGE)])
 
 
 def install_jobtypes(destination: str) -> List[str]:

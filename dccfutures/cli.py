@@ -465,6 +465,40 @@ def cmd_maya(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_houdini(args: argparse.Namespace) -> int:
+    """houdini install|uninstall [--prefs DIR]: the Houdini package for this user."""
+    from . import assets
+    prefs = [os.path.abspath(os.path.expanduser(args.prefs))] if args.prefs \
+        else assets.houdini_pref_dirs()
+    if not prefs:
+        raise CommandError("no Houdini 19.5+ preferences folder found (~/houdiniX.Y); name one "
+                           "with --prefs DIR (it holds the packages/ folder Houdini scans)", 2)
+    for pref in prefs:
+        packages = os.path.join(pref, "packages")
+        if args.action == "uninstall":
+            removed = assets.uninstall_houdini_package(packages)
+            print("\n".join("removed %s" % p for p in removed)
+                  or "nothing to remove in %s" % packages)
+            continue
+        os.makedirs(packages, exist_ok=True)
+        target = assets.install_houdini_package(packages)
+        print("installed the dccfutures Houdini package in %s (Houdini reads %s at start-up)"
+              % (target, os.path.join(packages, "dccfutures.json")))
+        if args.hython:
+            command = [args.hython, "-m", "pip", "install", "--upgrade", "--target",
+                       os.path.join(target, "python"), "cloudpickle", "PyYAML"]
+            print("$ " + " ".join(command))
+            import subprocess
+            code = subprocess.call(command)
+            if code:
+                return code
+        else:
+            print("Then give Houdini's Python the dependencies: hython -m pip install --target "
+                  "%s cloudpickle PyYAML (or run this again with --hython PATH)"
+                  % os.path.join(target, "python"))
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -511,6 +545,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the modules folder (default: $MAYA_APP_DIR/modules, ~/maya/modules)")
     child.add_argument("--mayapy", metavar="PATH",
                        help="also install cloudpickle and PyYAML for this mayapy")
+    child = command("houdini", cmd_houdini, "install or uninstall the Houdini package (Farm "
+                                            "menu, shelf) for this user")
+    child.add_argument("action", choices=("install", "uninstall"))
+    child.add_argument("--prefs", metavar="DIR",
+                       help="the Houdini preferences folder (default: $HOUDINI_USER_PREF_DIR, "
+                            "else every ~/houdiniX.Y of 19.5 or later)")
+    child.add_argument("--hython", metavar="PATH",
+                       help="also install cloudpickle and PyYAML for this hython")
     child = command("qube", cmd_qube, "Qube set-up: install-jobtypes DEST copies the dccfutures "
                                       "jobtypes into DEST (a folder on worker_template_path)")
     child.add_argument("action", choices=("install-jobtypes",))
