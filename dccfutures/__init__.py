@@ -18,7 +18,7 @@ _NAMES = {
     "DccFuturesError": ".errors", "ConfigError": ".errors", "FarmError": ".errors",
     "JobRemovedError": ".errors", "PayloadTooLargeError": ".errors",
     "RecursionLimitError": ".errors", "RemoteError": ".errors", "RemoteTraceback": ".errors",
-    "WorkerLostError": ".errors", "FrameRangeError": ".frames",
+    "WorkerLostError": ".errors", "DependencyError": ".errors", "FrameRangeError": ".frames",
     "as_completed": "concurrent.futures", "wait": "concurrent.futures",
     "ALL_COMPLETED": "concurrent.futures", "FIRST_COMPLETED": "concurrent.futures",
     "FIRST_EXCEPTION": "concurrent.futures",

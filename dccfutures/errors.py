@@ -106,3 +106,17 @@ def _rebuild_worker_lost(text, log_tail, attempts):
     Exception.__init__(error, text)
     error.log_tail, error.attempts = log_tail, attempts
     return error
+
+
+class DependencyError(DccFuturesError, RuntimeError):
+    """Work that this work depends on failed, was killed or was removed, so it never ran.
+
+    ``job_id`` and ``work_id`` name that dependency, ``status`` how it ended.
+    """
+
+    def __init__(self, message: str, job_id: int = 0, work_id: int = 0, status: str = ""):
+        super().__init__(message, job_id, work_id, status)
+        self.job_id, self.work_id, self.status = job_id, work_id, status
+
+    def __str__(self) -> str:
+        return str(self.args[0])

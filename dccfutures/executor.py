@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 from . import config as config_module
 from . import farms, payload, recursion
-from .farms.base import Farm, JobSpec, WorkSpec
+from .farms.base import TERMINAL, Farm, JobSpec, WorkSpec
 from .future import Future
 
 # Qube's job fields (reference 001) plus ours; anything else is probably a typo.
@@ -88,13 +88,20 @@ class Executor(concurrent.futures.Executor):
         return self.submit_ext(fn, args, kwargs)
 
     def submit_ext(self, func: Any, args: Optional[Sequence] = None,
-                   kwargs: Optional[Dict[str, Any]] = None, **job_fields: Any) -> Future:
-        """``submit`` with job fields: ``submit_ext(f, [1], {"k": 2}, cpus=2, name="x")``."""
+                   kwargs: Optional[Dict[str, Any]] = None,
+                   depends_on: Optional[Iterable[Future]] = None, **job_fields: Any) -> Future:
+        """``submit`` with job fields: ``submit_ext(f, [1], {"k": 2}, cpus=2, name="x")``.
+
+        ``depends_on``: futures whose work must complete before this runs (on the farm); a
+        future passed as an argument is a dependency too, and the call gets its result.
+        """
         self._check_open()
         payload.check_callable(func)
         fields = self._fields(job_fields)
         call = (func, tuple(args or ()), dict(kwargs or {}))
-        job = self._job(fields, [WorkSpec(self._encode([call]))], func)
+        deps = Dependencies(self.farm, depends_on)
+        job = self._job(fields, [WorkSpec(self._encode([call], deps=deps),
+                                          depends_on=deps.items())], func)
         job_id = self.farm.submit([job])[0]
         future = Future(self.farm, job_id, 0)
         self._track([future])
@@ -118,22 +125,46 @@ class Executor(concurrent.futures.Executor):
             return iter(())
         chunks = [arguments[i:i + chunksize] for i in range(0, len(arguments), chunksize)]
         function = payload.encode_function(func)
-        work = [WorkSpec(self._encode([(None, args, {}) for args in chunk], func), len(chunk))
-                for chunk in chunks]
+        work = []
+        for chunk in chunks:
+            deps = Dependencies(self.farm)
+            work.append(WorkSpec(self._encode([(None, args, {}) for args in chunk], func, deps),
+                                 len(chunk), depends_on=deps.items()))
         job = self._job(fields, work, func, function=function, kind="map")
         job_id = self.farm.submit([job])[0]
-        futures = [Future(self.farm, job_id, index) for index, chunk in enumerate(chunks)
-                   for _ in chunk]
+        futures = [Future(self.farm, job_id, index, call) for index, chunk in enumerate(chunks)
+                   for call in range(len(chunk))]
         self._track(futures)
         return _result_iterator(futures, end_time)
 
-    def batch(self, name: Optional[str] = None, **job: Any) -> "Batch":
-        """Group calls into ONE farm job; extra keywords of its calls go to the work items."""
+    def batch(self, name: Optional[str] = None, depends_on: Optional[Iterable[Future]] = None,
+              **job: Any) -> "Batch":
+        """Group calls into ONE farm job; extra keywords of its calls go to the work items.
+        ``depends_on``: futures every call of the batch waits for (on the farm)."""
         self._check_open()
         if name is not None:
             job["name"] = name
         _check_fields(job, JOB_FIELDS, "job")
-        return Batch(self, job)
+        return Batch(self, job, depends_on)
+
+    def attach(self, job_id: int) -> List[Future]:
+        """Futures for the calls of an existing job, in agenda order: how a new session (or
+        another machine) collects the results of work submitted earlier, even by a client
+        that has exited since."""
+        self._check_open()
+        try:
+            info = self.farm.job(int(job_id))
+        except KeyError:
+            raise ValueError("there is no job %s on the %s farm (removed after the retention "
+                             "time, or never submitted)" % (job_id, self.farm)) from None
+        futures = [Future(self.farm, info.id, work.work_id, call)
+                   for work in info.work for call in range(max(1, work.ncalls))]
+        self._track(futures)
+        # Items that ended before now are news to no poll: hand them over at once.
+        ended = [(info.id, w.work_id) for w in info.work if w.status in TERMINAL]
+        if ended:
+            self._poller.deliver_ended(ended)
+        return futures
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Refuse new work; optionally kill what is still pending or running, and wait.
@@ -162,11 +193,14 @@ class Executor(concurrent.futures.Executor):
         fields.update(call_fields)
         return fields
 
-    def _encode(self, calls: List[Tuple[Any, tuple, dict]], func: Any = None) -> bytes:
+    def _encode(self, calls: List[Tuple[Any, tuple, dict]], func: Any = None,
+                deps: Optional["Dependencies"] = None) -> bytes:
         """Encode one item's calls. For a map, ``func`` travels once with the job and each
-        call holds None in its place; ``func`` then only names the function in errors."""
+        call holds None in its place; ``func`` then only names the function in errors.
+        ``deps`` records the futures found among the arguments."""
         return payload.encode_calls(calls, int(self.config.max_payload_mb * 1e6),
-                                    label=None if func is None else payload.describe(func))
+                                    label=None if func is None else payload.describe(func),
+                                    reference=deps)
 
     def _job(self, fields: Dict[str, Any], work: List[WorkSpec], func: Any,
              function: Optional[bytes] = None, kind: str = "submit") -> JobSpec:
@@ -213,11 +247,16 @@ class Batch:
     ``with`` block raises, nothing is submitted and the batch's futures are cancelled.
     """
 
-    def __init__(self, executor: Executor, job_fields: Dict[str, Any]):
+    def __init__(self, executor: Executor, job_fields: Dict[str, Any],
+                 depends_on: Optional[Iterable[Future]] = None):
         self.executor = executor
         self.job_fields = job_fields
+        self.depends_on = list(depends_on or ())
+        Dependencies(executor.farm, self.depends_on)  # a bad dependency fails here
         self.futures: List[Future] = []
-        self._items: List[Tuple[List[Tuple[Any, tuple, dict]], Dict[str, Any], List[Future]]] = []
+        # (calls, work fields, futures, the item's own depends_on)
+        self._items: List[Tuple[List[Tuple[Any, tuple, dict]], Dict[str, Any], List[Future],
+                                List[Future]]] = []
         self._committed = False
 
     def __enter__(self) -> "Batch":
@@ -236,13 +275,16 @@ class Batch:
         return self.submit_ext(fn, args, kwargs)
 
     def submit_ext(self, func: Any, args: Optional[Sequence] = None,
-                   kwargs: Optional[Dict[str, Any]] = None, **work_fields: Any) -> Future:
-        """Add one call as one work item; ``work_fields`` (e.g. ``name``) go to that item."""
+                   kwargs: Optional[Dict[str, Any]] = None,
+                   depends_on: Optional[Iterable[Future]] = None, **work_fields: Any) -> Future:
+        """Add one call as one work item; ``work_fields`` (e.g. ``name``) go to that item.
+        ``depends_on``: futures (of this batch or of submitted jobs) it waits for."""
         self._check_open()
         payload.check_callable(func)
         _check_fields(work_fields, WORK_FIELDS, "work")
         future = Future(self.executor.farm)
-        self._add([(func, tuple(args or ()), dict(kwargs or {}))], work_fields, [future])
+        self._add([(func, tuple(args or ()), dict(kwargs or {}))], work_fields, [future],
+                  list(depends_on or ()))
         return future
 
     def map(self, func: Any, *iterables: Iterable, chunksize: int = 1,
@@ -257,7 +299,7 @@ class Batch:
         futures = []
         for i in range(0, len(arguments), chunksize):
             chunk = arguments[i:i + chunksize]
-            chunk_futures = [Future(self.executor.farm) for _ in chunk]
+            chunk_futures = [Future(self.executor.farm, call=k) for k in range(len(chunk))]
             self._add([(func, args, {}) for args in chunk], dict(work_fields), chunk_futures)
             futures += chunk_futures
         return BatchMap(self, futures)
@@ -266,36 +308,62 @@ class Batch:
         """Submit everything as one job. Returns the futures (also in ``.futures``)."""
         self._check_open()
         self._committed = True
-        items = []
-        for calls, fields, futures in self._items:  # calls cancelled before commit are dropped
-            kept = [(call, f) for call, f in zip(calls, futures) if not f.cancelled()]
-            if kept:
-                items.append(([c for c, _ in kept], fields, [f for _, f in kept]))
+        executor = self.executor
+        items, work = self._prepare()
         if not items:
             return self.futures
-        executor = self.executor
         fields = executor._fields(self.job_fields)
-        limit = int(executor.config.max_payload_mb * 1e6)
-        work = [WorkSpec(payload.encode_calls(calls, limit), len(calls), name=wf.get("name", ""),
-                         fields=wf) for calls, wf, _ in items]
         first = items[0][0][0][0]
         job = executor._job(fields, work, first, kind="batch")
         if "name" not in fields:
             job.name = "batch(%s%s)" % (payload.describe(first), ", …" if len(items) > 1 else "")
         job_id = executor.farm.submit([job])[0]
         submitted = []
-        for index, (_, _, futures) in enumerate(items):
+        for index, (_, _, futures, _) in enumerate(items):
             for future in futures:
                 future.job_id, future.work_id = job_id, index
                 submitted.append(future)
         executor._track(submitted)
         return self.futures
 
-    def _add(self, calls, work_fields, futures) -> None:
-        # Encode now, so an unpicklable argument fails at this line, not at commit.
-        payload.encode_calls(calls, int(self.executor.config.max_payload_mb * 1e6))
-        self._items.append((calls, work_fields, futures))
+    def _add(self, calls, work_fields, futures, depends_on=()) -> None:
+        # Encode now, so an unpicklable argument or a bad dependency fails at this line, not
+        # at commit. Futures of this batch are dependencies within the job.
+        own = {id(f): (0, 0) for f in self.futures}
+        deps = Dependencies(self.executor.farm, depends_on, own)
+        payload.encode_calls(calls, int(self.executor.config.max_payload_mb * 1e6),
+                             reference=deps)
+        self._items.append((calls, work_fields, futures, list(depends_on)))
         self.futures.extend(futures)
+
+    def _prepare(self):
+        """The items to submit and their work specs. Calls cancelled before commit are
+        dropped, and so is (cancelled) every call that depends on one of them."""
+        limit = int(self.executor.config.max_payload_mb * 1e6)
+        dropped = {id(f) for f in self.futures if f.cancelled()}
+        while True:
+            items = []
+            for calls, fields, futures, deps in self._items:
+                kept = [(c, f) for c, f in zip(calls, futures) if id(f) not in dropped]
+                if kept:
+                    items.append(([c for c, _ in kept], fields, [f for _, f in kept], deps))
+            own = {id(f): (index, f._call) for index, (_, _, futures, _) in enumerate(items)
+                   for f in futures}
+            work, doomed = [], set()
+            for calls, wf, futures, item_deps in items:
+                deps = Dependencies(self.executor.farm, self.depends_on + item_deps, own,
+                                    dropped)
+                blob = payload.encode_calls(calls, limit, reference=deps)
+                if deps.on_dropped:
+                    doomed |= {id(f) for f in futures}
+                work.append(WorkSpec(blob, len(calls), name=wf.get("name", ""), fields=wf,
+                                     depends_on=deps.items()))
+            if not doomed:
+                return items, work
+            for future in self.futures:
+                if id(future) in doomed:
+                    future._cancel_locally()
+            dropped |= doomed
 
     def _check_open(self) -> None:
         if self._committed:
@@ -406,3 +474,53 @@ def _getcwd() -> Optional[str]:
         return os.getcwd()
     except OSError:
         return None
+
+
+class Dependencies:
+    """The ``persistent_id`` hook that pickles a Future passed as an argument as a reference
+    to its work item (the farm hands the call that item's result), and collects the work
+    items a new item depends on (those, plus ``depends_on``)."""
+
+    def __init__(self, farm: Farm, depends_on: Optional[Iterable[Future]] = None,
+                 own: Optional[Dict[int, Tuple[int, int]]] = None,
+                 dropped: Iterable[int] = ()):
+        self.farm = farm
+        self.own = own or {}  # id(future) -> (work index, call) in the job being built
+        self.dropped = set(dropped)  # ids of futures of this batch cancelled before commit
+        self.on_dropped = False
+        self._items: Dict[Tuple[Optional[int], int], None] = {}
+        for future in depends_on or ():
+            if not isinstance(future, Future):
+                raise TypeError("depends_on takes dccfutures futures, got %r" % (future,))
+            self._reference(future)
+
+    def __call__(self, obj: Any) -> Optional[payload.Reference]:
+        if not isinstance(obj, Future):
+            return None
+        return self._reference(obj)
+
+    def items(self) -> List[Tuple[Optional[int], int]]:
+        return list(self._items)
+
+    def _reference(self, future: Future) -> payload.Reference:
+        if id(future) in self.dropped:
+            self.on_dropped = True
+            return (payload.DEPENDENCY, None, -1, 0)
+        if id(future) in self.own:
+            index, call = self.own[id(future)]
+            self._items[(None, index)] = None
+            return (payload.DEPENDENCY, None, index, call)
+        if future.job_id is None:
+            raise payload.DependencyInputError(
+                "%r belongs to a batch that is not committed yet: commit it first, or submit "
+                "this call in the same batch" % (future,))
+        if future.farm is not self.farm:
+            raise payload.DependencyInputError(
+                "%r runs on another farm (%s) than this job (%s): a dependency must be on the "
+                "same farm" % (future, future.farm, self.farm))
+        if future.cancelled():
+            raise payload.DependencyInputError("%r was cancelled: it can never give a result"
+                                               % (future,))
+        self._items[(future.job_id, future.work_id)] = None
+        return (payload.DEPENDENCY, future.job_id, future.work_id, future._call)
+

@@ -32,11 +32,12 @@ class Future(concurrent.futures.Future):
     """
 
     def __init__(self, farm: Any = None, job_id: Optional[int] = None,
-                 work_id: Optional[int] = None):
+                 work_id: Optional[int] = None, call: int = 0):
         super().__init__()
         self.farm = farm
         self.job_id = job_id
         self.work_id = work_id
+        self._call = call  # which call of its work item (a map chunk holds several)
         self._status = PENDING
         self.progress = 0.0
         self.progress_message: Optional[str] = None

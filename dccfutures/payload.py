@@ -55,18 +55,43 @@ def describe(func: Any) -> str:
     return "%s.%s" % (module, name) if module and module not in ("__main__", "builtins") else name
 
 
-def dumps(obj: Any) -> bytes:
-    """Pickle ``obj`` with cloudpickle behind the version header."""
-    return _HEADER + bytes(sys.version_info[:2]) + _cloudpickle().dumps(obj, protocol=4)
+# A reference to another work item's result, pickled in place of a Future passed as an
+# argument: ("dccfutures.dependency", job_id or None for the same job, work_id, call index).
+DEPENDENCY = "dccfutures.dependency"
+Reference = Tuple[str, Optional[int], int, int]
 
 
-def loads(blob: bytes) -> Any:
-    """Unpickle a blob made by :func:`dumps`, explaining a Python version mismatch."""
+def dumps(obj: Any, reference: Optional[Callable[[Any], Optional[Reference]]] = None) -> bytes:
+    """Pickle ``obj`` with cloudpickle behind the version header. ``reference(o)`` may return
+    a :data:`DEPENDENCY` tuple to pickle in place of ``o`` (wherever it is in ``obj``)."""
+    body = _header()
+    if reference is None:
+        return body + _cloudpickle().dumps(obj, protocol=4)
+    import io
+    buffer = io.BytesIO()
+    pickler = _cloudpickle().Pickler(buffer, protocol=4)
+    pickler.persistent_id = reference  # type: ignore[assignment]
+    pickler.dump(obj)
+    return body + buffer.getvalue()
+
+
+def _header() -> bytes:
+    return _HEADER + bytes(sys.version_info[:2])
+
+
+def loads(blob: bytes, resolve_reference: Optional[Callable[[Reference], Any]] = None) -> Any:
+    """Unpickle a blob made by :func:`dumps`, explaining a Python version mismatch.
+    ``resolve_reference`` gives the value of each dependency reference in it."""
     if blob[:2] != _HEADER:
         raise ValueError("not a dccfutures payload")
     made_by = tuple(blob[2:4])
     try:
-        return pickle.loads(blob[4:])
+        if resolve_reference is None:
+            return pickle.loads(blob[4:])
+        import io
+        unpickler = pickle.Unpickler(io.BytesIO(blob[4:]))
+        unpickler.persistent_load = _resolver(resolve_reference)  # type: ignore[assignment]
+        return unpickler.load()
     except Exception as error:
         if made_by != tuple(sys.version_info[:2]):
             raise RuntimeError(
@@ -78,14 +103,26 @@ def loads(blob: bytes) -> Any:
         raise
 
 
-def encode_calls(calls: Sequence[Call], max_bytes: int, label: Optional[str] = None) -> bytes:
+def _resolver(resolve_reference: Callable[[Reference], Any]) -> Callable[[Any], Any]:
+    def persistent_load(pid: Any) -> Any:
+        if isinstance(pid, tuple) and len(pid) == 4 and pid[0] == DEPENDENCY:
+            return resolve_reference(pid)
+        raise pickle.UnpicklingError("unknown persistent id %r" % (pid,))
+    return persistent_load
+
+
+def encode_calls(calls: Sequence[Call], max_bytes: int, label: Optional[str] = None,
+                 reference: Optional[Callable[[Any], Optional[Reference]]] = None) -> bytes:
     """Encode a work item's calls; raise ``TypeError`` naming what does not pickle.
 
     ``max_bytes`` guards the farm's database (and Qube's supervisor) against a scene's worth of
-    data passed by value: the error says to pass a path instead.
+    data passed by value: the error says to pass a path instead. ``reference`` turns futures
+    passed as arguments into dependency references (see :func:`dumps`).
     """
     try:
-        blob = dumps(list(calls))
+        blob = dumps(list(calls), reference)
+    except (DependencyInputError, RecursionError):
+        raise
     except Exception as error:
         raise _unpicklable(calls, error, label) from error
     if len(blob) > max_bytes:
@@ -124,8 +161,13 @@ def _unpicklable(calls: Sequence[Call], error: Exception, label: Optional[str] =
     return TypeError("cannot send the call to the farm: %s: %s" % (type(error).__name__, error))
 
 
-def decode_calls(blob: bytes) -> List[Call]:
-    return loads(blob)
+def decode_calls(blob: bytes, resolve_reference: Optional[Callable[[Reference], Any]] = None
+                 ) -> List[Call]:
+    return loads(blob, resolve_reference)
+
+
+class DependencyInputError(ValueError):
+    """A future passed as an argument cannot be a dependency (e.g. of another farm)."""
 
 
 def resolve(func: Union[str, Callable]) -> Callable:

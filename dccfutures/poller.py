@@ -8,7 +8,7 @@ daemon: closing the DCC never waits for farm work (the work keeps running on the
 import logging
 import threading
 import time
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import payload
 from .errors import JobRemovedError, RemoteError
@@ -172,6 +172,11 @@ class Poller:
             self._unfetched = []
             for key, (status, blob) in results.items():
                 self._finish(key, status, blob)
+
+    def deliver_ended(self, items: Sequence[Tuple[int, int]]) -> None:
+        """Finish the futures of items that ended before they were registered (attach)."""
+        for key, (status, blob) in self.farm.results(list(items)).items():
+            self._finish(key, status, blob)
 
     def _finish(self, key: Tuple[int, int], status: str, blob: Optional[bytes]) -> None:
         calls = self._pop(*key)

@@ -122,8 +122,10 @@ def test_submit_rejects_typos_and_bad_fields(qb):
         qb.submit(qb.Job({"prototype": "echo", "agenda": [{"name": "1", "pakage": {}}]}))
     with pytest.raises(TypeError):
         qb.submit(qb.Job({"prototype": "echo", "env": {"A": 1}}))
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(ValueError, match="code"):
         qb.submit(qb.Job({"prototype": "echo", "callbacks": [{"triggers": "done-job-self"}]}))
+    with pytest.raises(NotImplementedError):
+        qb.submit(qb.Job({"prototype": "echo", "timelimit": 60}))
     with pytest.raises(TypeError):
         qb.jobinfo(agenda=True, agendas=True)
     with pytest.raises(ValueError):
@@ -500,3 +502,260 @@ def test_threads_share_nothing(qb):
     for thread in threads:
         thread.join()
     assert errors == [] and qb.calls["jobinfo"] == 150
+
+
+# -- callbacks ---------------------------------------------------------------------------
+
+def callback(triggers, code="pass\n", **fields):
+    fields.update(triggers=triggers, language="python", code=code)
+    return fields
+
+
+def cb_log(jobid):
+    path = os.path.join(os.environ["QB_FAKE_ROOT"], "logs", str(jobid), "%d.cb" % jobid)
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return ""
+
+
+def callbacks_of(qb, jobid):
+    [job] = qb.jobinfo(id=[jobid], callbacks=True)
+    return job["callbacks"]
+
+
+def counts(qb, jobid):
+    return [cb["count"] for cb in callbacks_of(qb, jobid)]
+
+
+@pytest.mark.parametrize("triggers, error, token", [
+    ("complete-jobs-self", ValueError, "jobs"),
+    ("finished-job-self", ValueError, "finished"),
+    ("complete-job-self & done-job-self", ValueError, "&"),
+    ("complete-job-self AND done-job-self", ValueError, "AND"),
+    ("complete-job-self &&", ValueError, "end"),
+    ("(complete-job-self", ValueError, r"\)"),
+    ("complete-job-self)", ValueError, r"\)"),
+    ("complete-work-self", ValueError, "complete-work-self"),
+    ("complete-job-self-3", ValueError, "complete-job-self-3"),
+    ("complete", ValueError, "complete"),
+    ("complete-job-nosuchlabel", ValueError, "nosuchlabel"),
+    ("complete-job-999", ValueError, "999"),
+    ("complete-job-parent", ValueError, "parent"),
+    ("done-subjob-self-5", NotImplementedError, "subjob"),
+    ("modified-job-self", NotImplementedError, "modified"),
+    ([], ValueError, "triggers"),
+])
+def test_callback_triggers_are_checked_at_submit(qb, triggers, error, token):
+    job = job_of(qb, items=[{}], callbacks=[callback(triggers)])
+    with pytest.raises(error, match=token):
+        qb.submit(job)
+    assert qb.jobinfo() == []  # nothing of the submit is left
+
+
+def test_callback_fields_are_checked(qb):
+    def attempt(**fields):
+        qb.submit(job_of(qb, callbacks=[fields]))
+    with pytest.raises(ValueError, match="trigers"):
+        attempt(trigers="done-job-self", language="python", code="pass")
+    with pytest.raises(ValueError, match="language"):
+        attempt(triggers="done-job-self", code="pass")
+    with pytest.raises(NotImplementedError, match="perl"):
+        attempt(triggers="done-job-self", language="perl", code="print 1;")
+    with pytest.raises(NotImplementedError, match="qube"):
+        attempt(triggers="done-job-self", language="qube", code="unblock-self")
+    with pytest.raises(ValueError, match="mail"):
+        attempt(triggers="done-job-self", language="mail", code="x")
+    with pytest.raises(ValueError, match="compile"):
+        attempt(triggers="done-job-self", language="python", code="qb.unblock(")
+    with pytest.raises(ValueError, match="maximum"):
+        attempt(triggers="done-job-self", language="python", code="pass", maximum=0)
+    with pytest.raises(ValueError):
+        qb.submit(job_of(qb, callbacks=callback("done-job-self")))  # not a list
+    assert qb.jobinfo() == []
+    # accepted: Callback objects, && / || and AND&& / OR|| with parentheses, lists of triggers
+    cbs = [qb.Callback(callback("done-job-self")),
+           callback("(complete-job-self AND&& done-job-a) OR|| failed-work-A-*"),
+           callback("(complete-job-self&&done-job-a)||failed-work-a-1-10"),
+           callback(["submit-job-self", "running-job-self"], maximum=1, user="me")]
+    a, b = qb.submit([job_of(qb, "a", label="a"), job_of(qb, "b", callbacks=cbs)])
+    got = callbacks_of(qb, b["id"])
+    assert [cb["triggers"] for cb in got] == [cb["triggers"] for cb in cbs]
+    assert all(isinstance(cb, qb.Callback) and cb["pid"] == b["id"] and cb["count"] == 0
+               and cb["language"] == "python" for cb in got)
+    assert [cb["maximum"] for cb in got] == [-1, -1, -1, 1] and got[3]["user"] == "me"
+    assert "callbacks" not in qb.jobinfo(id=[b["id"]])[0]
+    assert callbacks_of(qb, a["id"]) == []
+
+
+def test_labels_resolve_within_the_process_group_only(qb):
+    [first] = qb.submit(job_of(qb, "first", label="render"))
+    with pytest.raises(ValueError, match="render"):  # another submit: another pgrp
+        qb.submit(job_of(qb, callbacks=[callback("complete-job-render")]))
+    # joining the pgrp explicitly makes the label visible; ids work from anywhere
+    [joined] = qb.submit(job_of(qb, pgrp=first["pgrp"], callbacks=[
+        callback("complete-job-render"), callback("complete-job-%d" % first["id"])]))
+    assert joined["pgrp"] == first["pgrp"]
+    with pytest.raises(ValueError, match="ambiguous"):
+        qb.submit([job_of(qb, "x", label="Comp"), job_of(qb, "y", label="comp"),
+                   job_of(qb, callbacks=[callback("done-job-comp")])])
+
+
+def test_callbacks_page_example_unblocks_frame_by_frame(qube, qb):
+    """reference/004: job C's items are blocked; each is unblocked (with C) by a callback once
+    the same frame of jobs A AND B completes. Frame 1 of B fails: C's frame 1 stays blocked."""
+    jobA = job_of(qb, "a", items=[{}, {}, {}], label="ribGen")
+    jobB = job_of(qb, "b", items=[{"sleep": 0.3}, {"fail": True}, {}], label="render")
+    jobC = job_of(qb, "c", items=[{}, {}, {}], label="composite")
+    callbacks = []
+    for item in jobC["agenda"]:
+        item["status"] = "blocked"
+        frameNumber = item["name"]
+        cbCode = 'jobId = qb.jobid()\n'
+        cbCode += 'qb.workunblock("%%s:%s" %% jobId)\n' % frameNumber
+        cbCode += 'qb.unblock(jobId)\n'
+        triggerStr = 'complete-work-ribgen-%s' % frameNumber
+        triggerStr += ' AND&& '
+        triggerStr += 'complete-work-render-%s' % frameNumber
+        callbacks.append({'triggers': triggerStr, 'language': 'python', 'code': cbCode})
+    jobC['callbacks'] = callbacks
+    a, b, c = [job["id"] for job in qb.submit([jobA, jobB, jobC])]
+    wait_until(lambda: [w["status"] for w in work(qb, c)] == ["complete", "blocked",
+                                                              "complete"], what="C's frames")
+    assert finished(qb, a)["status"] == "complete" and finished(qb, b)["status"] == "failed"
+    [job] = qb.jobinfo(id=[c], agenda=True, callbacks=True)
+    assert job["status"] == "blocked" and [cb["count"] for cb in job["callbacks"]] == [1, 0, 1]
+    for frame in (0, 2):  # each C frame ran after both of its upstream frames completed
+        upstream = max(work(qb, a)[frame]["timecomplete"], work(qb, b)[frame]["timecomplete"])
+        assert job["agenda"][frame]["timestart"] >= upstream
+    assert cb_log(c).count("runs (count 1") == 2
+
+
+def test_or_and_latching_and_refiring(qube, qb):
+    """(A && B) || C: C failing fires it; then A alone does not; A and B together fire it
+    again (event-driven: the callback runs each time its trigger is met, up to maximum)."""
+    code = "qb.unblock(qb.jobid())\nprint('fired for', qb.jobid())\n"
+    a, b, c, x = [job["id"] for job in qb.submit([
+        job_of(qb, "a", items=[{}], label="a", status="blocked"),
+        job_of(qb, "b", items=[{}], label="b", status="blocked"),
+        job_of(qb, "c", items=[{"fail": True}], label="c"),
+        job_of(qb, "x", items=[{}], status="blocked", callbacks=[
+            callback("(complete-job-a && complete-job-b) || failed-job-c", code)])])]
+    assert finished(qb, x)["status"] == "complete"
+    assert counts(qb, x) == [1] and "fired for %d" % x in cb_log(x)
+    qb.unblock(a)
+    finished(qb, a)
+    time.sleep(0.3)
+    assert counts(qb, x) == [1]  # A alone: the AND is half met
+    qb.unblock(b)
+    finished(qb, b)
+    wait_until(lambda: counts(qb, x) == [2], what="the second firing")
+    time.sleep(0.3)
+    assert counts(qb, x) == [2] and cb_log(x).count("fired for") == 2
+
+
+def test_done_job_self_fires_once_per_ending(qube, qb):
+    code = "print('done', qb.jobid())\n"
+    done = [callback("done-job-self", code), callback("submit-job-self", "print('submitted')"),
+            callback("complete-job-self || failed-job-self || killed-job-self",
+                     "print('ended')", maximum=1)]
+    ok = submit(qb, "ok", [{}, {}], callbacks=done)
+    bad = submit(qb, "bad", [{}, {"fail": True}], callbacks=done)
+    slow = submit(qb, "slow", [{"sleep": 30}], callbacks=done)
+    wait_until(lambda: work(qb, slow)[0]["status"] == "running", what="slow to run")
+    qb.kill(slow)
+    for jobid, status in ((ok, "complete"), (bad, "failed"), (slow, "killed")):
+        assert finished(qb, jobid)["status"] == status
+        wait_until(lambda: counts(qb, jobid) == [1, 1, 1], what="callbacks of %d" % jobid)
+        assert cb_log(jobid).count("done %d" % jobid) == 1
+    time.sleep(0.3)
+    assert [counts(qb, jobid) for jobid in (ok, bad, slow)] == [[1, 1, 1]] * 3
+    # a retried job ends again: done-job-self fires again; maximum=1 keeps the other at 1
+    qb.retrywork("%d:0" % ok)
+    wait_until(lambda: counts(qb, ok) == [2, 1, 1], what="the second ending")
+    assert cb_log(ok).count("done %d" % ok) == 2 and cb_log(ok).count("ended") == 1
+
+
+def test_failed_work_triggers_and_state_changes_from_callbacks(qube, qb):
+    retry = "qb.retrywork('%d:1' % qb.jobid())\nprint('retried')\n"
+    jobid = submit(qb, "j", [{}, {"fail": "first"}, {"fail": True}], callbacks=[
+        callback("failed-work-self-*", "print('failed')"),
+        callback("failed-work-self-1", retry),
+        callback("complete-work-self-1", "print('item 1 complete')")])
+    # the job is failed for a moment, until the callback retries item 1
+    wait_until(lambda: [w["status"] for w in work(qb, jobid)] == ["complete", "complete",
+                                                                  "failed"], what="the retry")
+    job = finished(qb, jobid)
+    assert job["status"] == "failed" and job["agenda"][1]["count"] == 2
+    wait_until(lambda: counts(qb, jobid) == [2, 1, 1], what="the callbacks")
+    log = cb_log(jobid)
+    assert log.count("failed\n") == 2 and "retried" in log and "item 1 complete" in log
+    # an automatic retry (retrywork) is not a failure event: only the final failure is
+    auto = submit(qb, "auto", [{"fail": "first"}, {"fail": True}], retrywork=1,
+                  callbacks=[callback("failed-work-self-*", "print('failed')")])
+    assert [w["status"] for w in finished(qb, auto)["agenda"]] == ["complete", "failed"]
+    wait_until(lambda: counts(qb, auto) == [1], what="one failure event")
+    time.sleep(0.3)
+    assert counts(qb, auto) == [1]
+
+
+def test_submitcallback_on_an_existing_job(qube, qb):
+    first = submit(qb, "first", [{}], status="blocked")
+    second = submit(qb, "second", [{}], status="blocked")
+    with pytest.raises(ValueError, match="pid"):
+        qb.submitcallback(callback("complete-job-%d" % first, "qb.unblock(qb.jobid())"))
+    with pytest.raises(ValueError, match="999"):
+        qb.submitcallback(callback("done-job-self", pid=999))
+    with pytest.raises(ValueError, match="render"):
+        qb.submitcallback(callback("done-job-render", pid=second))
+    ids = qb.submitcallback(qb.Callback(callback("complete-job-%d" % first,
+                                                 "qb.unblock(qb.jobid())", pid=second)))
+    assert len(ids) == 1 and [cb["id"] for cb in callbacks_of(qb, second)] == ids
+    time.sleep(0.2)
+    assert qb.jobinfo(id=[second])[0]["status"] == "blocked"
+    qb.unblock(first)
+    assert finished(qb, second)["status"] == "complete"
+    assert counts(qb, second) == [1]
+    # event-driven: a callback added after its event never fires
+    qb.submitcallback(callback("complete-job-%d" % first, "print('late')", pid=second))
+    time.sleep(0.3)
+    assert counts(qb, second) == [1, 0] and "late" not in cb_log(second)
+
+
+def test_a_callback_that_raises_is_logged_and_the_supervisor_survives(qube, qb):
+    jobid = submit(qb, "j", [{}], callbacks=[
+        callback("done-job-self", "print('before')\nraise RuntimeError('boom')\n"),
+        callback("done-job-self", "import sys\nsys.exit(3)\n"),
+        callback("done-job-self", "print('third ran', qb.jobid())\n")])
+    finished(qb, jobid)
+    wait_until(lambda: "third ran %d" % jobid in cb_log(jobid), what="the third callback")
+    log = cb_log(jobid)
+    assert "before" in log and "RuntimeError: boom" in log and "Traceback" in log
+    assert "SystemExit" in log
+    assert "RuntimeError: boom" in qube.log() and qube.alive()
+    time.sleep(0.3)
+    assert counts(qb, jobid) == [1, 1, 1]
+    assert finished(qb, submit(qb, "after", [{}]))["status"] == "complete"  # still serving
+    with pytest.raises(RuntimeError, match="QBJOBID"):
+        qb.jobid()  # outside a subjob and a callback
+
+
+def test_callbacks_run_in_the_supervisor_environment(qb, tmp_path):
+    """Callback code runs in the supervisor's Python: it imports what the supervisor's
+    PYTHONPATH holds (start_supervisor(env=...)), nothing of the submitter's sys.path."""
+    from qb.supervisor import start_supervisor
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "cbhelper.py").write_text("def hello(jobid):\n    print('hello from', jobid)\n")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    handle = start_supervisor(os.environ["QB_FAKE_ROOT"], [TYPES], env=env)
+    try:
+        jobid = submit(qb, "j", [{}], callbacks=[
+            callback("complete-job-self", "import cbhelper\ncbhelper.hello(qb.jobid())\n"),
+            callback("complete-job-self", "import os\nprint('pid', os.getpid())\n")])
+        finished(qb, jobid)
+        wait_until(lambda: "pid %d" % handle.pid in cb_log(jobid), what="the callbacks")
+        assert "hello from %d" % jobid in cb_log(jobid)
+    finally:
+        handle.stop()

@@ -140,3 +140,19 @@ def nested_until_error():
 def submit_from_two_clients(n, tag):
     with dccfutures.Executor() as ex:
         return sum(ex.map(add, range(n), [tag] * n))
+
+
+def timed(value, seconds=0.0):
+    """Return ``(value, start, end)`` times: to check that one item ran after another."""
+    start = time.time()
+    time.sleep(seconds)
+    return value, start, time.time()
+
+
+def total(values):
+    """Sum anything nested in lists and dicts (dependency results arrive in place)."""
+    if isinstance(values, dict):
+        return sum(total(v) for v in values.values())
+    if isinstance(values, (list, tuple)):
+        return sum(total(v) for v in values)
+    return values

@@ -19,11 +19,16 @@ WorkRef = Tuple[int, int]  # (job_id, work_id)
 
 @dataclass
 class WorkSpec:
-    """One agenda item: its encoded calls (a map chunk holds several) and Qube work fields."""
+    """One agenda item: its encoded calls (a map chunk holds several) and Qube work fields.
+
+    ``depends_on`` lists the items that must complete before this one runs, as
+    ``(job_id, work_id)``; a ``job_id`` of None means this item's own job.
+    """
     package: bytes
     ncalls: int = 1
     name: str = ""
     fields: Dict[str, Any] = field(default_factory=dict)
+    depends_on: List[Tuple[Optional[int], int]] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +74,7 @@ class WorkInfo:
     host: Optional[str] = None
     started: Optional[float] = None
     finished: Optional[float] = None
+    ncalls: int = 1  # calls in the item (a map chunk holds several): one future each
 
 
 @dataclass

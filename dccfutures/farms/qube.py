@@ -305,7 +305,8 @@ class QubeFarm(Farm):
         info = _job_info(found[0])
         info.work = [WorkInfo(job_id, index, str(work.get("name", index)), work["status"],
                               *_progress(work), attempts=int(work.get("count") or 0),
-                              host=work.get("host"))
+                              host=work.get("host"),
+                              ncalls=int((work.get("package") or {}).get("ncalls") or 1))
                      for index, work in enumerate(found[0].get("agenda") or [])]
         return info
 

@@ -46,6 +46,34 @@ class WorkSource:
     def close(self) -> None:
         """The loop is over."""
 
+    def outcome(self, job_id: int, work_id: int) -> Optional[bytes]:
+        """The encoded outcomes of a complete work item this item depends on, or None when
+        it is not complete (a farm without dependencies has none)."""
+        return None
+
+
+def dependency_resolver(item: "Item", source: WorkSource):
+    """The value a dependency reference in ``item``'s payload stands for: the result of
+    that call of that work item (``None`` as job id: ``item``'s own job)."""
+    cache: Dict[Tuple[int, int], list] = {}
+
+    def resolve(reference: Tuple[str, Optional[int], int, int]) -> Any:
+        _, job_id, work_id, call = reference
+        key = (item.job_id if job_id is None else job_id, work_id)
+        if key not in cache:
+            blob = source.outcome(*key)
+            if blob is None:
+                from ..errors import DependencyError
+                raise DependencyError("work %d:%d, which this item depends on, has no result: "
+                                      "it is not complete" % key, key[0], key[1], "")
+            cache[key] = payload.decode_outcomes(blob)
+        outcomes = cache[key]
+        ok, value = payload.unpack(outcomes[call] if call < len(outcomes) else outcomes[0])
+        if not ok:
+            raise value
+        return value
+    return resolve
+
 
 class ModuleCache:
     """Keep the user's modules warm across jobs, but never stale.
@@ -128,7 +156,7 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
             os.chdir(cwd)
         source.started(item)
         try:
-            calls = payload.decode_calls(item.calls)
+            calls = payload.decode_calls(item.calls, dependency_resolver(item, source))
             shared = _job_function(item, functions)
         except BaseException as error:  # a payload that does not load fails the item, not us
             outcomes = [payload.failure(error)]

@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..base import BLOCKED, COMPLETE, FAILED, KILLED, PENDING, RUNNING, JobInfo, JobSpec, WorkInfo
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)  # older in some DCC Pythons
 TALLY = {PENDING: "t_pending", BLOCKED: "t_blocked", RUNNING: "t_running",
          COMPLETE: "t_complete", FAILED: "t_failed", KILLED: "t_killed"}
@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS work(
     log_path TEXT,
     log_start INTEGER,
     log_end INTEGER,
+    waiting INTEGER NOT NULL DEFAULT 0,  -- dependencies not complete yet
     started REAL,
     finished REAL,
     rev INTEGER NOT NULL
@@ -97,6 +98,9 @@ CREATE TABLE IF NOT EXISTS workers(
     log_start INTEGER,
     killed INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS deps(job_id INTEGER NOT NULL, idx INTEGER NOT NULL,
+    dep_job INTEGER NOT NULL, dep_idx INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS deps_on ON deps(dep_job, dep_idx);
 CREATE TABLE IF NOT EXISTS removed(job_id INTEGER PRIMARY KEY, rev INTEGER NOT NULL, at REAL NOT NULL);
 """ % SCHEMA_VERSION
 
@@ -157,6 +161,9 @@ class Store:
 
     def __init__(self, path: str, timeout: float = 30.0):
         self.path = path
+        # Woken when finished items release others waiting on them (maybe of another pool).
+        self.supervisor_fifo = os.path.join(os.path.dirname(path), "run", "supervisor")
+        self.pokes: List[str] = []
         self.timeout = timeout
         self._lock = threading.RLock()
         new = not os.path.exists(path)
@@ -177,6 +184,15 @@ class Store:
             row = None
         if row is None:
             self.db.executescript(_SCHEMA)  # IF NOT EXISTS: two processes racing here is fine
+        elif row[0] == 2:  # v3 adds farm-side dependencies
+            with self.transaction() as db:
+                if db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == 2:
+                    db.execute("ALTER TABLE work ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0")
+                    db.execute("CREATE TABLE IF NOT EXISTS deps(job_id INTEGER NOT NULL, idx"
+                               " INTEGER NOT NULL, dep_job INTEGER NOT NULL, dep_idx INTEGER"
+                               " NOT NULL)")
+                    db.execute("CREATE INDEX IF NOT EXISTS deps_on ON deps(dep_job, dep_idx)")
+                    db.execute("UPDATE meta SET value = 3 WHERE key = 'schema'")
         elif row[0] != SCHEMA_VERSION:
             raise RuntimeError("the farm database %s has schema %s, this dccfutures expects %d"
                                % (self.path, row[0], SCHEMA_VERSION))
@@ -309,8 +325,89 @@ class Store:
                       json.dumps(w.fields, default=str) if w.fields else None, w.package,
                       w.ncalls, rev)
                      for i, (w, state) in enumerate(zip(spec.work, initial))])
+                if any(w.depends_on for w in spec.work):
+                    self._wait_for(db, job_id, spec.work, rev, now)
                 ids.append(job_id)
         return ids
+
+    def _wait_for(self, db, job_id: int, work, rev: int, now: float) -> None:
+        """Record what each new item depends on: an item waits ``blocked`` for dependencies
+        not complete yet, and fails at once when one already failed or was killed."""
+        moves: Dict[Tuple[str, str], int] = {}
+        for idx, spec in enumerate(work):
+            waiting, failed = [], None
+            for dep_job, dep_idx in dict.fromkeys((job_id if j is None else j, i)
+                                                  for j, i in spec.depends_on):
+                row = db.execute("SELECT status, name FROM work WHERE job_id = ? AND idx = ?",
+                                 (dep_job, dep_idx)).fetchone()
+                if row is None:
+                    failed = (dep_job, dep_idx, "removed", "?")
+                elif row[0] in (FAILED, KILLED):
+                    failed = (dep_job, dep_idx, row[0], row[1])
+                elif row[0] != COMPLETE:
+                    waiting.append((dep_job, dep_idx))
+                if failed:
+                    break
+            state = BLOCKED if spec.fields.get("status") == BLOCKED else PENDING
+            if failed:
+                db.execute("UPDATE work SET status = 'failed', result = ?, finished = ?, rev = ?"
+                           " WHERE job_id = ? AND idx = ?",
+                           (_dependency_failure(*failed), now, rev, job_id, idx))
+                _count(moves, (state, FAILED))
+            elif waiting:
+                db.executemany("INSERT INTO deps(job_id, idx, dep_job, dep_idx) VALUES (?,?,?,?)",
+                               [(job_id, idx, j, i) for j, i in waiting])
+                db.execute("UPDATE work SET status = 'blocked', waiting = ?, message = ?"
+                           " WHERE job_id = ? AND idx = ?",
+                           (len(waiting), _waiting_message(waiting), job_id, idx))
+                if state != BLOCKED:
+                    _count(moves, (state, BLOCKED))
+        if moves:
+            self._tally(db, job_id, moves, rev, now)
+
+    def _settle(self, db, ended: Iterable[Tuple[int, int, str]], rev: int, now: float
+                ) -> List[int]:
+        """Items ended: release the items waiting on them (all dependencies complete: pending)
+        or fail them, naming the dependency, when one failed or was killed; a failure passes
+        down the chain. Returns the jobs whose items changed."""
+        queue = list(ended)
+        moves: Dict[int, Dict[Tuple[str, str], int]] = {}
+        while queue:
+            dep_job, dep_idx, status = queue.pop()
+            rows = db.execute(
+                "SELECT d.job_id, d.idx, w.status, w.waiting FROM deps d JOIN work w ON"
+                " w.job_id = d.job_id AND w.idx = d.idx WHERE d.dep_job = ? AND d.dep_idx = ?",
+                (dep_job, dep_idx)).fetchall()
+            if not rows:
+                continue
+            db.execute("DELETE FROM deps WHERE dep_job = ? AND dep_idx = ?", (dep_job, dep_idx))
+            name = None
+            for job_id, idx, item_status, waiting in rows:
+                if item_status != BLOCKED or waiting <= 0:
+                    continue  # killed, or unblocked by hand, meanwhile
+                if status == COMPLETE and waiting > 1:
+                    db.execute("UPDATE work SET waiting = waiting - 1 WHERE job_id = ? AND"
+                               " idx = ?", (job_id, idx))
+                    continue
+                if status == COMPLETE:
+                    db.execute("UPDATE work SET status = 'pending', waiting = 0, message = NULL,"
+                               " rev = ? WHERE job_id = ? AND idx = ?", (rev, job_id, idx))
+                    _count(moves.setdefault(job_id, {}), (BLOCKED, PENDING))
+                    continue
+                if name is None:
+                    row = db.execute("SELECT name FROM work WHERE job_id = ? AND idx = ?",
+                                     (dep_job, dep_idx)).fetchone()
+                    name = row[0] if row else "?"
+                db.execute("DELETE FROM deps WHERE job_id = ? AND idx = ?", (job_id, idx))
+                db.execute("UPDATE work SET status = 'failed', waiting = 0, message = NULL,"
+                           " result = ?, finished = ?, rev = ? WHERE job_id = ? AND idx = ?",
+                           (_dependency_failure(dep_job, dep_idx, status, name), now, rev,
+                            job_id, idx))
+                _count(moves.setdefault(job_id, {}), (BLOCKED, FAILED))
+                queue.append((job_id, idx, FAILED))
+        for job_id, job_moves in moves.items():
+            self._tally(db, job_id, job_moves, rev, now)
+        return list(moves)
 
     @_retrying
     def changes(self, cursor: int, min_job: int, new_jobs: Sequence[int]):
@@ -367,25 +464,29 @@ class Store:
         with self.transaction() as db:
             rev = None
             touched = []
+            ended: List[Tuple[int, int, str]] = []
             for job_id, idxs in targets.items():
                 rows = self._select_items(db, job_id, idxs, (PENDING, BLOCKED, RUNNING),
-                                          "id, status, worker")
+                                          "id, status, worker, idx")
                 if not rows:
                     continue
                 if rev is None:
                     rev = self._bump(db)
                 moves: Dict[Tuple[str, str], int] = {}
-                for row_id, status, worker in rows:
+                for row_id, status, worker, _ in rows:
                     _count(moves, (status, KILLED))
                     if worker is not None:
                         held.setdefault(worker, []).append(row_id)
                 db.executemany("UPDATE work SET status = 'killed', worker = NULL, finished = ?,"
-                               " rev = ? WHERE id = ?", [(now, rev, r[0]) for r in rows])
+                               " waiting = 0, rev = ? WHERE id = ?",
+                               [(now, rev, r[0]) for r in rows])
                 self._tally(db, job_id, moves, rev, now)
                 touched.append(job_id)
                 killed += len(rows)
+                ended += [(job_id, r[3], KILLED) for r in rows]
             if rev is None:
                 return 0, {}, []
+            touched += self._settle(db, ended, rev, now)
             notify = self._notify(db, touched)
         return killed, held, notify
 
@@ -492,10 +593,10 @@ class Store:
         info = found[0]
         with self._lock:
             rows = self.db.execute(
-                "SELECT idx, name, status, progress, message, attempts, started, finished"
-                " FROM work WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
-        info.work = [WorkInfo(job_id, r[0], r[1], r[2], r[3], r[4], r[5], "localhost", r[6], r[7])
-                     for r in rows]
+                "SELECT idx, name, status, progress, message, attempts, started, finished,"
+                " ncalls FROM work WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
+        info.work = [WorkInfo(job_id, r[0], r[1], r[2], r[3], r[4], r[5], "localhost", r[6], r[7],
+                              r[8]) for r in rows]
         return info
 
     def remove(self, job_ids: Sequence[int]) -> int:
@@ -507,6 +608,7 @@ class Store:
             for job_id in job_ids:
                 count += db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount
                 db.execute("DELETE FROM work WHERE job_id = ?", (job_id,))
+                db.execute("DELETE FROM deps WHERE job_id = ?", (job_id,))
                 db.execute("INSERT OR REPLACE INTO removed VALUES (?, ?, ?)", (job_id, rev, now))
         return count
 
@@ -599,15 +701,17 @@ class Store:
         another idle worker always finds work. Job details come once per worker.
         """
         now = time.time()
+        self.pokes = []
         with self.transaction() as db:
             rev = self._bump(db)
             touched = self._finish(db, pid, done, rev, now) if done else []
             claimed = self._claim(db, pid, pool, limit, known_jobs, rev, now) if limit else []
             notify = self._notify(db, touched) if touched and notify_known is None else []
-        return notify, claimed
+        return notify + self.pokes, claimed
 
     def _finish(self, db, pid: int, done, rev: int, now: float) -> List[int]:
         touched: Dict[int, Dict[Tuple[str, str], int]] = {}
+        ended: List[Tuple[int, int, str]] = []
         for item, status, outcome, log_path, log_start, log_end in done:
             landed = db.execute(
                 "UPDATE work SET status = ?, result = ?, progress = CASE WHEN ? = 'complete'"
@@ -618,8 +722,12 @@ class Store:
                  item.row_id, pid, item.attempt)).rowcount
             if landed:
                 _count(touched.setdefault(item.job_id, {}), (RUNNING, status))
+                ended.append((item.job_id, item.idx, status))
         for job_id, moves in touched.items():
             self._tally(db, job_id, moves, rev, now)
+        released = self._settle(db, ended, rev, now)
+        if released:
+            self.pokes = self._notify(db, released) + [self.supervisor_fifo]
         return list(touched)
 
     def _claim(self, db, pid: int, pool: str, limit: int, known_jobs, rev: int, now: float
@@ -705,6 +813,7 @@ class Store:
                 return []
             rev = self._bump(db)
             touched: Dict[int, Dict[Tuple[str, str], int]] = {}
+            ended: List[Tuple[int, int, str]] = []
             for row_id, job_id, idx, attempts, max_attempts in rows:
                 charged = not deliberate and current == (row_id, attempts)
                 if charged and attempts >= max_attempts:
@@ -713,6 +822,7 @@ class Store:
                                " finished = ?, rev = ? WHERE id = ?",
                                (lost_outcome(attempts, tail), now, rev, row_id))
                     new = FAILED
+                    ended.append((job_id, idx, FAILED))
                 else:
                     db.execute("UPDATE work SET status = 'pending', worker = NULL, rev = ?,"
                                " attempts = attempts - ? WHERE id = ?",
@@ -721,7 +831,7 @@ class Store:
                 _count(touched.setdefault(job_id, {}), (RUNNING, new))
             for job_id, moves in touched.items():
                 self._tally(db, job_id, moves, rev, now)
-            return self._notify(db, touched)
+            return self._notify(db, list(touched) + self._settle(db, ended, rev, now))
 
     @_retrying
     def registered(self, pid: int) -> bool:
@@ -750,20 +860,22 @@ class Store:
         """Fail the pending items of a pool whose interpreter cannot start."""
         now = time.time()
         with self.transaction() as db:
-            rows = db.execute("SELECT w.id, w.job_id FROM work w JOIN jobs j ON j.id = w.job_id"
-                              " WHERE j.pool = ? AND w.status = 'pending'", (pool,)).fetchall()
+            rows = db.execute("SELECT w.id, w.job_id, w.idx FROM work w JOIN jobs j ON"
+                              " j.id = w.job_id WHERE j.pool = ? AND w.status = 'pending'",
+                              (pool,)).fetchall()
             if not rows:
                 return []
             rev = self._bump(db)
             outcome = encode(reason)
             jobs: Dict[int, int] = {}
-            for row_id, job_id in rows:
+            for row_id, job_id, _ in rows:
                 db.execute("UPDATE work SET status = 'failed', result = ?, finished = ?, rev = ?"
                            " WHERE id = ?", (outcome, now, rev, row_id))
                 jobs[job_id] = jobs.get(job_id, 0) + 1
             for job_id, count in jobs.items():
                 self._tally(db, job_id, {(PENDING, FAILED): count}, rev, now)
-            return self._notify(db, jobs)
+            settled = self._settle(db, [(r[1], r[2], FAILED) for r in rows], rev, now)
+            return self._notify(db, list(jobs) + settled)
 
     @_retrying
     def demand(self) -> Dict[str, Tuple[int, int, Dict[str, Any]]]:
@@ -814,3 +926,17 @@ def _chunks(seq: Sequence, size: int):
     seq = list(seq)
     for i in range(0, len(seq), size):
         yield seq[i:i + size]
+
+
+def _waiting_message(waiting: Sequence[Tuple[int, int]]) -> str:
+    names = ["%d:%d" % ref for ref in waiting[:5]]
+    return "waiting for %s%s" % (", ".join(names), ", …" if len(waiting) > 5 else "")
+
+
+def _dependency_failure(dep_job: int, dep_idx: int, status: str, name: str) -> bytes:
+    from ... import payload
+    from ...errors import DependencyError
+    error = DependencyError("work %d:%d (%s), which this item depends on, %s"
+                            % (dep_job, dep_idx, name, "was removed" if status == "removed"
+                               else "ended " + status), dep_job, dep_idx, status)
+    return payload.encode_outcomes([payload.failure(error, "")])

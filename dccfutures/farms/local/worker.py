@@ -78,10 +78,11 @@ class LocalWorkSource(WorkSource):
                 return None
             if self.done:  # report what ran and take what is next in one transaction
                 done, self.done = self.done, []
-                _, claimed_items = self.store.finish_and_claim(
+                released, claimed_items = self.store.finish_and_claim(
                     self.pid, done, self.pool, self._claim_size(), self.jobs, notify_known=True)
                 wakeup.poke_all({self.jobs[d[0].job_id]["notify"] for d in done
-                                 if self.jobs.get(d[0].job_id, {}).get("notify")})
+                                 if self.jobs.get(d[0].job_id, {}).get("notify")}
+                                | set(released))  # + whoever waits on what this released
             else:
                 claimed_items = self.store.claim(self.pid, self.pool, self._claim_size(),
                                                  self.jobs)
@@ -114,6 +115,11 @@ class LocalWorkSource(WorkSource):
     def progress(self, item: Item, fraction: float, message: Optional[str]) -> None:
         with self._lock:
             self._progress[item.token.row_id] = (item.token.attempt, fraction, message)
+
+    def outcome(self, job_id: int, work_id: int) -> Optional[bytes]:
+        status, result = self.store.results([(job_id, work_id)]).get((job_id, work_id),
+                                                                     (None, None))
+        return result if status == "complete" else None
 
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
         self._set_item(0, 0)

@@ -17,7 +17,7 @@ Implemented
 -----------
 Objects: ``QBObject`` (a dict whose keys are also attributes), ``Job``, ``Work``, ``Subjob``,
 ``Host``, ``Callback``.
-Client: ``submit``, ``jobinfo``, ``kill``, ``killwork``, ``retry``, ``retrywork``, ``requeue``,
+Client: ``submit``, ``submitcallback``, ``jobinfo``, ``kill``, ``killwork``, ``retry``, ``retrywork``, ``requeue``,
 ``requeuework``, ``block``, ``unblock``, ``blockwork``, ``unblockwork`` (and its deprecated
 alias ``workunblock``, which the callbacks page uses), ``remove``, ``preempt``, ``stdout``,
 ``stderr``, ``log``, ``ping``, ``hostinfo``; frame helpers ``rangesplit``, ``rangejoin``,
@@ -28,13 +28,15 @@ Jobtype back-end: ``jobobj``, ``jobid``, ``subid``, ``requestwork``, ``reportwor
 Job fields honoured: ``prototype``, ``name``, ``package``, ``env``, ``cpus``, ``agenda``,
 ``status`` (initial ``pending``/``blocked``), ``priority`` (dispatch order), ``label`` and
 ``pgrp``, ``dependency`` (and ``waitfor``), ``retrywork``, ``retrywork_delay``,
-``retrysubjob``. Others from the documented field list are accepted, stored and returned but
+``retrysubjob``, ``callbacks`` (python callbacks run by the fake supervisor; see "Callbacks"). Others from the documented field list are accepted, stored and returned but
 have no effect (``groups``, ``hosts``, ``requirements``, ``reservations``, ``cluster``, ...:
 every fake host is eligible).
 
-Left out (a later issue may need them): callbacks (``submitcallback`` and a job with
-``callbacks``, ``timelimit`` or ``agenda_timelimit``, which Qube turns into callbacks, raise
-NotImplementedError: they must not be silently ignored); ``subjob`` dependency links and the
+Left out (a later issue may need them): ``timelimit`` and ``agenda_timelimit`` (Qube turns
+them into callbacks; they raise NotImplementedError: they must not be silently ignored);
+callbacks in the ``qube`` and ``perl`` languages, trigger events of types ``subjob``, ``host``,
+``time``, ``repeat``, ``global*`` and the event names ``assigned``, ``removed``, ``modified``,
+``dummy`` (NotImplementedError); Universal Callbacks; ``subjob`` dependency links and the
 ``info-`` dependency form (ignored, it only draws WranglerView's graph); ``interrupt``,
 ``migrate``, ``suspend``, ``resume``, ``retire``, ``retirework``, ``modify``, ``top``,
 ``bottom``, ``hist``, ``stats``, ``archivejob``/``recoverjob``, ``binarySort``, ``version``,
@@ -78,6 +80,26 @@ Sources
        back-end loop, the requestwork statuses (running / complete / pending = preempted /
        blocked / waiting), job.conf's ``[execute module]``, ``QBJOBID``/``QBSUBID``.
 [DESIGN] DESIGN.md "Decisions": ``JOB:WORK`` uses the agenda index; ``workunblock`` too.
+[CB]   PipelineFX/docs ``developers-guide/callbacks/callbacks.mdx`` (and reference/004, the
+       project's copy): each callback must include triggers, language and code; the code
+       runs "each time the trigger condition is met"; the python examples (``qb.jobid()``,
+       ``qb.workunblock("JOB:FRAME")``, ``qb.unblock``) with ``qb`` already in scope.
+[TRIG] PipelineFX/docs ``callbacks/triggers/triggers.mdx`` and ``trigger-event-syntax/*``:
+       events ``name-type-context-extra``; job event names complete, done (complete, killed
+       or failed), submit, killed, blocked, failed, running, waiting, assigned, removed,
+       modified, dummy; types job, subjob, work (extra: "workid/name"), host, time, repeat,
+       global; contexts ``self``, ``parent`` (the job's pid), a process-group label, a job
+       id; ``failed-work-self-*`` = any frame; operators ``&&`` and ``||``, grouping with
+       parentheses; "callback triggers are event-driven (transitions from one state to
+       another), not state-driven": an event before the callback exists never fires it.
+       Labels: unique within the pgrp; jobs of one ``submit`` share a pgrp.
+[CBAPI] [API] ``qb.Callback``: properties id, pid (parent job id), triggers ("list of
+       events"), code, language (perl, python, qube), user, count (times executed),
+       maximum (default unlimited), ready (internal). [REF]: ``qb.submitcallback(callback)``
+       takes a dict or Callback and returns a list of callback ids.
+[ENV]  PipelineFX/docs ``callbacks/Callback+execution+environment.md``: callbacks execute
+       on the supervisor host inside a supervisor process; their prints go to the ``*.cb``
+       file in the job's log directory. ``callback-languages.mdx``: Perl, Python, Qube.
 
 Decided here (the sources do not say)
 -------------------------------------
@@ -150,6 +172,62 @@ Decided here (the sources do not say)
 * Attribute access: real qb (6.5+) QBObjects are plain dicts with deprecated accessor
   *methods* (``job.id()``), while [REF] shows attributes (``job.id``). The fake offers
   attributes as asked; code meant for real Qube should use ``job['id']``, which works on both.
+* Callbacks ([CB], [TRIG], [CBAPI], [ENV]):
+
+  - Fields: ``triggers``, ``language``, ``code`` are required; ``user`` (str, stored) and
+    ``maximum`` (int >= 1; -1 or absent: unlimited) optional; ``id``, ``count``, ``ready``
+    (and in a job's list, ``pid``) are ignored when submitted; anything else is a ValueError.
+    ``language`` 'python' runs; 'qube'/'perl' raise NotImplementedError; others ValueError.
+    The code must compile (ValueError at submit; Qube would fail only when it runs).
+  - Trigger grammar (all checked at submit / submitcallback: ValueError naming the token,
+    NotImplementedError for documented but unimplemented types and names)::
+
+        triggers := expr | [expr, ...]          a list: any of them fires it (OR'd)
+        expr     := and ( OR and )*             && binds tighter than || (docs silent)
+        and      := atom ( AND atom )*
+        atom     := event | '(' expr ')'
+        AND      := '&&' | 'AND&&'              OR := '||' | 'OR||'  (blanks optional)
+        event    := NAME '-job-' CONTEXT
+                  | NAME '-work-' CONTEXT '-' WORK
+        NAME     := complete | done | failed | killed | running | blocked
+                  | submit | waiting                        (job events only)
+        CONTEXT  := self | parent | <job id> | <label>      (no '-' in a label here)
+        WORK     := <work name> | '*'                       (the rest: may hold '-')
+
+    ``AND&&``/``OR||`` are how reference/004's copy of the page writes the operators (an
+    artefact of its export, kept so the example runs verbatim); bare AND/OR are errors.
+    A WORK matches the item's *name* only (the page's examples use ``work['name']``), never
+    its index: unlike ``JOB:WORK`` ([DESIGN]). For genframes agendas (names from 1) the
+    page's ``workunblock("%s:%s" % (jobId, frame))`` therefore unblocks item *index* frame.
+  - Contexts resolve to job ids at submit: ``parent`` needs the job's ``pid``; a job id must
+    exist (or be in the same submit); a label must name a job of the callback's pgrp
+    already there or in the same submit (another pgrp's label, a typo, a job that joins the
+    pgrp later: ValueError). Labels match case-insensitively (the page's example labels
+    'ribGen' and triggers on 'ribgen'); two labels differing only in case: ValueError.
+  - Events are transitions, recorded by SQLite triggers in the transaction that makes them
+    (``events`` table) while any callback is pending: ``submit`` when a job is inserted,
+    otherwise a job's or item's new status. done = complete, failed or killed. An item that
+    fails and is retried automatically (``retry``/``retrywork``) goes back to pending without
+    a ``failed`` event; ``failed`` fires when it ends failed. A callback reacts only to
+    events after its creation (a job's callbacks see their own job's ``submit``).
+  - Firing: each event term latches when its event occurs; when the expression is true the
+    callback fires, ``count`` += 1 and every latch resets. So it fires again on later events
+    (a retried job that ends again fires ``done-job-self`` again; ``A && B`` needs both
+    again) until ``maximum`` firings ([CBAPI] default: unlimited). Use ``maximum: 1`` for
+    once-only callbacks. ``jobinfo(callbacks=True)`` shows ``count`` and ``maximum``.
+  - Running: the fake supervisor matches events each tick (~20 ms) and runs fired code in
+    its own process, one callback at a time, by ``exec`` in a fresh namespace holding
+    ``qb`` (this fake): ``qb.jobid()`` returns the owning job's id; subjob-only functions
+    (``subid``, ``jobobj``, ``requestwork``...) raise RuntimeError; client functions work
+    (also while ``fake_down()``). Environment: the supervisor's (``start_supervisor(env=)``;
+    its PYTHONPATH starts with this fake's folder), not the submitter's. Prints and
+    tracebacks go to ``$QB_FAKE_ROOT/logs/JOB/JOB.cb`` (a header line per run); an exception
+    (SystemExit too) is also noted in the supervisor's log; the supervisor carries on.
+    Slow code stalls the fake supervisor, as on Qube (docs: use subprocess.Popen).
+  - ``submitcallback(callback)``: the callback's ``pid`` names its job ([CBAPI]; required);
+    a list of callbacks is accepted; returns their ids. ``remove`` deletes a job's callbacks.
+  - ``dependency`` is unchanged: evaluated against current states (state-driven), unlike
+    callbacks; ``unblock`` still releases it.
 * Supervisor down: real qb's ``submit`` raises ``ValueError(qb.error())`` when the supervisor
   rejects a job; what it raises when unreachable is not documented, so the fake raises
   ``RuntimeError("qb: cannot connect to supervisor")``. Callers should catch Exception.
@@ -187,6 +265,9 @@ DOWN_MESSAGE = "qb: cannot connect to supervisor"
 
 calls = _collections.Counter()
 jobinfo_bytes = 0
+# Set by the fake supervisor while it runs a callback's code: the id of the job that owns the
+# callback (what ``jobid()`` returns there).
+_callback_job = None
 _count_lock = _threading.Lock()
 
 
@@ -227,7 +308,7 @@ def _api(remote):
         def wrapper(*args, **kwargs):
             with _count_lock:
                 calls[name] += 1
-            if remote and _is_down():
+            if remote and _callback_job is None and _is_down():
                 raise RuntimeError(DOWN_MESSAGE)
             return function(*args, **kwargs)
         return wrapper
@@ -273,7 +354,8 @@ class Host(QBObject):
 
 
 class Callback(QBObject):
-    """A callback (stored; the fake does not run callbacks)."""
+    """A job callback: ``triggers``, ``language`` ('python'), ``code``; see the package
+    docstring, "Callbacks"."""
 
 
 class Job(QBObject):
@@ -392,6 +474,232 @@ def _parse_dependency(text):
     return jobs, works
 
 
+# -- callbacks ---------------------------------------------------------------------------
+
+# [API] qb.Callback properties. Read-only ones are ignored when submitted (a job read back
+# with jobinfo(callbacks=True) can be submitted again); in a job's list ``pid`` is the job.
+_CALLBACK_FIELDS = frozenset("id pid triggers code language user count maximum ready".split())
+_CALLBACK_READONLY = frozenset("id count ready".split())
+# [TRIG] event names (job events); the last four are documented but not implemented here.
+_JOB_EVENTS = ("complete", "done", "submit", "killed", "blocked", "failed", "running",
+               "waiting")
+_WORK_EVENTS = ("complete", "done", "failed", "killed", "running", "blocked")
+_EVENTS_LEFT_OUT = ("assigned", "removed", "modified", "dummy")
+# [TRIG] event types other than job and work: documented, not implemented.
+_TYPES_LEFT_OUT = ("subjob", "host", "time", "repeat", "global", "globaltime",
+                   "globalrepeat")
+_TRIGGER_TOKEN = _re.compile(r"\s*(?:(AND&&|&&)|(OR\|\||\|\|)|(\()|(\))|([^\s()&|]+)|(\S))")
+
+
+def _parse_event(token):
+    """One event ``name-type-context[-extra]`` ([TRIG]) as an unresolved term."""
+    parts = token.split("-", 2)
+    if len(parts) != 3 or not all(parts):
+        raise ValueError("qb: cannot read trigger event %r (name-type-context[-extra], e.g. "
+                         "complete-job-self or complete-work-render-5)" % token)
+    name, kind, rest = parts
+    if kind in _TYPES_LEFT_OUT:
+        raise NotImplementedError("qb (fake): %r: %s events are not implemented by the fake "
+                                  "(job and work only)" % (token, kind))
+    if kind not in ("job", "work"):
+        raise ValueError("qb: trigger event %r: unknown event type %r (job, work, subjob, "
+                         "host, time, repeat, global)" % (token, kind))
+    if name in _EVENTS_LEFT_OUT:
+        raise NotImplementedError("qb (fake): %r: the %r event is not implemented by the fake"
+                                  % (token, name))
+    names = _JOB_EVENTS if kind == "job" else _WORK_EVENTS
+    if name not in names:
+        raise ValueError("qb: trigger event %r: unknown %s event name %r (%s)"
+                         % (token, kind, name, ", ".join(names)))
+    if kind == "job":
+        if "-" in rest:
+            raise ValueError("qb: trigger event %r: a job event is name-job-context (self, "
+                             "parent, a job id or a label without '-'), no extra field"
+                             % token)
+        return {"name": name, "type": "job", "context": rest, "work": None}
+    context, _, work = rest.partition("-")
+    if not context or not work:
+        raise ValueError("qb: trigger event %r: a work event is name-work-context-workname "
+                         "(or '*' for any item)" % token)
+    return {"name": name, "type": "work", "context": context, "work": work}
+
+
+def _parse_expression(text, terms):
+    """[TRIG] operators: ``&&`` and ``||`` (also written ``AND&&`` / ``OR||``, as in
+    reference/004's copy of the callbacks page), parentheses; && binds tighter than ||."""
+    tokens = []
+    for match in _TRIGGER_TOKEN.finditer(text):
+        if match.group(6):
+            raise ValueError("qb: cannot read trigger %r at %r (operators: && or AND&&, || "
+                             "or OR||, parentheses)" % (text, match.group(6)))
+        if match.group(1):
+            tokens.append(("and", match.group(1)))
+        elif match.group(2):
+            tokens.append(("or", match.group(2)))
+        elif match.group(3):
+            tokens.append(("(", "("))
+        elif match.group(4):
+            tokens.append((")", ")"))
+        elif match.group(5):
+            tokens.append(("event", match.group(5)))
+    position = [0]
+
+    def peek():
+        return tokens[position[0]] if position[0] < len(tokens) else (None, None)
+
+    def take():
+        token = peek()
+        position[0] += 1
+        return token
+
+    def parse_or():
+        children = [parse_and()]
+        while peek()[0] == "or":
+            take()
+            children.append(parse_and())
+        return children[0] if len(children) == 1 else ["or", children]
+
+    def parse_and():
+        children = [parse_atom()]
+        while peek()[0] == "and":
+            take()
+            children.append(parse_atom())
+        return children[0] if len(children) == 1 else ["and", children]
+
+    def parse_atom():
+        kind, value = take()
+        if kind == "(":
+            node = parse_or()
+            if take()[0] != ")":
+                raise ValueError("qb: trigger %r: missing ')'" % text)
+            return node
+        if kind == "event":
+            terms.append(_parse_event(value))
+            return ["ev", len(terms) - 1]
+        raise ValueError("qb: trigger %r: expected an event or '(' %s"
+                         % (text, "at %r" % value if value else "at the end"))
+
+    node = parse_or()
+    if position[0] < len(tokens):
+        raise ValueError("qb: trigger %r: unexpected %r" % (text, tokens[position[0]][1]))
+    return node
+
+
+def _parse_triggers(triggers):
+    """``triggers``: one expression (str, as on the callbacks page) or a list of them ([API]:
+    "list of events that trigger the Callback"; any of them triggers it: they are OR'd)."""
+    texts = [triggers] if isinstance(triggers, str) else triggers
+    if not isinstance(texts, list) or not texts or \
+            not all(isinstance(text, str) and text.strip() for text in texts):
+        raise ValueError("qb: a callback's triggers must be a str such as 'done-job-self' (or a "
+                         "non-empty list of them), got %r" % (triggers,))
+    terms = []
+    nodes = [_parse_expression(text, terms) for text in texts]
+    return (nodes[0] if len(nodes) == 1 else ["or", nodes]), terms
+
+
+def _normalize_callback(callback, index=0, in_job=False):
+    """Check a callback (a Callback or dict) the way the supervisor would take it."""
+    where = "callback %d" % index if in_job else "the callback"
+    if not isinstance(callback, dict):
+        raise ValueError("qb: %s is a %s, not a Callback or dict"
+                         % (where, type(callback).__name__))
+    unknown = sorted(str(key) for key in callback if key not in _CALLBACK_FIELDS)
+    if unknown:
+        raise ValueError("qb: unknown callback field(s) %s (a typo? see the qb.Callback "
+                         "properties in Qube's Python API reference)" % ", ".join(unknown))
+    for key in ("triggers", "language", "code"):
+        if callback.get(key) in (None, "", []):
+            raise ValueError("qb: %s needs %r (each callback must include triggers, language "
+                             "and code)" % (where, key))
+    language = callback["language"]
+    if language in ("qube", "perl"):
+        raise NotImplementedError("qb (fake): %r callbacks are not implemented by the fake "
+                                  "(python only)" % language)
+    if language != "python":
+        raise ValueError("qb: %s: unknown callback language %r (perl, python, qube)"
+                         % (where, language))
+    code = callback["code"]
+    if not isinstance(code, str):
+        raise ValueError("qb: %s: code must be a str of Python" % where)
+    try:
+        compile(code, "<callback>", "exec")
+    except SyntaxError as error:
+        raise ValueError("qb: %s: its Python code does not compile: %s" % (where, error)) \
+            from None
+    expr, terms = _parse_triggers(callback["triggers"])
+    user = callback.get("user", "")
+    if user is None:
+        user = ""
+    if not isinstance(user, str):
+        raise ValueError("qb: %s: user must be a str" % where)
+    maximum = callback.get("maximum")
+    if maximum is None or maximum == -1:
+        maximum = -1
+    elif not _is_int(maximum) or maximum < 1:
+        raise ValueError("qb: %s: maximum must be an int >= 1 (or -1/None: unlimited), got %r"
+                         % (where, maximum))
+    pid = callback.get("pid")
+    if not in_job and not (_is_int(pid) and pid > 0):
+        raise ValueError("qb.submitcallback: the callback's 'pid' must be the id of its job "
+                         "(int), got %r" % (pid,))
+    triggers = callback["triggers"]
+    return {"triggers": list(triggers) if isinstance(triggers, list) else triggers,
+            "code": code, "language": language, "user": user, "maximum": maximum,
+            "expr": expr, "terms": terms, "pid": pid}
+
+
+def _resolve_context(conn, context, jobid, pgrp, parent, batch):
+    """The job id an event context names ([TRIG] "Event contexts"): self, parent (the job's
+    ``pid``), a job id, or a label of a job in the same process group (``batch``: the
+    (id, pgrp, label) of the jobs of this submit, not yet in the database)."""
+    if context == "self":
+        return jobid
+    if context == "parent":
+        if not (_is_int(parent) and parent > 0):
+            raise ValueError("qb: trigger context 'parent': job %d has no parent (pid)" % jobid)
+        return parent
+    if context.isdigit():
+        other = int(context)
+        if other in [row[0] for row in batch] or conn.execute(
+                "SELECT 1 FROM jobs WHERE id = ?", (other,)).fetchone():
+            return other
+        raise ValueError("qb: trigger context %r: there is no job %d" % (context, other))
+    found = {row[0] for row in batch if row[1] == pgrp and row[2] and
+             row[2].lower() == context.lower()}
+    found.update(row[0] for row in conn.execute(
+        "SELECT id FROM jobs WHERE pgrp = ? AND label != '' AND lower(label) = lower(?)",
+        (pgrp, context)))
+    if not found:
+        raise ValueError("qb: trigger context %r: no job is labelled %r in process group %d "
+                         "(labels name jobs of the same pgrp only)" % (context, context, pgrp))
+    if len(found) > 1:
+        raise ValueError("qb: trigger context %r is ambiguous in process group %d (jobs %s)"
+                         % (context, pgrp, ", ".join(str(i) for i in sorted(found))))
+    return found.pop()
+
+
+def _insert_callback(conn, spec, jobid, pgrp, parent, batch, since, stamp):
+    terms = []
+    for term in spec["terms"]:
+        term = dict(term)
+        term["job"] = _resolve_context(conn, term.pop("context"), jobid, pgrp, parent, batch)
+        terms.append(term)
+    cur = conn.execute(
+        "INSERT INTO callbacks (jobid, triggers, code, language, user, maximum, terms, expr, "
+        "latched, since, timesubmit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (jobid, _store.dumps(spec["triggers"]), spec["code"], spec["language"], spec["user"],
+         spec["maximum"], _store.dumps(terms), _store.dumps(spec["expr"]),
+         _store.dumps([False] * len(terms)), since, stamp))
+    return cur.lastrowid
+
+
+def _callback_object(row):
+    return Callback(dict(id=row["id"], pid=row["jobid"], triggers=_json.loads(row["triggers"]),
+                         code=row["code"], language=row["language"], user=row["user"],
+                         count=row["count"], maximum=row["maximum"]))
+
+
 def _normalize_work(work, index):
     if not isinstance(work, dict):
         raise ValueError("qb: agenda item %d is a %s, not a Work or dict"
@@ -429,8 +737,13 @@ def _normalize_job(job):
     prototype = job.get("prototype")
     if not isinstance(prototype, str) or not prototype:
         raise ValueError("qb: a job needs a 'prototype' (the jobtype's name)")
-    if job.get("callbacks"):
-        raise NotImplementedError("qb (fake): callbacks are not implemented by the fake yet")
+    callbacks = job.get("callbacks")
+    if callbacks is None:
+        callbacks = []
+    if not isinstance(callbacks, list):
+        raise ValueError("qb: callbacks must be a list of Callback or dict")
+    callbacks = [_normalize_callback(callback, index, in_job=True)
+                 for index, callback in enumerate(callbacks)]
     for field in ("timelimit", "agenda_timelimit"):
         if job.get(field) not in (None, -1, 0):
             raise NotImplementedError("qb (fake): %s needs callbacks, which the fake does not "
@@ -478,12 +791,12 @@ def _normalize_job(job):
             work["status"] = "blocked"
             work["linked"] = 1
     return {"fields": fields, "status": status, "agenda": works, "deps": deps,
-            "worklinks": worklinks}
+            "worklinks": worklinks, "callbacks": callbacks}
 
 
 # -- reading jobs back -------------------------------------------------------------------
 
-def _job_object(row, agenda=None, subjobs=None, callbacks=False):
+def _job_object(row, agenda=None, subjobs=None, callbacks=None):
     job = Job(_json.loads(row["fields"]))
     job.update(id=row["id"], status=row["status"], pgrp=row["pgrp"], pid=row["pid"] or 0,
                todo=row["todo"], todotally=_json.loads(row["todotally"]),
@@ -495,8 +808,8 @@ def _job_object(row, agenda=None, subjobs=None, callbacks=False):
         job["agenda"] = agenda
     if subjobs is not None:
         job["subjobs"] = subjobs
-    if callbacks:
-        job["callbacks"] = []
+    if callbacks is not None:
+        job["callbacks"] = callbacks
     return job
 
 
@@ -537,12 +850,19 @@ def _load(conn, rows, agenda=False, subjobs=False, callbacks=False):
     ids = [row["id"] for row in rows]
     works = _grouped(conn, "work", "idx", ids, _work_object) if agenda else {}
     subs = _grouped(conn, "subjobs", "id", ids, _subjob_object) if subjobs else {}
+    cbs = {}
+    if callbacks:
+        for chunk in _chunks(ids):
+            for row in conn.execute("SELECT * FROM callbacks WHERE jobid IN (%s) ORDER BY id"
+                                    % ",".join("?" * len(chunk)), chunk):
+                cbs.setdefault(row["jobid"], []).append(_callback_object(row))
     for jobid, items in subs.items():
         limit = _store.subjob_restarts(conn, jobid)
         for item in items:
             item["retry"] = limit
     return [_job_object(row, works.get(row["id"], []) if agenda else None,
-                        subs.get(row["id"], []) if subjobs else None, callbacks)
+                        subs.get(row["id"], []) if subjobs else None,
+                        cbs.get(row["id"], []) if callbacks else None)
             for row in rows]
 
 
@@ -566,6 +886,16 @@ def submit(*jobs, deferTableCreation=True):
     ids = []
     with _store.write(conn):
         first = _store.meta_get(conn, "next_job_id", 1)
+        batch = []
+        for offset, spec in enumerate(specs):
+            pgrp = spec["fields"].get("pgrp")
+            batch.append((first + offset, first if pgrp is None else pgrp,
+                          spec["fields"]["label"]))
+        since = _store.event_cursor(conn)
+        for (jobid, pgrp, _), spec in zip(batch, specs):
+            for callback in spec["callbacks"]:
+                _insert_callback(conn, callback, jobid, pgrp, spec["fields"].get("pid", 0),
+                                 batch, since, stamp)
         for offset, spec in enumerate(specs):
             jobid = first + offset
             fields = spec["fields"]
@@ -610,8 +940,25 @@ def submit(*jobs, deferTableCreation=True):
 
 @_api(remote=True)
 def submitcallback(callback):
-    """Not implemented by the fake (callbacks are a later issue)."""
-    raise NotImplementedError("qb (fake): callbacks are not implemented by the fake yet")
+    """Add a callback (Callback or dict; a list of them is flattened) to an existing job, the
+    callback's ``pid``. Returns the new callback ids. It reacts to events from now on."""
+    callbacks = callback if isinstance(callback, list) else [callback]
+    if not callbacks:
+        raise ValueError("qb.submitcallback: give a Callback or dict")
+    specs = [_normalize_callback(item) for item in callbacks]
+    conn = _store.connect()
+    stamp = _store.now()
+    ids = []
+    with _store.write(conn):
+        since = _store.event_cursor(conn)
+        for spec in specs:
+            row = conn.execute("SELECT pgrp, pid FROM jobs WHERE id = ?",
+                               (spec["pid"],)).fetchone()
+            if row is None:
+                raise ValueError("qb.submitcallback: there is no job %d" % spec["pid"])
+            ids.append(_insert_callback(conn, spec, spec["pid"], row["pgrp"], row["pid"], [],
+                                        since, stamp))
+    return ids
 
 
 def _user():
@@ -1030,7 +1377,8 @@ def remove(jobid, *extraJobids):
                 continue
             victims.extend((row[0], job, row[1]) for row in conn.execute(
                 "SELECT pid, id FROM subjobs WHERE jobid = ? AND status = 'running'", (job,)))
-            for table, column in (("work", "jobid"), ("subjobs", "jobid"), ("jobs", "id")):
+            for table, column in (("work", "jobid"), ("subjobs", "jobid"),
+                                  ("callbacks", "jobid"), ("jobs", "id")):
                 conn.execute("DELETE FROM %s WHERE %s = ?" % (table, column), (job,))
             removed.append(job)
     _kill_processes(victims)
@@ -1228,7 +1576,10 @@ def _me():
 
 @_api(remote=False)
 def jobid():
-    """The id of the job this subjob belongs to."""
+    """The id of the job this subjob belongs to; inside a callback's code, the id of the job
+    that owns the callback."""
+    if _callback_job is not None:
+        return _callback_job
     return _me()[0]
 
 
@@ -1332,13 +1683,17 @@ def reportwork(work):
             conn.execute("UPDATE work SET status = 'pending', subid = -1, resultpackage = ?, "
                          "lastupdate = ? WHERE jobid = ? AND idx = ?",
                          (result, stamp, job, row["idx"]))
+        elif status == "failed":
+            # straight to its final state (pending for an automatic retry, or failed), so a
+            # retried failure records no 'failed' callback event
+            conn.execute("UPDATE work SET resultpackage = ?, lastupdate = ? WHERE jobid = ? "
+                         "AND idx = ?", (result, stamp, job, row["idx"]))
+            _store.retry_or_fail(conn, job, row["idx"], row["count"], row["retry"],
+                                 row["retrydelay"], lost=False)
         else:
             conn.execute("UPDATE work SET status = ?, resultpackage = ?, timecomplete = ?, "
                          "lastupdate = ? WHERE jobid = ? AND idx = ?",
                          (status, result, stamp, stamp, job, row["idx"]))
-            if status == "failed":
-                _store.retry_or_fail(conn, job, row["idx"], row["count"], row["retry"],
-                                     row["retrydelay"], lost=False)
         _store.refresh(conn, job)
     return None
 

@@ -73,7 +73,47 @@ CREATE TABLE IF NOT EXISTS subjobs (
     timecomplete INTEGER NOT NULL DEFAULT 0, lastupdate INTEGER,
     PRIMARY KEY (jobid, id)
 );
+CREATE TABLE IF NOT EXISTS callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    jobid INTEGER NOT NULL,
+    triggers TEXT NOT NULL, code TEXT NOT NULL, language TEXT NOT NULL,
+    user TEXT NOT NULL DEFAULT '',
+    maximum INTEGER NOT NULL DEFAULT -1,
+    count INTEGER NOT NULL DEFAULT 0,
+    terms TEXT NOT NULL, expr TEXT NOT NULL, latched TEXT NOT NULL,
+    since INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0,
+    timesubmit INTEGER
+);
+CREATE INDEX IF NOT EXISTS callbacks_job ON callbacks (jobid);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    jobid INTEGER NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS job_submit_event AFTER INSERT ON jobs
+WHEN EXISTS (SELECT 1 FROM callbacks WHERE done = 0)
+BEGIN
+    INSERT INTO events (jobid, scope, name, status) VALUES (NEW.id, 'job', '', 'submit');
+END;
+CREATE TRIGGER IF NOT EXISTS job_status_event AFTER UPDATE OF status ON jobs
+WHEN OLD.status != NEW.status AND EXISTS (SELECT 1 FROM callbacks WHERE done = 0)
+BEGIN
+    INSERT INTO events (jobid, scope, name, status) VALUES (NEW.id, 'job', '', NEW.status);
+END;
+CREATE TRIGGER IF NOT EXISTS work_status_event AFTER UPDATE OF status ON work
+WHEN OLD.status != NEW.status AND EXISTS (SELECT 1 FROM callbacks WHERE done = 0)
+BEGIN
+    INSERT INTO events (jobid, scope, name, status)
+    VALUES (NEW.jobid, 'work', NEW.name, NEW.status);
+END;
 """
+
+# Callback events (see the qb package docstring, "Callbacks"): what each event name of a
+# trigger matches among the recorded transitions ('submit' is recorded when a job is
+# inserted, every other event is a job's or a work item's new status).
+EVENT_STATES = {"complete": ("complete",), "done": ("complete", "failed", "killed"),
+                "failed": ("failed",), "killed": ("killed",), "running": ("running",),
+                "blocked": ("blocked",), "waiting": ("waiting",), "submit": ("submit",)}
 
 
 class FakeQbError(RuntimeError):
@@ -207,6 +247,42 @@ def append_log(rootdir, jobid, subid, stream, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "ab") as handle:
         handle.write(text.encode("utf-8", "replace"))
+
+
+def callback_log_path(rootdir, jobid):
+    """Where the supervisor writes what a job's callbacks print (and their tracebacks): the
+    ``*.cb`` file in the job's log folder."""
+    return os.path.join(rootdir, "logs", str(jobid), "%d.cb" % jobid)
+
+
+# -- callbacks ---------------------------------------------------------------------------
+
+def event_cursor(conn):
+    """The seq of the last event ever recorded (0 if none): a callback created now reacts
+    only to events after it."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    return row[0] if row else 0
+
+
+def evaluate(node, latched):
+    """Evaluate a parsed trigger expression: ``["ev", i]`` is true once event term ``i`` has
+    occurred (``latched[i]``); ``["and", [...]]``, ``["or", [...]]``."""
+    kind = node[0]
+    if kind == "ev":
+        return bool(latched[node[1]])
+    if kind == "and":
+        return all(evaluate(child, latched) for child in node[1])
+    return any(evaluate(child, latched) for child in node[1])
+
+
+def term_matches(term, event):
+    """Whether a resolved event term (``name``, ``type``, ``job``, ``work``) matches a recorded
+    event row (``jobid``, ``scope``, ``name``, ``status``)."""
+    if term["type"] != event["scope"] or term["job"] != event["jobid"]:
+        return False
+    if event["status"] not in EVENT_STATES[term["name"]]:
+        return False
+    return term["type"] == "job" or term["work"] in ("*", event["name"])
 
 
 # -- processes ---------------------------------------------------------------------------

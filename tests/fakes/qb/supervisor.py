@@ -5,7 +5,8 @@
 or, from a test, ``handle = start_supervisor(root, [types_dir]); ...; handle.stop()``.
 
 Every ~20 ms it reaps subjob processes that ended, releases jobs and items whose dependencies
-are met, and starts subjobs: a job with ``cpus = N`` gets up to N subjob processes (never more
+are met, runs the job callbacks whose triggers the recorded events met (in this process; see
+the ``qb`` package docstring, "Callbacks"), and starts subjobs: a job with ``cpus = N`` gets up to N subjob processes (never more
 than it has items to hand out), within the farm's ``hosts * slots`` processes. A subjob is
 ``[sys.executable, execute_library]`` of the jobtype folder named after the job's
 ``prototype``, found in the ``--types`` folders (as Qube's ``worker_template_path``); its
@@ -20,6 +21,7 @@ semantics (retries, restarts, job status).
 """
 import argparse
 import configparser
+import contextlib
 import fcntl
 import json
 import os
@@ -27,6 +29,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 
 from . import _store
 
@@ -144,10 +147,17 @@ class Supervisor(object):
         changed = self.reap()
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         moment = time.monotonic()
-        if changed or version != self._version or moment - self._last_scan >= RESCAN:
+        rescan = changed or version != self._version or moment - self._last_scan >= RESCAN
+        if rescan:
             self._version = version
             self._last_scan = moment
             self.resolve_dependencies()
+        if self.run_callbacks():
+            # what the callbacks changed went through our own connection, which
+            # data_version does not report: look again at the next tick
+            rescan = True
+            self._version = None
+        if rescan:
             self.dispatch()
 
     def shutdown(self):
@@ -272,6 +282,92 @@ class Supervisor(object):
                                  "status = 'blocked'",
                                  [(_store.now(), jobid, idx) for idx in release])
                 _store.refresh(conn, jobid)
+
+    # -- callbacks -------------------------------------------------------------------------
+
+    def run_callbacks(self, batch=2000):
+        """Match the recorded events (in order) against the pending callbacks' triggers, then
+        run the code of those that fired. Returns whether there were events."""
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None:
+            return False
+        fired = []
+        with _store.write(conn):
+            events = conn.execute("SELECT * FROM events ORDER BY seq LIMIT ?",
+                                  (batch,)).fetchall()
+            if not events:
+                return False
+            conn.execute("DELETE FROM events WHERE seq <= ?", (events[-1]["seq"],))
+            callbacks = {}
+            index = {}  # (scope, jobid) -> [(callback id, term index)]
+            for row in conn.execute("SELECT * FROM callbacks WHERE done = 0 ORDER BY id"):
+                callback = dict(row)
+                callback["terms"] = json.loads(row["terms"])
+                callback["expr"] = json.loads(row["expr"])
+                callback["latched"] = json.loads(row["latched"])
+                callback["changed"] = False
+                callbacks[row["id"]] = callback
+                for position, term in enumerate(callback["terms"]):
+                    index.setdefault((term["type"], term["job"]), []).append(
+                        (row["id"], position))
+            for event in events:
+                hits = {}
+                for cbid, position in index.get((event["scope"], event["jobid"]), ()):
+                    callback = callbacks[cbid]
+                    if callback["done"] or event["seq"] <= callback["since"]:
+                        continue
+                    if _store.term_matches(callback["terms"][position], event):
+                        hits.setdefault(cbid, []).append(position)
+                for cbid, positions in sorted(hits.items()):
+                    callback = callbacks[cbid]
+                    for position in positions:
+                        callback["latched"][position] = True
+                    callback["changed"] = True
+                    if _store.evaluate(callback["expr"], callback["latched"]):
+                        callback["count"] += 1
+                        callback["latched"] = [False] * len(callback["terms"])
+                        if 0 < callback["maximum"] <= callback["count"]:
+                            callback["done"] = 1
+                        fired.append((cbid, callback["jobid"], callback["code"],
+                                      callback["count"], event))
+            for cbid, callback in callbacks.items():
+                if callback["changed"]:
+                    conn.execute("UPDATE callbacks SET latched = ?, count = ?, done = ? "
+                                 "WHERE id = ?", (_store.dumps(callback["latched"]),
+                                                  callback["count"], callback["done"], cbid))
+        for cbid, jobid, code, count, event in fired:
+            self.execute_callback(cbid, jobid, code, count, event)
+        return True
+
+    def execute_callback(self, cbid, jobid, code, count, event):
+        """Run a callback's Python code here, in the supervisor's interpreter and environment,
+        with ``qb`` (this fake) in its namespace and ``qb.jobid()`` returning ``jobid``. What
+        it prints, and its traceback if it raises, go to ROOT/logs/JOB/JOB.cb; an exception
+        is also noted in the supervisor's log. Nothing it does stops the supervisor."""
+        qb = sys.modules.get("qb")
+        if qb is None:
+            import qb
+        path = _store.callback_log_path(self.root, jobid)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        what = "%s-%s%s" % (event["status"], event["scope"],
+                            "-" + event["name"] if event["scope"] == "work" else "")
+        with open(path, "a") as log:
+            log.write("qb fake supervisor: callback %d of job %d runs (count %d; event %s of "
+                      "job %d)\n" % (cbid, jobid, count, what, event["jobid"]))
+            log.flush()
+            qb._callback_job = jobid
+            try:
+                with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                    exec(compile(code, "<callback %d of job %d>" % (cbid, jobid), "exec"),
+                         {"__name__": "__qbcallback__", "qb": qb})
+            except BaseException as error:  # SystemExit too: the supervisor carries on
+                traceback.print_exc(file=log)
+                sys.stdout.write("qb fake supervisor: callback %d of job %d raised %s: %s "
+                                 "(traceback in %s)\n" % (cbid, jobid, type(error).__name__,
+                                                           error, path))
+                sys.stdout.flush()
+            finally:
+                qb._callback_job = None
 
     # -- starting subjobs ------------------------------------------------------------------
 

@@ -1,0 +1,146 @@
+"""Farm-side dependencies: futures passed as arguments or in depends_on wait ON THE FARM (the
+local farm's store, Qube's own fields and callbacks), never in a client thread; results arrive
+in place of the futures; failures pass down the chain; detached chains finish; attach()."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import dccfutures
+from dccfutures.payload import DependencyInputError
+from tests import workloads
+from tests.conftest import ROOT, wait_until
+
+
+def test_a_future_as_an_argument_gets_its_result(executor, tmp_path):
+    flag = str(tmp_path / "go")
+    first = executor.submit(workloads.wait_for_file, flag)
+    second = executor.submit(workloads.total, {"a": [first, 1], "b": (first,)})
+    wait_until(lambda: second.status() == "blocked", what="the dependent blocked on the farm")
+    open(flag, "w").close()
+    pid = first.result(60)
+    assert second.result(60) == 2 * pid + 1
+
+
+def test_depends_on_orders_work_without_passing_values(executor):
+    first = executor.submit(workloads.timed, "a", 0.3)
+    second = executor.submit_ext(workloads.timed, ["b"], depends_on=[first])
+    (_, _, first_end), (_, second_start, _) = first.result(60), second.result(60)
+    assert second_start >= first_end
+
+
+def test_a_diamond_of_twenty_items_across_two_jobs(executor):
+    """Job A: 10 items. Job B: 10 items, each on two of A's, the last on all of B's others."""
+    with executor.batch("A") as a:
+        tops = [a.submit(workloads.add, i, 100) for i in range(10)]
+    with executor.batch("B") as b:
+        middles = [b.submit(workloads.add, tops[i], tops[(i + 1) % 10]) for i in range(9)]
+        bottom = b.submit(workloads.total, middles)
+    assert [f.result(60) for f in tops] == [i + 100 for i in range(10)]
+    expected = [(i + 100) + ((i + 1) % 10 + 100) for i in range(9)]
+    assert [f.result(60) for f in middles] == expected
+    assert bottom.result(60) == sum(expected)
+    assert len({f.job_id for f in tops}) == 1 and len({f.job_id for f in middles}) == 1
+
+
+def test_map_over_futures(executor):
+    squares = [executor.submit(pow, i, 2) for i in range(4)]
+    assert list(executor.map(workloads.add, squares, range(4), chunksize=3)) == [0, 2, 6, 12]
+
+
+def test_a_failure_fails_the_chain_naming_the_dependency(executor):
+    bad = executor.submit(workloads.fail, "boom")
+    second = executor.submit(workloads.add, bad, 1)
+    third = executor.submit_ext(workloads.add, [second, 1])
+    with pytest.raises(ValueError, match="boom"):
+        bad.result(60)
+    with pytest.raises(dccfutures.DependencyError, match=r"%d:0.*failed" % bad.job_id) as info:
+        second.result(60)
+    assert (info.value.job_id, info.value.work_id) == (bad.job_id, 0)
+    with pytest.raises(dccfutures.DependencyError, match=r"%d:0" % second.job_id):
+        third.result(60)
+
+
+def test_a_killed_dependency_fails_its_dependents(executor, tmp_path):
+    slow = executor.submit(workloads.wait_for_file, str(tmp_path / "never"))
+    after = executor.submit(workloads.add, slow, 1)
+    wait_until(lambda: slow.status() == "running", what="the dependency running")
+    assert slow.cancel()
+    with pytest.raises(dccfutures.DependencyError, match="killed"):
+        after.result(60)
+
+
+def test_a_dependency_that_already_failed_fails_the_new_work_at_once(executor):
+    bad = executor.submit(workloads.fail, "early")
+    with pytest.raises(ValueError):
+        bad.result(60)
+    late = executor.submit(workloads.add, bad, 1)
+    with pytest.raises(dccfutures.DependencyError):
+        late.result(60)
+
+
+def test_bad_dependencies_are_refused_at_submit(executor):
+    with executor.batch("open") as batch:
+        pending = batch.submit(pow, 2, 2)
+        with pytest.raises(DependencyInputError, match="not committed"):
+            executor.submit(workloads.add, pending, 1)
+    cancelled = executor.submit_ext(pow, [2, 2], status="blocked")
+    cancelled.cancel()
+    with pytest.raises(DependencyInputError, match="cancelled"):
+        executor.submit(workloads.add, cancelled, 1)
+    with pytest.raises(TypeError, match="depends_on takes"):
+        executor.submit_ext(pow, [2, 2], depends_on=["job 12"])
+    assert pending.result(60) == 4  # what was submitted is not lost
+
+
+def test_calls_on_a_call_cancelled_before_commit_are_dropped_too(executor):
+    with executor.batch("partly cancelled") as batch:
+        first = batch.submit(pow, 2, 2)
+        second = batch.submit(workloads.add, first, 1)
+        kept = batch.submit(pow, 3, 2)
+        first.cancel()
+    assert second.cancelled() and kept.result(60) == 9
+
+
+CHAIN = """
+import sys
+sys.path.insert(0, {root!r})
+from dccfutures import Executor
+from tests import workloads
+ex = Executor()
+one = ex.submit(workloads.sleep_then, 0.5, 1)
+two = ex.submit(workloads.total, [one])
+three = ex.submit(workloads.add, two, 10)
+print(three.job_id)
+"""
+
+ATTACH = """
+import sys
+sys.path.insert(0, {root!r})
+from dccfutures import Executor
+print([f.result(60) for f in Executor().attach({job})])
+"""
+
+
+def test_a_client_that_exits_after_submitting_a_chain(executor, tmp_path):
+    """The chain is carried by the farm: the client is gone before the first step ends, and
+    a new process attaches to the last job to collect its result."""
+    env = dict(os.environ)  # the same farm: DCCFUTURES_HOME / DCCFUTURES_CONFIG
+    out = subprocess.run([sys.executable, "-c", CHAIN.format(root=ROOT)], capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    job = int(out.stdout.split()[-1])
+    got = subprocess.run([sys.executable, "-c", ATTACH.format(root=ROOT, job=job)],
+                         capture_output=True, text=True, timeout=90, env=env)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip() == "[11]"
+
+
+def test_attach_gives_a_future_per_call(executor):
+    results = list(executor.map(pow, range(5), [2] * 5, chunksize=2))
+    job = max(f.job_id for f in executor.attach(executor.submit(pow, 1, 1).job_id))
+    futures = executor.attach(job - 1)  # the map's job: 3 items, 5 calls
+    assert [f.result(60) for f in futures] == results
+    with pytest.raises(ValueError, match="no job 99999"):
+        executor.attach(99999)
