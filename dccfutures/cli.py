@@ -399,7 +399,10 @@ def _pool_label(pool: str) -> str:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     from .farms.local.clean import clean
-    farm = _local_farm(args)
+    if getattr(args, "farm", None) not in (None, "local"):
+        raise CommandError("'clean' cleans the local farm, the scene copies and the Qube spool "
+                           "folder of the config; --farm %s is not for it" % args.farm, 2)
+    farm = farms.get_farm("local", config_module.load())  # also when the config says qube
     days = farm.config.local.retention_days if args.older_than is None else args.older_than
     if days < 0:
         raise CommandError("--older-than must be a number of days >= 0, got %g" % days, 2)
@@ -413,6 +416,20 @@ def cmd_clean(args: argparse.Namespace) -> int:
         print("removed scene copy %s" % copy)
     print("removed %d scene cop%s older than %g day%s" % (
         len(copies), "y" if len(copies) == 1 else "ies", days, "" if days == 1 else "s"))
+    spool = farm.config.qube.spool_dir
+    if spool:
+        from .runtime.qube import SPOOL_NAME
+        cutoff, count = time.time() - days * 86400, 0
+        for name in os.listdir(spool) if os.path.isdir(spool) else []:
+            path = os.path.join(spool, name)
+            try:
+                if SPOOL_NAME.match(name) and os.path.getmtime(path) < cutoff:
+                    os.unlink(path)
+                    count += 1
+            except OSError:
+                pass
+        print("removed %d Qube spool file%s older than %g day%s from %s"
+              % (count, "" if count == 1 else "s", days, "" if days == 1 else "s", spool))
     return 0
 
 

@@ -10,7 +10,7 @@ import pytest
 import dccfutures
 from dccfutures.payload import DependencyInputError
 from tests import workloads
-from tests.conftest import ROOT, wait_until
+from tests.conftest import FAKES, ROOT, wait_until
 
 
 def test_a_future_as_an_argument_gets_its_result(executor, tmp_path):
@@ -126,7 +126,8 @@ print([f.result(60) for f in Executor().attach({job})])
 def test_a_client_that_exits_after_submitting_a_chain(executor, tmp_path):
     """The chain is carried by the farm: the client is gone before the first step ends, and
     a new process attaches to the last job to collect its result."""
-    env = dict(os.environ)  # the same farm: DCCFUTURES_HOME / DCCFUTURES_CONFIG
+    env = dict(os.environ)  # the same farm: DCCFUTURES_HOME / DCCFUTURES_CONFIG, QB_FAKE_ROOT
+    env["PYTHONPATH"] = os.pathsep.join([FAKES, env.get("PYTHONPATH", "")])  # the fake qb
     out = subprocess.run([sys.executable, "-c", CHAIN.format(root=ROOT)], capture_output=True,
                          text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
@@ -144,3 +145,21 @@ def test_attach_gives_a_future_per_call(executor):
     assert [f.result(60) for f in futures] == results
     with pytest.raises(ValueError, match="no job 99999"):
         executor.attach(99999)
+
+
+def test_on_qube_the_dependency_is_a_callback_of_the_job(qube_root, tmp_path):
+    """Qube's supervisor releases the work: the item is submitted blocked with a callback
+    whose trigger names the dependency's work item, as Qube's callbacks page does."""
+    import qb
+    executor = dccfutures.Executor(farm="qube")
+    flag = str(tmp_path / "go")
+    first = executor.submit(workloads.wait_for_file, flag)
+    second = executor.submit(workloads.add, first, 1)
+    job, = qb.jobinfo(id=[second.job_id], agenda=True, callbacks=True)
+    assert job["agenda"][0]["status"] == "blocked"
+    callback, = job["callbacks"]
+    assert callback["triggers"] == "done-work-%d-%s" % (
+        first.job_id, qb.jobinfo(id=[first.job_id], agenda=True)[0]["agenda"][0]["name"])
+    open(flag, "w").close()
+    assert second.result(60) == first.result(60) + 1
+    executor.shutdown()

@@ -123,7 +123,12 @@ def test_large_result_travels_through_the_spool(ex, qb, tmp_path):
     assert len(future.result(120)) == 50 * 1000 * 1000
     work, = qb.jobinfo(id=[future.job_id], agenda=True)[0]["agenda"]
     assert "spool" in work["resultpackage"]["outcomes"]      # a path, not 50 MB of base64
-    assert os.listdir(spool) == []                          # removed once read
+    # Kept after it was read (work depending on it reads it too), until the job is removed
+    # or `dccfutures clean` finds it older than the retention time.
+    assert len(os.listdir(spool)) == 1
+    from dccfutures.cli import main
+    assert main(["clean", "--older-than", "0"]) == 0
+    assert os.listdir(spool) == []
 
 
 def test_large_payload_without_spool_dir_is_refused(qube_root, farm_config, tmp_path):

@@ -25,7 +25,7 @@ from ..config import Config
 from ..errors import FarmError, PayloadTooLargeError
 from ..runtime.qube import cut_log, in_spool, pack_blob, spool_paths, unpack_blob
 from .base import (COMPLETE, FAILED, KILLED, REMOVED, RUNNING, TERMINAL, Farm, JobInfo, JobSpec,
-                   JobState, WorkInfo, WorkRef, WorkState)
+                   JobState, WorkInfo, WorkRef, WorkSpec, WorkState)
 
 FULL_EVERY = 10.0  # seconds between polls that look at every outstanding job (removals)
 WORK_INLINE = 64 * 1024  # larger work payloads go to the spool: agendas are polled often
@@ -70,17 +70,71 @@ class QubeFarm(Farm):
     # -- submit --------------------------------------------------------------------------
 
     def submit(self, jobs: Sequence[JobSpec]) -> List[int]:
-        qjobs = [self._qube_job(spec) for spec in jobs]
+        external = self._dependency_agendas(jobs)
+        qjobs = [self._qube_job(spec, external) for spec in jobs]
         submitted = self.qb.submit(qjobs)
         if not isinstance(submitted, list):
             submitted = [submitted]
         ids = [int(job["id"]) for job in submitted]
         for job_id, qjob in zip(ids, qjobs):
             self._names[job_id] = [work["name"] for work in qjob["agenda"]]
+        if external:
+            self._release_missed(jobs, ids)
         return ids
 
-    def _qube_job(self, spec: JobSpec) -> Any:
+    # -- dependencies: Qube's own callbacks carry them -----------------------------------
+
+    def _dependency_agendas(self, jobs: Sequence[JobSpec]) -> Dict[int, List[Any]]:
+        """The agendas of the submitted jobs that new work depends on (names and states)."""
+        ids = sorted({j for spec in jobs for work in spec.work for j, _ in work.depends_on
+                      if j is not None})
+        if not ids:
+            return {}
+        found = {int(job["id"]): job.get("agenda") or []
+                 for job in self.qb.jobinfo(id=ids, agenda=True)}
+        for job_id in ids:
+            if job_id not in found:
+                raise ValueError("work depends on job %d, which is not on the Qube farm "
+                                 "(removed?)" % job_id)
+        return found
+
+    def _callback(self, index: int, work: WorkSpec, names: List[str],
+                  external: Dict[int, List[Any]]) -> Optional[Dict[str, Any]]:
+        """A callback unblocking item ``index`` once every dependency not ended yet is done
+        (complete, failed or killed: the item itself then fails if one did not complete)."""
+        events = []
+        for job_id, idx in dict.fromkeys(work.depends_on):
+            if job_id is None:
+                events.append("done-work-self-%s" % names[idx])
+                continue
+            agenda = external[job_id]
+            if idx >= len(agenda):
+                raise ValueError("work depends on item %d:%d, which does not exist"
+                                 % (job_id, idx))
+            if agenda[idx]["status"] not in TERMINAL:
+                events.append("done-work-%d-%s" % (job_id, agenda[idx]["name"]))
+        if not events:
+            return None
+        return {"triggers": " && ".join(events), "language": "python",
+                "code": "import qb\nqb.workunblock('%%d:%d' %% qb.jobid())\n" % index}
+
+    def _release_missed(self, jobs: Sequence[JobSpec], ids: List[int]) -> None:
+        """A dependency that ended between our look and the submit fired no event for the
+        new callback: unblock what no longer has anything to wait for."""
+        again = self._dependency_agendas(jobs)
+        for spec, job_id in zip(jobs, ids):
+            for index, work in enumerate(spec.work):
+                if not work.depends_on or any(j is None for j, _ in work.depends_on):
+                    continue
+                if all(again[j][i]["status"] in TERMINAL for j, i in work.depends_on):
+                    try:
+                        self.qb.workunblock("%d:%d" % (job_id, index))
+                    except Exception:
+                        pass  # the callback got there first
+
+    def _qube_job(self, spec: JobSpec, external: Optional[Dict[int, List[Any]]] = None) -> Any:
         qb = self.qb
+        callbacks = []
         package = dict(spec.package)
         package.update(dccfutures=__version__, dccfutures_path=_DCCFUTURES_ROOT,
                        spool_dir=self.spool_dir, spool_threshold=self.spool_threshold)
@@ -94,10 +148,18 @@ class QubeFarm(Farm):
             fields["package"] = {"index": index, "ncalls": work.ncalls,
                                  "calls": self._pack(work.package, "work item %d" % index,
                                                      WORK_INLINE)}
+            if work.depends_on:
+                fields["package"]["depends_on"] = [[j, i] for j, i in work.depends_on]
+                callback = self._callback(index, work, names, external or {})
+                if callback is not None:
+                    fields["status"] = "blocked"
+                    callbacks.append(callback)
             agenda.append(qb.Work(fields))
         fields = {k: v for k, v in spec.fields.items() if k not in _LOCAL_ONLY}
         fields.update(name=spec.name, prototype=spec.prototype, package=package,
                       env=dict(spec.env), agenda=agenda)
+        if callbacks:
+            fields["callbacks"] = list(fields.get("callbacks") or []) + callbacks
         return qb.Job(fields)
 
     def _pack(self, blob: bytes, what: str, inline_limit: float = float("inf")
@@ -190,6 +252,10 @@ class QubeFarm(Farm):
 
     def results(self, items: Sequence[WorkRef]) -> Dict[WorkRef, Tuple[str, Optional[bytes]]]:
         out: Dict[WorkRef, Tuple[str, Optional[bytes]]] = {}
+        unseen = sorted({job_id for job_id, _ in items if job_id not in self._works})
+        if unseen:  # attached to a job that ended before any poll saw it
+            for job in self.qb.jobinfo(id=unseen, agenda=True):
+                self._works[int(job["id"])] = list(job.get("agenda") or [])
         for job_id, work_id in items:
             works = self._works.get(job_id) or []
             if work_id >= len(works):
@@ -200,7 +266,9 @@ class QubeFarm(Farm):
             blob = None
             if outcomes and status == work["status"]:
                 try:
-                    blob = unpack_blob(outcomes, remove=True, spool_dir=self.spool_dir)
+                    # Kept: work depending on this item reads it too; `dccfutures clean`
+                    # removes spool files after the retention time.
+                    blob = unpack_blob(outcomes, spool_dir=self.spool_dir)
                 except (OSError, ValueError) as error:
                     blob = _failure("the result of %d:%d cannot be read: %s"
                                     % (job_id, work_id, error))
@@ -223,11 +291,12 @@ class QubeFarm(Farm):
         return text + ("; the job's stderr ends with:\n" + tail if tail.strip() else "")
 
     def _clean_spool(self, job: Any, works: List[Any]) -> None:
-        """Payload files in the spool belong to the job: kept while it may be retried, removed
-        with it. (Files of jobs removed while no client watched age out: clean the spool
-        folder of files older than your retention, e.g. with find -mtime.)"""
+        """Payload and result files in the spool belong to the job: kept while it may be
+        retried or other work reads its results, removed with it. (Files of jobs removed while
+        no client watched age out: ``dccfutures clean`` removes those older than the
+        retention time.)"""
         for path in spool_paths(job.get("package")) + spool_paths(
-                [work.get("package") for work in works]):
+                [[work.get("package"), work.get("resultpackage")] for work in works]):
             if in_spool(path, self.spool_dir):
                 try:
                     os.unlink(path)

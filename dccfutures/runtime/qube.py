@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from .. import payload
 from .bootstrap import worker_command
@@ -116,6 +116,10 @@ class QubeWorkSource(WorkSource):
             status = work["status"]
             if status == "running":
                 package = work["package"]
+                unmet = self._unmet(package.get("depends_on"))
+                if unmet is not None:  # unblocked because a dependency ended, not complete
+                    self._report_outcome(work, _dependency_outcome(*unmet))
+                    continue
                 try:
                     calls = unpack_blob(package["calls"], spool_dir=self.spool_dir)
                 except Exception as error:  # its payload is gone: the item fails, we go on
@@ -158,9 +162,39 @@ class QubeWorkSource(WorkSource):
 
     def _fail(self, work: Any, message: str) -> None:
         print("dccfutures: " + message, file=sys.stderr, flush=True)
+        self._report_outcome(work, _failure_outcome(message))
+
+    def _report_outcome(self, work: Any, outcome: bytes) -> None:
         work["status"] = "failed"
-        work["resultpackage"] = {"outcomes": pack_blob(_failure_outcome(message))}
+        work["resultpackage"] = {"outcomes": pack_blob(outcome)}
         self.qb.reportwork(work)
+
+    # -- dependencies --------------------------------------------------------------------
+
+    def _dependency_works(self, refs: Any) -> Dict[Tuple[int, int], Any]:
+        wanted = {(self.job_id if j is None else int(j), int(i)) for j, i in refs}
+        jobs = {int(job["id"]): job.get("agenda") or []
+                for job in self.qb.jobinfo(id=sorted({j for j, _ in wanted}), agenda=True)}
+        return {(j, i): (jobs.get(j) or [None] * (i + 1))[i] if i < len(jobs.get(j) or [])
+                else None for j, i in wanted}
+
+    def _unmet(self, refs: Any) -> Optional[Tuple[int, int, str, str]]:
+        """The first dependency of an item that did not complete, or None."""
+        if not refs:
+            return None
+        for (job_id, idx), work in sorted(self._dependency_works(refs).items()):
+            if work is None:
+                return job_id, idx, "removed", "?"
+            if work["status"] != "complete":
+                return job_id, idx, work["status"], str(work.get("name"))
+        return None
+
+    def outcome(self, job_id: int, work_id: int) -> Optional[bytes]:
+        work = self._dependency_works([[job_id, work_id]]).get((job_id, work_id))
+        if work is None or work["status"] != "complete":
+            return None
+        outcomes = (work.get("resultpackage") or {}).get("outcomes")
+        return unpack_blob(outcomes, spool_dir=self.spool_dir) if outcomes else None
 
 
 def _mark(item: Item, what: str) -> None:
@@ -274,6 +308,14 @@ def _fail_agenda(qb: Any, message: str) -> None:
         work["resultpackage"] = {"outcomes": pack_blob(outcome)}
         qb.reportwork(work)
     qb.reportjob("failed")
+
+
+def _dependency_outcome(job_id: int, idx: int, status: str, name: str) -> bytes:
+    from ..errors import DependencyError
+    error = DependencyError("work %d:%d (%s), which this item depends on, %s"
+                            % (job_id, idx, name, "was removed" if status == "removed"
+                               else "ended " + status), job_id, idx, status)
+    return payload.encode_outcomes([payload.failure(error, "")])
 
 
 def _failure_outcome(message: str) -> bytes:
