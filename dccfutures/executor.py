@@ -25,7 +25,7 @@ JOB_FIELDS = frozenset((
     "name", "cpus", "priority", "groups", "cluster", "requirements", "reservations",
     "restrictions", "hosts", "omithosts", "env", "label", "account", "kind", "hostorder",
     "retrywork", "retrysubjob", "retrywork_delay", "dependency", "callbacks", "notes",
-    "flagsstring", "max_attempts", "timelimit", "pgrp", "mailaddress", "status",
+    "flagsstring", "max_attempts", "timelimit", "pgrp", "mailaddress", "status", "on_done",
 ))
 WORK_FIELDS = frozenset(("name", "status", "retry", "retrydelay"))  # qb.Work fields a caller sets
 DEFAULT_PROTOTYPE = "dccfutures"
@@ -54,6 +54,12 @@ def _check_fields(fields: Dict[str, Any], allowed: frozenset, what: str) -> None
     if env is not None and (not isinstance(env, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
         raise TypeError("%s field 'env' must be a dict of strings to strings" % what)
+    on_done = fields.get("on_done")
+    if on_done is not None and (not isinstance(on_done, str)
+                                or not payload.is_reference(on_done)):
+        raise TypeError("%s field 'on_done' must name a function as 'package.module:function' "
+                        "(it runs on the farm when the job ends, long after this session may "
+                        "have closed), got %r" % (what, on_done))
     groups = fields.get("groups")
     if groups is not None and not isinstance(groups, str):
         if not isinstance(groups, (list, tuple)) or not all(isinstance(g, str) for g in groups):
@@ -209,8 +215,12 @@ class Executor(concurrent.futures.Executor):
         env = dict(fields.pop("env", None) or {})
         env.update(recursion.job_environment(level))
         name = fields.pop("name", None) or ("%s(%s)" % (kind, payload.describe(func)))
+        package = self._package(func)
+        on_done = fields.pop("on_done", None)
+        if on_done:
+            package["on_done"] = on_done
         return JobSpec(name=name, prototype=self.prototype, work=work, fields=fields, env=env,
-                       package=self._package(func), function=function)
+                       package=package, function=function)
 
     def _package(self, func: Any) -> Dict[str, Any]:
         """Readable facts about the work, for the farm, the worker and the monitor."""

@@ -19,11 +19,14 @@ def build() -> None:
         return
     build_menu()
     build_shelf()
+    _watch_farm()
 
 
 def remove() -> None:
     """Remove the Farm menu and the shelf (the plug-in's unload)."""
     import maya.cmds as cmds
+    from . import notify
+    notify.unwatch()
     if cmds.menu(MENU, exists=True):
         cmds.deleteUI(MENU, menu=True)
     if cmds.shelfLayout(SHELF, exists=True):
@@ -64,3 +67,12 @@ def _runner(action_id: str) -> Any:
         from . import shelves
         shelves.run(action_id, dcc="maya")
     return run
+
+
+def _watch_farm() -> None:
+    """Tell the artist in Maya when their farm jobs end (also those of closed sessions)."""
+    from . import notify
+    try:
+        notify.watch()
+    except Exception as error:  # a broken config must not break Maya's start-up
+        print("dccfutures: not watching the farm: %s" % error)

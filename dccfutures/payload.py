@@ -44,6 +44,11 @@ def check_callable(func: Any) -> None:
         raise TypeError("%r is not callable" % (func,))
 
 
+def is_reference(text: str) -> bool:
+    """Whether ``text`` names a function as ``"package.module:function"``."""
+    return bool(_REF.match(text))
+
+
 def describe(func: Any) -> str:
     """A short human name for a callable, for job names and error messages."""
     if isinstance(func, str):

@@ -12,13 +12,15 @@ MODULE = os.path.join(ROOT, "maya_plugin")
 
 
 @pytest.fixture
-def maya(monkeypatch):
-    monkeypatch.syspath_prepend(FAKES)
+def maya(monkeypatch, farm_home):
+    monkeypatch.syspath_prepend(FAKES)  # farm_home: the plug-in watches a private farm
     monkeypatch.setenv("MAYA_PLUG_IN_PATH", os.path.join(MODULE, "plug-ins"))
     import maya._fake as fake
     fake.reset("interactive")
     yield fake
     fake.reset("interactive")
+    from dccfutures import notify
+    notify.unwatch()
 
 
 def mod_problems(text):

@@ -158,6 +158,10 @@ class QubeFarm(Farm):
         fields = {k: v for k, v in spec.fields.items() if k not in _LOCAL_ONLY}
         fields.update(name=spec.name, prototype=spec.prototype, package=package,
                       env=dict(spec.env), agenda=agenda)
+        if package.get("on_done"):
+            from ..runtime.hooks import qube_callback
+            callbacks.append(qube_callback(package["on_done"], package.get("sys_path") or [],
+                                           _DCCFUTURES_ROOT))
         if callbacks:
             fields["callbacks"] = list(fields.get("callbacks") or []) + callbacks
         return qb.Job(fields)

@@ -620,6 +620,19 @@ class Store:
                 " ('complete', 'failed', 'killed')", (older_than,))]
 
     @_retrying
+    def ended_since(self, since: float) -> List[Dict[str, Any]]:
+        """Jobs that ended at or after ``since``: what the supervisor acts on (their scene
+        copies, ``on_done`` hooks, telling the artist)."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT id, name, status, finished, package, notify, user, " + _TALLY_COLUMNS +
+                " FROM jobs WHERE finished IS NOT NULL AND finished >= ? AND status IN"
+                " ('complete', 'failed', 'killed')", (since,)).fetchall()
+        return [{"id": r[0], "name": r[1], "status": r[2], "finished": r[3],
+                 "package": json.loads(r[4]), "notify": r[5], "user": r[6] or "",
+                 "tally": {s: r[7 + i] for i, s in enumerate(TALLY)}} for r in rows]
+
+    @_retrying
     def scene_copies(self, finished_since: float) -> Tuple[set, set]:
         """Scene copies of jobs that ended since ``finished_since``, and of jobs still active
         (a copy is only done with once no active job names it)."""

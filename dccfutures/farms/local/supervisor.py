@@ -10,6 +10,7 @@ It never unpickles anything: payloads are only ever loaded by workers.
 import argparse
 import errno
 import fcntl
+import json
 import os
 import select
 import signal
@@ -27,7 +28,8 @@ from .home import Home, read_current_item
 from .store import Store
 
 CLEAN_EVERY = 3600.0
-COPIES_EVERY = 2.0  # how often ended jobs' scene copies are looked for
+ENDED_EVERY = 1.0  # how often jobs that ended are looked for (scene copies, hooks, news)
+ENDED_OVERLAP = 10.0  # look back this far again: a slow commit may land behind a newer one
 EARLY_DEATHS = 3  # workers of a pool dying before they ever start: its interpreter is broken
 MIN_CYCLE = 0.01  # a burst of submits pokes us thousands of times: look at most every 10 ms
 
@@ -44,7 +46,9 @@ class Supervisor:
         self.stopping = False
         self.idle_since: Optional[float] = None
         self.last_clean = 0.0
-        self.copies_checked = 0.0  # jobs that ended before this have had their copies removed
+        # Jobs that ended before this supervisor started were seen by an earlier one.
+        self.ended_checked = time.time() - ENDED_OVERLAP
+        self.ended_seen: Dict[Tuple[int, float], float] = {}  # (job, finished) -> seen at
         self.signal_r, signal_w = os.pipe()
         os.set_blocking(self.signal_r, False)
         os.set_blocking(signal_w, False)
@@ -65,8 +69,8 @@ class Supervisor:
                 self._schedule()
                 if time.time() - self.last_clean > CLEAN_EVERY:
                     self._clean()
-                if time.time() - self.copies_checked > COPIES_EVERY:
-                    self._remove_scene_copies()
+                if time.time() - self.ended_checked > ENDED_EVERY:
+                    self._jobs_ended()
                 if self._idle_for() > self.settings.idle_timeout:
                     self._stop_workers()
                     if self._leave():
@@ -231,19 +235,64 @@ class Supervisor:
             self.idle_since = now
         return now - self.idle_since
 
-    def _remove_scene_copies(self) -> None:
-        """Delete the scene copies of jobs that ended, unless an active job still uses them:
-        the copy belongs to the job, and its client may be long gone."""
-        since, self.copies_checked = self.copies_checked, time.time()
+    def _jobs_ended(self) -> None:
+        """For each job that ended since the last look, once: remove its scene copy (unless
+        an active job or its live session still uses it), run its ``on_done`` hook, and tell
+        the artist on the desktop when the session that submitted it is gone."""
+        now = time.time()
+        since, self.ended_checked = self.ended_checked, now
         try:
-            ended, active = self.store.scene_copies(since - COPIES_EVERY)
-            for copy in ended - active:
-                if scene_copies.owner_alive(copy, self.home.path):
-                    continue  # its session may still use it, and removes it itself
-                if scene_copies.remove(copy, self.home.path):
-                    log("removed scene copy %s" % copy)
+            ended = [job for job in self.store.ended_since(since - ENDED_OVERLAP)
+                     if (job["id"], job["finished"]) not in self.ended_seen]
+            if not ended:
+                return
+            for job in ended:
+                self.ended_seen[(job["id"], job["finished"])] = now
+            for key, seen in list(self.ended_seen.items()):
+                if seen < now - 3 * ENDED_OVERLAP:
+                    del self.ended_seen[key]
+            _, active = self.store.scene_copies(now)
+            for job in ended:
+                self._job_ended(job, active)
         except Exception as error:
-            log("scene copy clean-up failed: %s" % error)
+            log("looking at ended jobs failed: %s" % error)
+
+    def _job_ended(self, job: Dict, active_copies: set) -> None:
+        bootstrap = job["package"].get("bootstrap") or {}
+        copy = bootstrap.get("file")
+        if bootstrap.get("original") and copy and copy not in active_copies and \
+                not scene_copies.owner_alive(copy, self.home.path):
+            if scene_copies.remove(copy, self.home.path):
+                log("removed scene copy %s" % copy)
+        if job["package"].get("on_done"):
+            self._run_hook(job)
+        if job["notify"] and not _client_alive(job["notify"]):
+            from ... import notify
+            done, total = job["tally"].get("complete", 0), sum(job["tally"].values())
+            notify.desktop("dccfutures job %d %s" % (job["id"], job["status"]),
+                           "%s (%d/%d work items complete)" % (job["name"], done, total),
+                           {"complete": "info", "failed": "error"}.get(job["status"],
+                                                                       "warning"))
+
+    def _run_hook(self, job: Dict) -> None:
+        """``on_done``: in the farm's Python, with the submitter's sys.path; output to our
+        log. Reaped with the workers (``_reap`` waits for any child)."""
+        package = job["package"]
+        info = {"id": job["id"], "name": job["name"], "status": job["status"],
+                "tally": job["tally"], "user": job["user"], "farm": "local"}
+        command = [sys.executable, "-m", "dccfutures.runtime.hooks", package["on_done"],
+                   json.dumps(info), json.dumps(package.get("sys_path") or [])]
+        cwd = package.get("cwd")
+        try:
+            with open(self.home.supervisor_log, "ab") as log_file:
+                subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
+                                 stderr=subprocess.STDOUT, close_fds=True,
+                                 env=_worker_environment(None),
+                                 cwd=cwd if cwd and os.path.isdir(cwd) else self.home.path)
+            log("job %d ended %s: running on_done %s" % (job["id"], job["status"],
+                                                          package["on_done"]))
+        except OSError as error:
+            log("cannot run on_done %s of job %d: %s" % (package["on_done"], job["id"], error))
 
     def _clean(self) -> None:
         self.last_clean = time.time()
@@ -300,6 +349,20 @@ def _worker_environment(cloned: Optional[Dict[str, str]] = None) -> Dict[str, st
     paths = [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
+
+
+def _client_alive(fifo: str) -> bool:
+    """Whether the session behind a client wake-up FIFO (``run/c-<pid>-<token>``) runs."""
+    parts = os.path.basename(fifo).split("-")
+    if len(parts) < 2 or not parts[1].isdigit():
+        return True
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _signal(pid: int, signum: int) -> None:

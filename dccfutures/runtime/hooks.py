@@ -1,0 +1,51 @@
+"""Job hooks: ``on_done="package.module:function"`` runs on the farm when a job ends.
+
+The function gets one dict: ``{"id", "name", "status", "tally", "user", "farm"}``. It runs in
+the farm's Python (not in a DCC), with the submitter's ``sys.path`` and the job's environment,
+once per time the job ends (a retried job that ends again runs it again). The local farm's
+supervisor starts it; on Qube a ``done-job-self`` callback of the job runs it in Qube's
+supervisor. What it prints goes to the supervisor's log.
+"""
+import json
+import sys
+from typing import Any, Dict, List, Sequence
+
+
+def run(reference: str, info: Dict[str, Any], sys_path: Sequence[str] = ()) -> Any:
+    from .. import payload
+    sys.path[:0] = [p for p in sys_path if p not in sys.path]
+    return payload.resolve(reference)(info)
+
+
+def qube_callback(reference: str, sys_path: Sequence[str], dccfutures_root: str) -> Dict[str, Any]:
+    """The Qube callback that runs ``reference`` when its job is done."""
+    code = ("import sys\nsys.path.insert(0, %r)\nfrom dccfutures.runtime.hooks import "
+            "run_in_qube\nrun_in_qube(qb, %r, %r)\n" % (dccfutures_root, reference,
+                                                        list(sys_path)))
+    return {"triggers": "done-job-self", "language": "python", "code": code}
+
+
+def run_in_qube(qb: Any, reference: str, sys_path: List[str]) -> Any:
+    job = qb.jobinfo(id=[qb.jobid()])[0]
+    tally = job.get("todotally") or {}
+    info = {"id": int(job["id"]), "name": job.get("name"), "status": job.get("status"),
+            "tally": {k: int(v) for k, v in tally.items() if isinstance(v, int)},
+            "user": job.get("user"), "farm": "qube"}
+    return run(reference, info, sys_path)
+
+
+def main(argv: List[str]) -> int:
+    """``python -m dccfutures.runtime.hooks REFERENCE INFO_JSON SYS_PATH_JSON``."""
+    reference, info, sys_path = argv[0], json.loads(argv[1]), json.loads(argv[2])
+    try:
+        run(reference, info, sys_path)
+    except Exception:
+        import traceback
+        print("dccfutures: on_done %s of job %s failed:\n%s"
+              % (reference, info.get("id"), traceback.format_exc()), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
