@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _NAMES = {
-    "Executor": ".executor", "Batch": ".executor", "Future": ".future",
+    "Executor": ".executor", "Batch": ".executor", "Future": ".future", "Task": ".tasks",
     "report_progress": ".runtime.context",
     "DccFuturesError": ".errors", "ConfigError": ".errors", "FarmError": ".errors",
     "JobRemovedError": ".errors", "PayloadTooLargeError": ".errors",

@@ -153,6 +153,23 @@ class Executor(concurrent.futures.Executor):
         _check_fields(job, JOB_FIELDS, "job")
         return Batch(self, job, depends_on)
 
+    def submit_tree(self, root: Any) -> Future:
+        """Submit a :class:`~dccfutures.tasks.Task` hierarchy, depth first, one job per task,
+        each waiting on the farm for its sub-tasks. Returns the root's future (every task's
+        is in its ``future``)."""
+        from .tasks import depth_first
+        order = depth_first(root)  # a cycle raises here, before anything is submitted
+        for task in order:
+            if task.future is not None:
+                continue  # shared with another tree submitted earlier
+            fields = dict(task.job_fields)
+            if task.name:
+                fields["name"] = task.name
+            task.future = self.submit_ext(task.func, task.args, task.kwargs,
+                                          depends_on=[sub.future for sub in task.subtasks],
+                                          **fields)
+        return root.future
+
     def attach(self, job_id: int) -> List[Future]:
         """Futures for the calls of an existing job, in agenda order: how a new session (or
         another machine) collects the results of work submitted earlier, even by a client

@@ -163,3 +163,36 @@ def test_on_qube_the_dependency_is_a_callback_of_the_job(qube_root, tmp_path):
     open(flag, "w").close()
     assert second.result(60) == first.result(60) + 1
     executor.shutdown()
+
+
+def test_a_job_hierarchy_runs_depth_first(executor):
+    """cgkit's job queue: a task runs once all its sub-tasks succeeded; siblings side by side."""
+    from dccfutures import Task
+    leaves = [Task(workloads.timed, (name, 0.2), name="leaf %s" % name) for name in "ab"]
+    shared = Task(workloads.timed, ("shared",), name="shared")
+    middle = Task(workloads.timed, ("middle",), subtasks=leaves + [shared], name="middle")
+    root = Task(workloads.timed, ("root",), subtasks=[middle, shared], name="root")
+    future = executor.submit_tree(root)
+    assert future is root.future and future.result(60)[0] == "root"
+    ends = {t.name: t.future.result(60) for t in leaves + [shared, middle, root]}
+    assert ends["middle"][1] >= max(ends["leaf a"][2], ends["leaf b"][2], ends["shared"][2])
+    assert ends["root"][1] >= ends["middle"][2]
+    assert len({t.future.job_id for t in leaves + [shared, middle, root]}) == 5  # shared once
+
+
+def test_a_failed_subtask_fails_its_parents(executor):
+    from dccfutures import Task
+    root = Task(workloads.add, (1, 2), subtasks=[Task(workloads.fail, ("sub",))])
+    with pytest.raises(dccfutures.DependencyError):
+        executor.submit_tree(root).result(60)
+
+
+def test_a_cycle_is_refused_before_anything_is_submitted(executor):
+    from dccfutures import Task
+    a = Task(pow, (2, 2), name="a")
+    b = Task(pow, (2, 3), name="b", subtasks=[a])
+    a.add(b)
+    before = len(executor.farm.jobs())
+    with pytest.raises(ValueError, match="dependency cycle: <Task a> -> <Task b> -> <Task a>"):
+        executor.submit_tree(a)
+    assert len(executor.farm.jobs()) == before and a.future is None
