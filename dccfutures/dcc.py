@@ -36,7 +36,8 @@ class DccExecutor(executor.Executor):
         self.version = None if version is None else str(version)
         self.environ: Optional[Dict[str, str]] = None
         self._copy_users: Dict[str, int] = {}  # scene copy -> futures (and submits) using it
-        self._copy_lock = threading.Lock()
+        self._copy_lock = threading.RLock()  # a reservation may take a fresh copy under it
+        self._reserved: Optional[str] = None  # the copy held for the job being submitted
         self._callbacks_on_main_thread()
         if clone_environ:
             self.clone_environ()
@@ -85,6 +86,7 @@ class DccExecutor(executor.Executor):
         self._save_copy(copy)
         scene_copies.register(copy)
         self.original, self.filename = current, copy
+        self._copy_users.setdefault(copy, 0)  # no job holds it yet
         return copy
 
     def _package(self, func: Any) -> Dict[str, Any]:
@@ -115,27 +117,39 @@ class DccExecutor(executor.Executor):
         try:
             return super()._job(fields, work, func, function=function, kind=kind)
         except BaseException:  # e.g. the recursion limit: nothing was submitted
-            if self.original:
-                self._release(self.filename)
+            self._unreserve()
+            raise
+
+    def _submit(self, job) -> int:
+        try:
+            return super()._submit(job)
+        except BaseException:  # the farm refused it: the copy is not held by this job
+            self._unreserve()
             raise
 
     def _reserve_copy(self) -> None:
-        """Hold the scene copy for a job about to be submitted: if the futures of earlier jobs
-        all ended and it went with them, take a fresh copy of the scene as it is now."""
+        """Hold the scene copy for a job about to be submitted. A copy that went with the
+        futures of earlier jobs is not reused: a fresh copy of the scene as it is now is."""
         if not self.original:
             return
         with self._copy_lock:
-            if self.filename not in self._copy_users and not os.path.exists(self.filename):
+            if self.filename not in self._copy_users:
                 self.create_tempfile()
-            self._copy_users[self.filename] = self._copy_users.get(self.filename, 0) + 1
+            self._copy_users[self.filename] += 1
+            self._reserved = self.filename
+
+    def _unreserve(self) -> None:
+        copy, self._reserved = self._reserved, None
+        if copy:
+            self._release(copy)
 
     def _track(self, futures) -> None:
-        if self.original and self.filename:
-            # The copy goes once every future that uses it is done; the job's reservation
-            # becomes one hold per future.
-            copy = self.filename
+        copy, self._reserved = self._reserved, None
+        if copy:
+            # The copy goes once every future that uses it is done: the job's reservation
+            # becomes one hold per future. (Futures of attach() hold nothing.)
             with self._copy_lock:
-                self._copy_users[copy] = self._copy_users.get(copy, 1) - 1 + len(futures)
+                self._copy_users[copy] += len(futures) - 1
             for future in futures:
                 future._internal_callbacks.append(lambda f, copy=copy: self._release(copy))
             if not futures:
@@ -143,13 +157,13 @@ class DccExecutor(executor.Executor):
         super()._track(futures)
 
     def _release(self, copy: str, count: int = 1) -> None:
-        with self._copy_lock:
+        with self._copy_lock:  # held while deleting: a submit never reserves a dying copy
             left = self._copy_users.get(copy, count) - count
             self._copy_users[copy] = left
             if left > 0:
                 return
             self._copy_users.pop(copy, None)
-        scene_copies.remove(copy)
+            scene_copies.remove(copy)
 
     def _qualname(self) -> str:
         return "%s.%s" % (type(self).__module__, type(self).__name__)

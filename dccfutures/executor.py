@@ -108,7 +108,7 @@ class Executor(concurrent.futures.Executor):
         deps = Dependencies(self.farm, depends_on)
         job = self._job(fields, [WorkSpec(self._encode([call], deps=deps),
                                           depends_on=deps.items())], func)
-        job_id = self.farm.submit([job])[0]
+        job_id = self._submit(job)
         future = Future(self.farm, job_id, 0)
         self._track([future])
         return future
@@ -137,7 +137,7 @@ class Executor(concurrent.futures.Executor):
             work.append(WorkSpec(self._encode([(None, args, {}) for args in chunk], func, deps),
                                  len(chunk), depends_on=deps.items()))
         job = self._job(fields, work, func, function=function, kind="map")
-        job_id = self.farm.submit([job])[0]
+        job_id = self._submit(job)
         futures = [Future(self.farm, job_id, index, call) for index, chunk in enumerate(chunks)
                    for call in range(len(chunk))]
         self._track(futures)
@@ -238,6 +238,10 @@ class Executor(concurrent.futures.Executor):
             package["on_done"] = on_done
         return JobSpec(name=name, prototype=self.prototype, work=work, fields=fields, env=env,
                        package=package, function=function)
+
+    def _submit(self, job: JobSpec) -> int:
+        """Hand one job to the farm; returns its id."""
+        return self.farm.submit([job])[0]
 
     def _package(self, func: Any) -> Dict[str, Any]:
         """Readable facts about the work, for the farm, the worker and the monitor."""
@@ -344,7 +348,7 @@ class Batch:
         job = executor._job(fields, work, first, kind="batch")
         if "name" not in fields:
             job.name = "batch(%s%s)" % (payload.describe(first), ", …" if len(items) > 1 else "")
-        job_id = executor.farm.submit([job])[0]
+        job_id = executor._submit(job)
         submitted = []
         for index, (_, _, futures, _) in enumerate(items):
             for future in futures:

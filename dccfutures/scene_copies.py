@@ -7,8 +7,8 @@ records it in the user's private farm home. Three things remove a copy, whicheve
 * the submitting session, once every future that uses it is done;
 * the local farm's supervisor, once every job that uses it has ended and the session that made
   it has gone (while it runs, it may submit more work with the same copy);
-* ``dccfutures clean``, for copies left by crashes, once older than the retention time and not
-  used by a job still active on the local farm.
+* ``dccfutures clean``, for copies left by crashes, once older than the retention time, not
+  used by a job still active on the local farm and not made by a session still running.
 
 Only files that look like our copies (in a ``.dccfutures`` folder, with our name pattern) are
 ever deleted, whatever a record or a job package says.
@@ -21,7 +21,7 @@ import uuid
 from typing import Iterable, List, Optional, Tuple
 
 FOLDER = ".dccfutures"
-_COPY_NAME = re.compile(r"^.+\.[0-9a-f]{8}\.[A-Za-z0-9]+$")
+_COPY_NAME = re.compile(r"^.+\.[0-9a-f]{8}(\.[A-Za-z0-9]+)?$")
 
 
 def copy_path(scene: str) -> str:
@@ -80,8 +80,8 @@ def remove_orphans(max_age: float, in_use: Iterable[str] = (), home: Optional[st
         if found is None:
             continue
         copy = found[0]
-        if copy in in_use:
-            continue
+        if copy in in_use or (found[1] is not None and _alive(found[1])):
+            continue  # a job, or the live session that made it, may still open it
         try:
             old = os.path.getmtime(copy) < cutoff
         except OSError:  # already gone

@@ -297,16 +297,23 @@ def test_clean_removes_orphan_copies_by_age(maya_session, farm_home, capsys):
     fake, scene, workspace = maya_session
     from dccfutures import scene_copies
     from dccfutures.cli import main
-    old, fresh = scene_copies.copy_path(scene), scene_copies.copy_path(scene)
+    import subprocess
+    from tests.conftest import ROOT
+    old, fresh, live = (scene_copies.copy_path(scene) for _ in range(3))
     lookalike = os.path.join(os.path.dirname(old), "notes.txt")  # not ours: never deleted
-    for path in (old, fresh, lookalike):
+    for path in (old, fresh, lookalike, live):
         open(path, "w").close()
-        scene_copies.register(path)
+    # Made by a session that has crashed since (its process is gone) ...
+    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); from dccfutures "
+                    "import scene_copies; [scene_copies.register(p) for p in %r]"
+                    % (ROOT, [old, fresh, lookalike])], check=True, timeout=60)
+    scene_copies.register(live)  # ... and one by this session, still running
     week_ago = os.path.getmtime(old) - 8 * 86400
-    os.utime(old, (week_ago, week_ago))
-    os.utime(lookalike, (week_ago, week_ago))
+    for path in (old, lookalike, live):
+        os.utime(path, (week_ago, week_ago))
     assert main(["clean"]) == 0  # retention: 7 days
     assert "removed scene copy %s" % old in capsys.readouterr().out
     assert not os.path.exists(old) and os.path.exists(fresh) and os.path.exists(lookalike)
     assert main(["clean", "--older-than", "0"]) == 0
     assert not os.path.exists(fresh) and os.path.exists(lookalike)
+    assert os.path.exists(live)  # its session may still submit with it

@@ -386,7 +386,9 @@ def _is_our_worker(pid: int, home: str) -> bool:
             words = handle.read().split(b"\0")
     except OSError:
         return False
-    return b"dccfutures.farms.local.worker" in words and home.encode() in words
+    # Substrings: under `maya -batch` both sit inside the -command argument.
+    return (any(b"dccfutures.farms.local.worker" in word for word in words)
+            and any(home.encode() in word for word in words))
 
 
 def _cpu_time(pid: int) -> Tuple[Optional[int], bool]:

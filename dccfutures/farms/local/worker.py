@@ -34,7 +34,7 @@ TICK = 0.2              # how often progress and the current item are published
 class LocalWorkSource(WorkSource):
     def __init__(self, home: Home, store: Store, pool: str, supervisor: int, heartbeat: float):
         self.home, self.store, self.pool, self.supervisor = home, store, pool, supervisor
-        self.pid = os.getpid()
+        self.pid = worker_id()
         self.log_path = home.worker_log(self.pid)
         self.waker = wakeup.Waker(home.worker_fifo(self.pid))
         self.queue: Deque[Claimed] = collections.deque()
@@ -71,7 +71,7 @@ class LocalWorkSource(WorkSource):
                     self._flush()
                 return Item(claimed.job_id, claimed.idx, claimed.package,
                             self.jobs[claimed.job_id], claimed)
-            if self.stopping or os.getppid() != self.supervisor:
+            if self.stopping or supervisor_gone(self.supervisor):
                 self._flush()
                 self.store.release(self.pid, list(self.queue))
                 self.queue.clear()
@@ -159,7 +159,7 @@ class LocalWorkSource(WorkSource):
         last_beat = 0.0
         while True:
             time.sleep(TICK)
-            if os.getppid() != self.supervisor:  # where PDEATHSIG does not exist
+            if supervisor_gone(self.supervisor):  # where PDEATHSIG did not reach us
                 os._exit(1)
             with self._lock:
                 current = self._current
@@ -180,6 +180,30 @@ def _job_dict(row) -> dict:
     package = json.loads(package)
     return {"env": json.loads(env), "sys_path": package.get("sys_path") or [],
             "cwd": package.get("cwd"), "function": function, "name": name, "notify": notify}
+
+
+def worker_id() -> int:
+    """Who this worker is to the supervisor: its process group, which the supervisor started
+    (``start_new_session``). It is our pid, unless a launcher script (``maya``) started us as
+    its child; then it is the launcher's, the pid the supervisor knows."""
+    return os.getpgrp()
+
+
+def supervisor_gone(supervisor: int) -> bool:
+    """Whether the supervisor died: our parent changed to init (we were its child), or, when
+    a launcher sits between us, the supervisor's pid is no more."""
+    parent = os.getppid()
+    if parent == supervisor:
+        return False
+    if parent == 1:
+        return True
+    try:
+        os.kill(supervisor, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _die_with_parent() -> None:
@@ -211,12 +235,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--heartbeat", type=float, default=2.0)
     args = parser.parse_args(argv)
     _die_with_parent()
-    if os.getppid() != args.supervisor:
+    if supervisor_gone(args.supervisor):
         os._exit(1)  # the supervisor died before PDEATHSIG was armed
     home = Home(args.home, create=False)
-    _redirect_output(home.worker_log(os.getpid()))
+    _redirect_output(home.worker_log(worker_id()))
     store = Store(home.db)
-    store.register_worker(os.getpid(), args.pool, args.supervisor, home.worker_log(os.getpid()))
+    store.register_worker(worker_id(), args.pool, args.supervisor, home.worker_log(worker_id()))
     source = LocalWorkSource(home, store, args.pool, args.supervisor, args.heartbeat)
 
     def stop(signum, frame):
