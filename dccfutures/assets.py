@@ -93,18 +93,26 @@ HOUDINI_PACKAGE = "dccfutures"
 def houdini_pref_dirs() -> List[str]:
     """Where ``dccfutures houdini install`` puts the package by default: $HOUDINI_USER_PREF_DIR,
     else every ``~/houdiniX.Y`` of Houdini 19.5 or later found on this machine."""
-    if os.environ.get("HOUDINI_USER_PREF_DIR"):
-        return [os.environ["HOUDINI_USER_PREF_DIR"].replace("__HVER__", "")]
-    base = os.path.expanduser("~/Library/Preferences/houdini") if sys.platform == "darwin" \
-        else os.path.join(os.path.expanduser("~"), "Documents") if sys.platform == "win32" \
-        else os.path.expanduser("~")
+    pattern = os.environ.get("HOUDINI_USER_PREF_DIR")
+    if pattern and "__HVER__" not in pattern:
+        return [os.path.expanduser(pattern)]
+    if not pattern:  # Houdini's default: ~/houdiniX.Y (macOS and Windows elsewhere)
+        base = os.path.expanduser("~/Library/Preferences/houdini") if sys.platform == "darwin" \
+            else os.path.join(os.path.expanduser("~"), "Documents") \
+            if sys.platform == "win32" else os.path.expanduser("~")
+        pattern = os.path.join(base, "houdini__HVER__")
+    # __HVER__ stands for the version (X.Y): every existing folder of Houdini 19.5 or later.
+    folder, name = os.path.split(os.path.expanduser(pattern))
+    before, _, after = name.partition("__HVER__")
     found = []
-    for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
-        version = name[len("houdini"):] if name.startswith("houdini") else name
-        parts = version.split(".")
+    for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if not (entry.startswith(before) and entry.endswith(after)) or \
+                len(entry) <= len(before) + len(after):
+            continue
+        parts = entry[len(before):len(entry) - len(after)].split(".")
         if len(parts) == 2 and all(p.isdigit() for p in parts) and \
                 (int(parts[0]), int(parts[1])) >= (19, 5):
-            found.append(os.path.join(base, name))
+            found.append(os.path.join(folder, entry))
     return found
 
 

@@ -9,6 +9,7 @@ Imports ``hou`` only inside its methods. The work runs on the farm in the hython
 ``dcc.houdini.<version>.hython`` in the config; each farm worker loads the hip file once.
 """
 import concurrent.futures
+import os
 from typing import Any, Iterable, List, Optional
 
 from . import executor
@@ -49,10 +50,15 @@ class Executor(DccExecutor):
         # hou.hipFile.save(path) is Save As and would rename the session; mwrite -n writes
         # a copy and leaves the session's name and unsaved-changes flag alone.
         import hou
-        out, err = hou.hscript('mwrite -n "%s"' % path.replace("\\", "/").replace('"', '\\"'))
-        if err.strip():
+        if "'" in path:
+            raise RuntimeError("cannot write a copy of the hip file to %s: HScript cannot quote "
+                               "a path with a single quote in it" % path)
+        # Single quotes: HScript expands $VARIABLES and `backticks` inside double quotes.
+        target = path.replace(os.sep, "/") if os.sep != "/" else path
+        out, err = hou.hscript("mwrite -n '%s'" % target)
+        if err.strip() or not os.path.isfile(path):
             raise RuntimeError("could not write a copy of the hip file to %s: %s"
-                               % (path, err.strip()))
+                               % (path, err.strip() or "mwrite wrote nothing"))
 
     def _callbacks_on_main_thread(self) -> None:
         """Inside Houdini with its UI, done-callbacks run on the main thread (through

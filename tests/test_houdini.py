@@ -178,3 +178,34 @@ def test_houdini_work_through_the_qube_jobtype(houdini_session, qube_root, farm_
     assert job["prototype"] == "dccfutures_houdini"
     out = "".join(r["data"] for r in qb.stdout(job["id"]))
     assert out.count("Houdini 20.5 bootstrapped in hython") == 1
+
+
+def test_the_copy_of_a_hip_file_with_dollars_in_its_path(houdini_session, tmp_path):
+    """HScript expands $VARIABLES inside double quotes: the copy must land where we said."""
+    fake, hip, _ = houdini_session
+    import hou
+    folder = tmp_path / "shots" / "$JOB"
+    folder.mkdir()
+    odd = fake.write_hip(str(folder / "shot020.hip"), {"/obj/geo1": "geo"})
+    hou.hipFile.load(odd, suppress_save_prompt=True)
+    from dccfutures.houdini import Executor
+    ex = Executor(clone_environ=True, create_tempfile=True)
+    assert os.path.dirname(ex.hipfile) == str(folder / ".dccfutures")
+    assert os.path.isfile(ex.hipfile)
+
+
+def test_attaching_from_houdini_never_takes_the_copy_away(houdini_session, tmp_path):
+    """Futures of attach() hold no scene copy: the copy stays while this executor's job runs."""
+    from dccfutures.houdini import Executor
+    from tests import workloads
+    ex = Executor(clone_environ=True, create_tempfile=True)
+    old = ex.submit(pow, 2, 2)
+    assert old.result(60) == 4
+    flag = str(tmp_path / "go")
+    running = ex.submit(workloads.wait_for_file, flag)
+    copy = ex.hipfile
+    assert [f.result(60) for f in ex.attach(old.job_id)] == [4]
+    assert os.path.exists(copy)                   # still needed by `running`
+    open(flag, "w").close()
+    running.result(60)
+    wait_until(lambda: not os.path.exists(copy), what="the copy removed with its last future")

@@ -110,3 +110,13 @@ def test_installed_copies_load_the_actions(tmp_path, folder, monkeypatch):
                          cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) >= 7
+
+
+def test_houdini_user_pref_dir_with_hver_names_every_version(tmp_path, monkeypatch):
+    from dccfutures import assets
+    for name in ("prefs20.5", "prefs21.0", "prefs19.0", "prefsX"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("HOUDINI_USER_PREF_DIR", str(tmp_path / "prefs__HVER__"))
+    assert assets.houdini_pref_dirs() == [str(tmp_path / "prefs20.5"), str(tmp_path / "prefs21.0")]
+    monkeypatch.setenv("HOUDINI_USER_PREF_DIR", str(tmp_path / "fixed"))
+    assert assets.houdini_pref_dirs() == [str(tmp_path / "fixed")]

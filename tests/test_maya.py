@@ -317,3 +317,18 @@ def test_clean_removes_orphan_copies_by_age(maya_session, farm_home, capsys):
     assert main(["clean", "--older-than", "0"]) == 0
     assert not os.path.exists(fresh) and os.path.exists(lookalike)
     assert os.path.exists(live)  # its session may still submit with it
+
+
+def test_maya_batch_command_carries_any_argument(tmp_path):
+    """The worker's arguments survive MEL's python("...") quoting, whatever they hold."""
+    import subprocess
+    from dccfutures.runtime.maya import batch_command
+    script = tmp_path / "show_argv.py"
+    script.write_text("import sys, json\nprint(json.dumps(sys.argv[1:]))\n")
+    odd = ['say "hi"', "back\\slash", "two\nlines", "$HOME `date`", "caf\u00e9", "it's"]
+    command = batch_command(MAYA, "show_argv", odd)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), DCCFUTURES_FAKE_PYTHON=sys.executable)
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    import json
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == odd

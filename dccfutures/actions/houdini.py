@@ -44,8 +44,15 @@ def rop_frame_range(rop: Any) -> str:
     if trange is not None and trange.eval() == 0:  # "Render Current Frame"
         import hou
         return str(int(hou.frame()))
-    start, end, step = (int(rop.parm(p).eval()) for p in ("f1", "f2", "f3"))
-    return "%d-%dx%d" % (start, end, max(1, step))
+    parms = [rop.parm(name) for name in ("f1", "f2", "f3")]
+    if any(parm is None for parm in parms):
+        raise ValueError("%s has no frame range (f1, f2, f3): give the frames to cook"
+                         % rop.path())
+    start, end, step = (parm.eval() for parm in parms)
+    if any(float(value) != int(value) for value in (start, end, step)):
+        raise ValueError("%s renders sub-frames (%s-%s by %s): frame chunks need whole frames"
+                         % (rop.path(), start, end, step))
+    return "%d-%dx%d" % (start, end, max(1, int(step)))
 
 
 def render_chunk(rop_path: str, chunk: str) -> str:

@@ -418,7 +418,13 @@ def hscript(command):
     if not isinstance(command, str):
         raise TypeError("hscript: expected a str, got %r" % (command,))
     try:
-        words = shlex.split(command)
+        # HScript quoting, as csh's: variables expand unquoted and inside "double quotes",
+        # not inside 'single quotes'. Each word: (text, expands).
+        words, expands = [], []
+        for raw in shlex.split(command, posix=False):
+            quoted = len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\""
+            words.append(raw[1:-1] if quoted else raw)
+            expands.append(not (quoted and raw[0] == "'"))
     except ValueError as error:
         return "", "Syntax error: %s\n" % error
     if not words:
@@ -426,16 +432,16 @@ def hscript(command):
     if words[0] != "mwrite":
         return "", "Unknown command: %s\n" % words[0]
     copy, files = False, []
-    for word in words[1:]:
+    for word, expand in zip(words[1:], expands[1:]):
         if word == "-n":
             copy = True
         elif word.startswith("-"):
             return "", "mwrite: option %s is not supported by the fake hou\n" % word
         else:
-            files.append(word)
+            files.append(expandString(word) if expand else word)
     if len(files) > 1:
         return "", "mwrite: too many arguments\n"
-    path = os.path.abspath(expandString(files[0])) if files else STATE.hip
+    path = os.path.abspath(files[0]) if files else STATE.hip
     if not os.path.isdir(os.path.dirname(path)):
         return "", "Unable to save %s: No such file or directory\n" % path
     try:
