@@ -222,8 +222,17 @@ def runs(*ranges: str) -> List[Tuple[int, int, int]]:
     """The unique frames as ascending ``(start, end, step)`` runs, end included: what a DCC's
     render call takes (Houdini's ``frame_range``). ``runs("1-10x2,20")`` is
     ``[(1, 9, 2), (20, 20, 1)]``."""
-    text = join(sorted(split(*ranges)))
-    found = []
-    for part in _parts(text):
-        found.append((part[0], part[-1], part.step if len(part) > 1 else 1))
+    frames = sorted(split(*ranges))
+    found: List[Tuple[int, int, int]] = []
+    i = 0
+    while i < len(frames):
+        if i + 1 == len(frames):
+            found.append((frames[i], frames[i], 1))
+            break
+        step = frames[i + 1] - frames[i]
+        end = i + 1
+        while end + 1 < len(frames) and frames[end + 1] - frames[end] == step:
+            end += 1
+        found.append((frames[i], frames[end], step))
+        i = end + 1
     return found

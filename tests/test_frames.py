@@ -335,3 +335,5 @@ def test_runs_give_render_ranges():
     assert runs("10-1") == [(1, 10, 1)]                     # ascending, as a ROP renders
     assert runs("5,3,4,4") == [(3, 5, 1)]                   # unique, sorted
     assert runs("1-3,10-30x10") == [(1, 3, 1), (10, 30, 10)]
+    assert runs("1,2") == [(1, 2, 1)]                        # what chunk() gives for 2 frames
+    assert runs("1,3,5,10") == [(1, 5, 2), (10, 10, 1)]
