@@ -82,6 +82,8 @@ def test_config_error_is_one_line_exit_1(farm_config, capsys, tmp_path):
 
 def test_local_only_commands_refuse_another_farm(farm_home, capsys):
     code, _, err = run(capsys, "clean", "--farm", "qube")
+    assert code == 2 and "--farm qube is not for it" in err
+    code, _, err = run(capsys, "farm", "start", "--farm", "qube")
     assert code == 2 and "manages the local farm only" in err
     code, _, err = run(capsys, "--farm", "nowhere", "jobs")
     assert code == 2 and "unknown farm 'nowhere'" in err
