@@ -378,10 +378,13 @@ class Batch:
                 kept = [(c, f) for c, f in zip(calls, futures) if id(f) not in dropped]
                 if kept:
                     items.append(([c for c, _ in kept], fields, [f for _, f in kept], deps))
-            own = {id(f): (index, f._call) for index, (_, _, futures, _) in enumerate(items)
-                   for f in futures}
+            for _, _, futures, _ in items:
+                for call, future in enumerate(futures):
+                    future._call = call  # its place among the calls its item keeps
+            own: Dict[int, Tuple[int, int]] = {}
             work, doomed = [], set()
-            for calls, wf, futures, item_deps in items:
+            for index, (calls, wf, futures, item_deps) in enumerate(items):
+                # Only earlier calls of the batch: a forward reference could wait forever.
                 deps = Dependencies(self.executor.farm, self.depends_on + item_deps, own,
                                     dropped)
                 blob = payload.encode_calls(calls, limit, reference=deps)
@@ -389,6 +392,7 @@ class Batch:
                     doomed |= {id(f) for f in futures}
                 work.append(WorkSpec(blob, len(calls), name=wf.get("name", ""), fields=wf,
                                      depends_on=deps.items()))
+                own.update((id(f), (index, f._call)) for f in futures)
             if not doomed:
                 return items, work
             for future in self.futures:

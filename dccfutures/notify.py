@@ -103,6 +103,7 @@ class Watcher:
         self.user = user if user is not None else _user()
         self.tell = tell_fn or tell
         self._told: Set[int] = set()
+        self._running: Set[int] = set()  # the artist's jobs not ended yet
         self._primed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dccfutures-watch", daemon=True)
@@ -115,13 +116,24 @@ class Watcher:
         self._stop.set()
 
     def check(self) -> int:
-        """Look once; returns how many endings were told."""
+        """Look once; returns how many endings were told.
+
+        The farm's newest jobs show the artist's new ones; their unfinished jobs are then
+        asked for by id, so a long render that many newer jobs pushed out of that window is
+        still told when it ends."""
         told = 0
-        for job in self.farm.jobs(limit=100):
+        recent = {job.id: job for job in self.farm.jobs(limit=100)}
+        missing = sorted(self._running - set(recent))
+        if missing:
+            recent.update((job.id, job) for job in self.farm.jobs(job_ids=missing))
+            self._running -= set(missing) - set(recent)  # removed from the farm meanwhile
+        for job in recent.values():
             if self.user and job.user and job.user != self.user:
                 continue
             if job.status not in ("complete", "failed", "killed"):
+                self._running.add(job.id)
                 continue
+            self._running.discard(job.id)
             if job.id in self._told:
                 continue
             self._told.add(job.id)

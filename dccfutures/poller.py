@@ -189,15 +189,15 @@ class Poller:
         except Exception as error:
             outcomes = [("error", None, "RemoteError", "the result could not be read: %s" % error,
                          "")]
-        if len(outcomes) == 1 and len(calls) > 1:
-            outcomes = outcomes * len(calls)  # the whole item failed before its calls ran
-        for index, future in enumerate(calls):
+        whole = len(outcomes) == 1  # one outcome: the item, or its only call
+        for future in calls:
             future._status = status
+            index = future._call  # attach() may register a call twice: match by index
             try:
-                if index >= len(outcomes):
+                if index >= len(outcomes) and not whole:
                     raise RemoteError("MissingResult", "work item %s:%s ended %s without a result "
                                       "for call %d" % (key[0], key[1], status, index))
-                ok, value = payload.unpack(outcomes[index])
+                ok, value = payload.unpack(outcomes[0] if whole else outcomes[index])
                 if ok:
                     future.set_result(value)
                 else:

@@ -196,3 +196,40 @@ def test_a_cycle_is_refused_before_anything_is_submitted(executor):
     with pytest.raises(ValueError, match="dependency cycle: <Task a> -> <Task b> -> <Task a>"):
         executor.submit_tree(a)
     assert len(executor.farm.jobs()) == before and a.future is None
+
+
+def test_a_retried_item_waits_again_for_its_dependencies(local_executor, tmp_path):
+    """Retry runs a failed chain in order again: the dependent waits for its dependency."""
+    flag = str(tmp_path / "fixed")
+    with local_executor.batch("chain") as batch:
+        first = batch.submit(workloads.fail_unless_file, flag, "first")
+        second = batch.submit_ext(workloads.timed, ["second"], depends_on=[first])
+    with pytest.raises(ValueError):
+        first.result(60)
+    with pytest.raises(dccfutures.DependencyError):
+        second.result(60)
+    open(flag, "w").close()
+    farm = local_executor.farm
+    farm.retry(first.job_id, [0, 1])
+    job = farm.job(first.job_id)
+    assert job.work[1].status in ("blocked", "pending", "running", "complete")
+    again = local_executor.attach(first.job_id)
+    first_end = again[0].result(60)[2]
+    assert again[1].result(60)[1] >= first_end  # the dependent ran after its dependency
+
+
+def test_unblocking_a_waiting_item_by_hand_lets_it_run_early(farm_home, farm_config,
+                                                               tmp_path):
+    farm_config(workers=3)  # two workers busy with the dependencies, one for the dependent
+    ex = dccfutures.Executor()
+    flags = [str(tmp_path / name) for name in ("a", "b")]
+    a = ex.submit(workloads.wait_for_file, flags[0])
+    b = ex.submit(workloads.wait_for_file, flags[1])
+    c = ex.submit_ext(workloads.timed, ["c"], depends_on=[a, b])
+    wait_until(lambda: c.status() == "blocked", what="c waiting")
+    ex.farm.unblock(c.job_id, [0])   # the wrangler lets it go
+    assert c.result(60)[0] == "c" and not a.done() and not b.done()
+    for flag in flags:
+        open(flag, "w").close()
+    assert a.result(60) and b.result(60)
+    ex.shutdown()

@@ -163,3 +163,11 @@ def record_job_end(info):
     import json
     with open(os.environ.get("DCCFUTURES_TEST_HOOK") or info["name"], "a") as handle:
         handle.write(json.dumps(info, sort_keys=True) + "\n")
+
+
+def fail_unless_file(path, value):
+    """Fail until ``path`` exists (a fix the artist makes before a retry), then return
+    ``(value, start, end)``."""
+    if not os.path.exists(path):
+        raise ValueError("not fixed yet: %s" % path)
+    return timed(value)

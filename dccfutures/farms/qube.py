@@ -17,6 +17,7 @@ Trust: on Qube, payloads and results live in the supervisor's database and in
 worker or a client unpickle what they wrote.
 """
 import os
+import re
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -79,6 +80,7 @@ class QubeFarm(Farm):
         for job_id, qjob in zip(ids, qjobs):
             self._names[job_id] = [work["name"] for work in qjob["agenda"]]
         if external:
+            self._submitted = qjobs
             self._release_missed(jobs, ids)
         return ids
 
@@ -100,10 +102,15 @@ class QubeFarm(Farm):
 
     def _callback(self, index: int, work: WorkSpec, names: List[str],
                   external: Dict[int, List[Any]]) -> Optional[Dict[str, Any]]:
-        """A callback unblocking item ``index`` once every dependency not ended yet is done
-        (complete, failed or killed: the item itself then fails if one did not complete)."""
-        events = []
+        """A callback unblocking item ``index`` once every dependency has ended (complete,
+        failed or killed: the item itself then fails if one did not complete).
+
+        Its trigger fires on ANY of the dependencies ending (``||``) and its code checks that
+        all have: a dependency that ended before the callback existed fires no event, so an
+        ``&&`` of events could wait for ever."""
+        events, refs = [], []
         for job_id, idx in dict.fromkeys(work.depends_on):
+            refs.append([job_id, idx])
             if job_id is None:
                 events.append("done-work-self-%s" % names[idx])
                 continue
@@ -115,20 +122,27 @@ class QubeFarm(Farm):
                 events.append("done-work-%d-%s" % (job_id, agenda[idx]["name"]))
         if not events:
             return None
-        return {"triggers": " && ".join(events), "language": "python",
-                "code": "import qb\nqb.workunblock('%%d:%d' %% qb.jobid())\n" % index}
+        code = ("import qb\n"
+                "me = qb.jobid()\n"
+                "refs = [(me if j is None else j, i) for j, i in %r]\n"
+                "agendas = dict((int(job['id']), job.get('agenda') or []) for job in\n"
+                "               qb.jobinfo(id=sorted(set(j for j, _ in refs)), agenda=True))\n"
+                "if all(i >= len(agendas.get(j, [])) or agendas[j][i]['status'] in\n"
+                "       ('complete', 'failed', 'killed') for j, i in refs):\n"
+                "    qb.workunblock('%%d:%%s' %% (me, %r))\n" % (refs, names[index]))
+        return {"triggers": " || ".join(events), "language": "python", "code": code}
 
     def _release_missed(self, jobs: Sequence[JobSpec], ids: List[int]) -> None:
         """A dependency that ended between our look and the submit fired no event for the
         new callback: unblock what no longer has anything to wait for."""
         again = self._dependency_agendas(jobs)
-        for spec, job_id in zip(jobs, ids):
+        for spec, job_id, qjob in zip(jobs, ids, self._submitted):
             for index, work in enumerate(spec.work):
                 if not work.depends_on or any(j is None for j, _ in work.depends_on):
-                    continue
+                    continue  # an item of its own job has not run yet: its event will come
                 if all(again[j][i]["status"] in TERMINAL for j, i in work.depends_on):
                     try:
-                        self.qb.workunblock("%d:%d" % (job_id, index))
+                        self.qb.workunblock("%d:%s" % (job_id, qjob["agenda"][index]["name"]))
                     except Exception:
                         pass  # the callback got there first
 
@@ -387,11 +401,15 @@ class QubeFarm(Farm):
         """Qube's supervisor is the studio's to run; a poll that fails is retried."""
 
 
+_TRIGGER_UNSAFE = re.compile(r"[\s()&|,]")
+
+
 def _unique_names(names: List[str]) -> List[str]:
     """Work names unique within a job (Qube addresses items as 'jobid:workname')."""
     seen: Dict[str, int] = {}
     out = []
     for index, name in enumerate(names):
+        name = _TRIGGER_UNSAFE.sub("_", name)  # callback triggers name items by their name
         if name in seen:
             name = "%s#%d" % (name, index)
         seen[name] = index

@@ -3,8 +3,10 @@
 The function gets one dict: ``{"id", "name", "status", "tally", "user", "farm"}``. It runs in
 the farm's Python (not in a DCC), with the submitter's ``sys.path`` and the job's environment,
 once per time the job ends (a retried job that ends again runs it again). The local farm's
-supervisor starts it; on Qube a ``done-job-self`` callback of the job runs it in Qube's
-supervisor. What it prints goes to the supervisor's log.
+supervisor starts it in a process of its own; on Qube a ``done-job-self`` callback of the job
+runs it inside Qube's supervisor, as every Qube callback runs: keep it quick there (start a
+process or submit a job for anything slow, as Qube's callbacks page advises). What it prints
+goes to the supervisor's log (Qube: the job's callback log).
 """
 import json
 import sys
@@ -13,8 +15,12 @@ from typing import Any, Dict, List, Sequence
 
 def run(reference: str, info: Dict[str, Any], sys_path: Sequence[str] = ()) -> Any:
     from .. import payload
+    saved = list(sys.path)
     sys.path[:0] = [p for p in sys_path if p not in sys.path]
-    return payload.resolve(reference)(info)
+    try:
+        return payload.resolve(reference)(info)
+    finally:
+        sys.path[:] = saved  # in Qube's supervisor, the next job's hook has its own path
 
 
 def qube_callback(reference: str, sys_path: Sequence[str], dccfutures_root: str) -> Dict[str, Any]:

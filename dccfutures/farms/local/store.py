@@ -278,7 +278,11 @@ class Store:
                   " ELSE 'complete' END").format(**new)
         sets = ["%s = %s" % (TALLY[s], new[s]) for s in TALLY if delta[s]]
         sets += ["status = %s" % status,
-                 "finished = CASE WHEN %s IN ('complete', 'failed', 'killed') THEN ? END" % status,
+                 # A job that ended keeps its end time while it stays ended as it was (a
+                 # block of an ended job is not a new ending: hooks run once per ending).
+                 "finished = CASE WHEN %s IN ('complete', 'failed', 'killed') THEN CASE WHEN"
+                 " status = %s AND finished IS NOT NULL THEN finished ELSE ? END END"
+                 % (status, status),
                  "started = COALESCE(started, CASE WHEN %s = 'running' THEN ? END)" % status,
                  "rev = ?"]
         db.execute("UPDATE jobs SET %s WHERE id = ?" % ", ".join(sets), (now, now, rev, job_id))
@@ -349,14 +353,16 @@ class Store:
                 if failed:
                     break
             state = BLOCKED if spec.fields.get("status") == BLOCKED else PENDING
+            # Kept for the item's life: a retry waits again for what is not complete then.
+            db.executemany("INSERT INTO deps(job_id, idx, dep_job, dep_idx) VALUES (?,?,?,?)",
+                           [(job_id, idx, j, i) for j, i in dict.fromkeys(
+                               (job_id if j is None else j, i) for j, i in spec.depends_on)])
             if failed:
                 db.execute("UPDATE work SET status = 'failed', result = ?, finished = ?, rev = ?"
                            " WHERE job_id = ? AND idx = ?",
                            (_dependency_failure(*failed), now, rev, job_id, idx))
                 _count(moves, (state, FAILED))
             elif waiting:
-                db.executemany("INSERT INTO deps(job_id, idx, dep_job, dep_idx) VALUES (?,?,?,?)",
-                               [(job_id, idx, j, i) for j, i in waiting])
                 db.execute("UPDATE work SET status = 'blocked', waiting = ?, message = ?"
                            " WHERE job_id = ? AND idx = ?",
                            (len(waiting), _waiting_message(waiting), job_id, idx))
@@ -380,14 +386,12 @@ class Store:
                 "SELECT d.job_id, d.idx, w.status, w.waiting FROM deps d JOIN work w ON"
                 " w.job_id = d.job_id AND w.idx = d.idx WHERE d.dep_job = ? AND d.dep_idx = ?",
                 (dep_job, dep_idx)).fetchall()
-            if not rows:
-                continue
-            db.execute("DELETE FROM deps WHERE dep_job = ? AND dep_idx = ?", (dep_job, dep_idx))
             name = None
             for job_id, idx, item_status, waiting in rows:
-                if item_status != BLOCKED or waiting <= 0:
-                    continue  # killed, or unblocked by hand, meanwhile
-                if status == COMPLETE and waiting > 1:
+                if waiting <= 0 or item_status not in (BLOCKED, PENDING):
+                    continue  # not waiting (ran, ended, or retried with this one complete)
+                if item_status == PENDING or (status == COMPLETE and waiting > 1):
+                    # Unblocked by hand, or still waiting on others: count this one met.
                     db.execute("UPDATE work SET waiting = waiting - 1 WHERE job_id = ? AND"
                                " idx = ?", (job_id, idx))
                     continue
@@ -400,7 +404,6 @@ class Store:
                     row = db.execute("SELECT name FROM work WHERE job_id = ? AND idx = ?",
                                      (dep_job, dep_idx)).fetchone()
                     name = row[0] if row else "?"
-                db.execute("DELETE FROM deps WHERE job_id = ? AND idx = ?", (job_id, idx))
                 db.execute("UPDATE work SET status = 'failed', waiting = 0, message = NULL,"
                            " result = ?, finished = ?, rev = ? WHERE job_id = ? AND idx = ?",
                            (_dependency_failure(dep_job, dep_idx, status, name), now, rev,
@@ -495,16 +498,24 @@ class Store:
     def retry(self, job_id: int, idxs: Optional[Sequence[int]]) -> int:
         now = time.time()
         with self.transaction() as db:
-            rows = self._select_items(db, job_id, idxs, (FAILED, KILLED), "id, status")
+            rows = self._select_items(db, job_id, idxs, (FAILED, KILLED), "id, status, idx")
             if not rows:
                 return 0
             rev = self._bump(db)
             moves: Dict[Tuple[str, str], int] = {}
-            for _, status in rows:
-                _count(moves, (status, PENDING))
-            db.executemany("UPDATE work SET status = 'pending', attempts = 0, result = NULL,"
-                           " progress = 0, message = NULL, finished = NULL, rev = ? WHERE id = ?",
-                           [(rev, r[0]) for r in rows])
+            for row_id, status, idx in rows:
+                # What it depends on is kept: it waits again for what is not complete now.
+                unmet = [(r[0], r[1]) for r in db.execute(
+                    "SELECT d.dep_job, d.dep_idx FROM deps d LEFT JOIN work w ON"
+                    " w.job_id = d.dep_job AND w.idx = d.dep_idx WHERE d.job_id = ? AND"
+                    " d.idx = ? AND (w.status IS NULL OR w.status != 'complete')",
+                    (job_id, idx))]
+                new = BLOCKED if unmet else PENDING
+                _count(moves, (status, new))
+                db.execute("UPDATE work SET status = ?, waiting = ?, attempts = 0, result = NULL,"
+                           " progress = 0, message = ?, finished = NULL, rev = ? WHERE id = ?",
+                           (new, len(unmet), _waiting_message(unmet) if unmet else None, rev,
+                            row_id))
             self._tally(db, job_id, moves, rev, now)
         return len(rows)
 
@@ -627,12 +638,14 @@ class Store:
         copies, ``on_done`` hooks, telling the artist)."""
         with self._lock:
             rows = self.db.execute(
-                "SELECT id, name, status, finished, package, notify, user, " + _TALLY_COLUMNS +
+                "SELECT id, name, status, finished, package, notify, user, env, " +
+                _TALLY_COLUMNS +
                 " FROM jobs WHERE finished IS NOT NULL AND finished >= ? AND status IN"
                 " ('complete', 'failed', 'killed')", (since,)).fetchall()
         return [{"id": r[0], "name": r[1], "status": r[2], "finished": r[3],
                  "package": json.loads(r[4]), "notify": r[5], "user": r[6] or "",
-                 "tally": {s: r[7 + i] for i, s in enumerate(TALLY)}} for r in rows]
+                 "env": json.loads(r[7] or "{}"),
+                 "tally": {s: r[8 + i] for i, s in enumerate(TALLY)}} for r in rows]
 
     @_retrying
     def scene_copies(self, finished_since: float) -> Tuple[set, set]:

@@ -29,7 +29,7 @@ from .store import Store
 
 CLEAN_EVERY = 3600.0
 ENDED_EVERY = 1.0  # how often jobs that ended are looked for (scene copies, hooks, news)
-ENDED_OVERLAP = 10.0  # look back this far again: a slow commit may land behind a newer one
+ENDED_OVERLAP = 60.0  # look back this far again: a commit may wait behind others (busy DB)
 EARLY_DEATHS = 3  # workers of a pool dying before they ever start: its interpreter is broken
 MIN_CYCLE = 0.01  # a burst of submits pokes us thousands of times: look at most every 10 ms
 
@@ -47,8 +47,13 @@ class Supervisor:
         self.idle_since: Optional[float] = None
         self.last_clean = 0.0
         # Jobs that ended before this supervisor started were seen by an earlier one.
-        self.ended_checked = time.time() - ENDED_OVERLAP
+        self.ended_checked = time.time()
         self.ended_seen: Dict[Tuple[int, float], float] = {}  # (job, finished) -> seen at
+        try:
+            for job in store.ended_since(self.ended_checked - ENDED_OVERLAP):
+                self.ended_seen[(job["id"], job["finished"])] = self.ended_checked
+        except Exception as error:
+            log("cannot read the jobs that ended lately: %s" % error)
         self.signal_r, signal_w = os.pipe()
         os.set_blocking(self.signal_r, False)
         os.set_blocking(signal_w, False)
@@ -283,11 +288,13 @@ class Supervisor:
         command = [sys.executable, "-m", "dccfutures.runtime.hooks", package["on_done"],
                    json.dumps(info), json.dumps(package.get("sys_path") or [])]
         cwd = package.get("cwd")
+        env = dict(os.environ)
+        env.update(job.get("env") or {})  # the job's environment, as its work had
         try:
             with open(self.home.supervisor_log, "ab") as log_file:
                 subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
                                  stderr=subprocess.STDOUT, close_fds=True,
-                                 env=_worker_environment(None),
+                                 env=_worker_environment(env),
                                  cwd=cwd if cwd and os.path.isdir(cwd) else self.home.path)
             log("job %d ended %s: running on_done %s" % (job["id"], job["status"],
                                                           package["on_done"]))
