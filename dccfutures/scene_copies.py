@@ -50,7 +50,7 @@ def owner_alive(copy: str, home: Optional[str] = None) -> bool:
     so only it decides when the copy goes."""
     folder = _records(home)
     record = _read(os.path.join(folder, _key(copy))) if folder else None
-    return record is not None and record[1] is not None and _alive(record[1])
+    return record is not None and record[1] is not None and pid_alive(record[1])
 
 
 def remove(copy: str, home: Optional[str] = None) -> bool:
@@ -80,7 +80,7 @@ def remove_orphans(max_age: float, in_use: Iterable[str] = (), home: Optional[st
         if found is None:
             continue
         copy = found[0]
-        if copy in in_use or (found[1] is not None and _alive(found[1])):
+        if copy in in_use or (found[1] is not None and pid_alive(found[1])):
             continue  # a job, or the live session that made it, may still open it
         try:
             old = os.path.getmtime(copy) < cutoff
@@ -116,7 +116,8 @@ def _read(record: str) -> Optional[Tuple[str, Optional[int]]]:
     return lines[0], pid
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (ours or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

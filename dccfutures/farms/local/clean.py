@@ -7,6 +7,7 @@ import os
 import time
 from typing import Iterable, Optional
 
+from ...scene_copies import pid_alive
 from .home import Home
 from .store import Store
 
@@ -35,7 +36,7 @@ def clean(home: Home, store: Store, retention_days: float,
         parts = name.split("-")  # w-<pid>, i-<pid> (workers), c-<pid>-<token> (clients)
         pid = int(parts[1]) if parts[0] in ("c", "w", "i") and parts[1:] and parts[1].isdigit() \
             else None
-        if pid is not None and not _alive(pid):
+        if pid is not None and not pid_alive(pid):
             try:
                 os.unlink(os.path.join(home.run_dir, name))
             except OSError:
@@ -58,13 +59,3 @@ def _pid_of(name: str, prefix: str, suffix: str) -> Optional[int]:
         return int(core)
     except ValueError:
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

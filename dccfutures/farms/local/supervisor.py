@@ -361,15 +361,7 @@ def _worker_environment(cloned: Optional[Dict[str, str]] = None) -> Dict[str, st
 def _client_alive(fifo: str) -> bool:
     """Whether the session behind a client wake-up FIFO (``run/c-<pid>-<token>``) runs."""
     parts = os.path.basename(fifo).split("-")
-    if len(parts) < 2 or not parts[1].isdigit():
-        return True
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return len(parts) < 2 or not parts[1].isdigit() or scene_copies.pid_alive(int(parts[1]))
 
 
 def _signal(pid: int, signum: int) -> None:
