@@ -365,3 +365,18 @@ def test_dock_in_maya_reuses_its_workspace_control(qtbot, farm_home, no_dcc, mon
     assert len(created) == 1 and edited == [{"visible": True, "restore": True}]
     qtbot.waitUntil(lambda: monitor.status_text().startswith("local farm"), timeout=WAIT_MS)
     monitor.stop()
+
+
+def test_the_houdini_python_panel_builds_the_monitor(qtbot, farm_home):
+    """houdini_plugin/python_panels/dccfutures.pypanel: what Houdini runs for the pane tab."""
+    import xml.etree.ElementTree as ET
+    from tests.conftest import ROOT
+    path = os.path.join(ROOT, "houdini_plugin", "python_panels", "dccfutures.pypanel")
+    interface = ET.parse(path).getroot().find("interface")
+    assert interface.get("label") == "dccfutures Farm Monitor"
+    scope = {}
+    exec(compile(interface.findtext("script"), path, "exec"), scope)
+    widget = scope["onCreateInterface"]()
+    qtbot.addWidget(widget)
+    assert isinstance(widget, FarmMonitor)
+    widget.stop()
