@@ -160,7 +160,8 @@ def test_batch_is_one_job_and_work_fields_reach_items(executor):
     assert [f.work_id for f in batch.futures] == [0, 1, 2, 3, 4]
     job = executor.farm.job(first.job_id)
     assert job.name == "a set of functions" and job.cpus == 2
-    assert job.work[1].name == "work name"
+    # Qube's callback triggers name work items by name: blanks and ()&|, become "_" there.
+    assert job.work[1].name == ("work_name" if executor.farm.name == "qube" else "work name")
 
 
 def test_batch_futures_before_commit(executor):
