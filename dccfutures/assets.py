@@ -45,24 +45,32 @@ def install_maya_module(modules: str) -> str:
     """Install the Maya module into ``modules`` (a folder on MAYA_MODULE_PATH): the module
     folder ``dccfutures/`` with this dccfutures package in its ``python/`` folder, and a
     ``dccfutures.mod`` whose paths point at it. Running it again upgrades in place."""
-    target = os.path.join(modules, "dccfutures")
-    uninstall_maya_module(modules)
-    shutil.copytree(path("maya_plugin"), target,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".keep"))
-    _copy_library(os.path.join(target, "python"))
-    with open(os.path.join(path("maya_plugin"), "dccfutures.mod")) as handle:
-        text = handle.read()
-    with open(os.path.join(modules, "dccfutures.mod"), "w") as handle:
-        # The module folder's own .mod says "." (itself); the copy beside it names the folder.
-        handle.write(text.replace(" .\n", " %s\n" % target))
-    os.remove(os.path.join(target, "dccfutures.mod"))
-    return target
+    # The module folder's own .mod says "." (itself); the copy beside it names the folder.
+    return _install("maya_plugin", modules, "dccfutures.mod",
+                    lambda text, target: text.replace(" .\n", " %s\n" % target))
 
 
 def uninstall_maya_module(modules: str) -> List[str]:
     """Remove what :func:`install_maya_module` wrote; returns the paths removed."""
     return _remove_all([os.path.join(modules, "dccfutures.mod"),
                         os.path.join(modules, "dccfutures")])
+
+
+def _install(asset: str, parent: str, descriptor: str, rewrite) -> str:
+    """Copy the ``asset`` folder to ``parent/dccfutures`` with this library in its
+    ``python/``, and write its ``descriptor`` (.mod, package .json) beside it, rewritten by
+    ``rewrite(text, target)`` to point at the copy."""
+    target = os.path.join(parent, "dccfutures")
+    _remove_all([os.path.join(parent, descriptor), target])
+    shutil.copytree(path(asset), target,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".keep"))
+    _copy_library(os.path.join(target, "python"))
+    with open(os.path.join(path(asset), descriptor)) as handle:
+        text = handle.read()
+    with open(os.path.join(parent, descriptor), "w") as handle:
+        handle.write(rewrite(text, target))
+    os.remove(os.path.join(target, descriptor))
+    return target
 
 
 def _copy_library(python_dir: str) -> None:
@@ -120,20 +128,11 @@ def install_houdini_package(packages: str) -> str:
     """Install the Houdini package into ``packages`` (a folder Houdini scans for package
     files): the package folder ``dccfutures/`` with this dccfutures in its ``python/`` folder,
     and ``dccfutures.json`` beside it pointing at that folder. Running it again upgrades."""
-    target = os.path.join(packages, HOUDINI_PACKAGE)
-    uninstall_houdini_package(packages)
-    shutil.copytree(path("houdini_plugin"), target,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".keep"))
-    _copy_library(os.path.join(target, "python"))
-    with open(os.path.join(path("houdini_plugin"), "dccfutures.json")) as handle:
-        text = handle.read()
-    with open(os.path.join(packages, "dccfutures.json"), "w") as handle:
-        # The package folder's own file says $HOUDINI_PACKAGE_PATH (itself); the copy in the
-        # packages folder names the package folder beside it.
-        handle.write(text.replace('"$HOUDINI_PACKAGE_PATH"',
-                                  '"$HOUDINI_PACKAGE_PATH/%s"' % HOUDINI_PACKAGE))
-    os.remove(os.path.join(target, "dccfutures.json"))
-    return target
+    # The package folder's own file says $HOUDINI_PACKAGE_PATH (itself); the copy in the
+    # packages folder names the package folder beside it.
+    return _install("houdini_plugin", packages, "dccfutures.json",
+                    lambda text, target: text.replace(
+                        '"$HOUDINI_PACKAGE_PATH"', '"$HOUDINI_PACKAGE_PATH/%s"' % HOUDINI_PACKAGE))
 
 
 def uninstall_houdini_package(packages: str) -> List[str]:
