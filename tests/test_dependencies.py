@@ -233,3 +233,15 @@ def test_unblocking_a_waiting_item_by_hand_lets_it_run_early(farm_home, farm_con
         open(flag, "w").close()
     assert a.result(60) and b.result(60)
     ex.shutdown()
+
+
+def test_an_item_held_by_hand_stays_blocked_when_its_dependency_completes(local_executor):
+    first = local_executor.submit(workloads.sleep_then, 0.3, 1)
+    with local_executor.batch("held") as batch:
+        held = batch.submit_ext(workloads.add, [first, 1], status="blocked")
+    assert first.result(60) == 1
+    import time
+    time.sleep(1.0)                                # the farm has settled what first released
+    assert local_executor.farm.job(held.job_id).work[0].status == "blocked"  # held by hand
+    local_executor.farm.unblock(held.job_id, [0])
+    assert held.result(60) == 2

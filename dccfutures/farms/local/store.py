@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS work(
     log_start INTEGER,
     log_end INTEGER,
     waiting INTEGER NOT NULL DEFAULT 0,  -- dependencies not complete yet
+    held INTEGER NOT NULL DEFAULT 0,     -- blocked by hand: stays blocked when they complete
     started REAL,
     finished REAL,
     rev INTEGER NOT NULL
@@ -188,6 +189,7 @@ class Store:
             with self.transaction() as db:
                 if db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == 2:
                     db.execute("ALTER TABLE work ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0")
+                    db.execute("ALTER TABLE work ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
                     db.execute("CREATE TABLE IF NOT EXISTS deps(job_id INTEGER NOT NULL, idx"
                                " INTEGER NOT NULL, dep_job INTEGER NOT NULL, dep_idx INTEGER"
                                " NOT NULL)")
@@ -323,11 +325,11 @@ class Store:
                      now, blocked, len(spec.work) - n_blocked, n_blocked, rev))
                 job_id = cursor.lastrowid
                 db.executemany(
-                    "INSERT INTO work(job_id, idx, name, status, fields, package, ncalls, rev)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO work(job_id, idx, name, status, fields, package, ncalls, held,"
+                    " rev) VALUES (?,?,?,?,?,?,?,?,?)",
                     [(job_id, i, w.name or str(i), state,
                       json.dumps(w.fields, default=str) if w.fields else None, w.package,
-                      w.ncalls, rev)
+                      w.ncalls, 1 if state == BLOCKED else 0, rev)
                      for i, (w, state) in enumerate(zip(spec.work, initial))])
                 if any(w.depends_on for w in spec.work):
                     self._wait_for(db, job_id, spec.work, rev, now)
@@ -383,14 +385,15 @@ class Store:
         while queue:
             dep_job, dep_idx, status = queue.pop()
             rows = db.execute(
-                "SELECT d.job_id, d.idx, w.status, w.waiting FROM deps d JOIN work w ON"
-                " w.job_id = d.job_id AND w.idx = d.idx WHERE d.dep_job = ? AND d.dep_idx = ?",
+                "SELECT d.job_id, d.idx, w.status, w.waiting, w.held FROM deps d JOIN work w"
+                " ON w.job_id = d.job_id AND w.idx = d.idx WHERE d.dep_job = ? AND"
+                " d.dep_idx = ?",
                 (dep_job, dep_idx)).fetchall()
             name = None
-            for job_id, idx, item_status, waiting in rows:
+            for job_id, idx, item_status, waiting, held in rows:
                 if waiting <= 0 or item_status not in (BLOCKED, PENDING):
                     continue  # not waiting (ran, ended, or retried with this one complete)
-                if item_status == PENDING or (status == COMPLETE and waiting > 1):
+                if item_status == PENDING or (status == COMPLETE and (waiting > 1 or held)):
                     # Unblocked by hand, or still waiting on others: count this one met.
                     db.execute("UPDATE work SET waiting = waiting - 1 WHERE job_id = ? AND"
                                " idx = ?", (job_id, idx))
@@ -537,14 +540,19 @@ class Store:
                 count, moves = row[0], {}
             else:
                 old, new = (PENDING, BLOCKED) if blocked else (BLOCKED, PENDING)
-                rows = self._select_items(db, job_id, idxs, (old,), "id")
+                # Blocking also holds an item already waiting on dependencies: it stays
+                # blocked once they complete, until unblocked.
+                rows = self._select_items(db, job_id, idxs, (PENDING, BLOCKED), "id, status")
                 if not rows:
                     return 0
                 rev = self._bump(db)
+                db.executemany("UPDATE work SET held = ? WHERE id = ?",
+                               [(1 if blocked else 0, r[0]) for r in rows])
+                moved = [r for r in rows if r[1] == old]
                 db.executemany("UPDATE work SET status = ?, rev = ? WHERE id = ?",
-                               [(new, rev, r[0]) for r in rows])
-                count = len(rows)
-                moves = {(old, new): count}
+                               [(new, rev, r[0]) for r in moved])
+                count = len(moved)
+                moves = {(old, new): count} if count else {}
             self._tally(db, job_id, moves, rev, now)
         return count
 
