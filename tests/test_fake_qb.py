@@ -668,13 +668,16 @@ def test_done_job_self_fires_once_per_ending(qube, qb):
     for jobid, status in ((ok, "complete"), (bad, "failed"), (slow, "killed")):
         assert finished(qb, jobid)["status"] == status
         wait_until(lambda: counts(qb, jobid) == [1, 1, 1], what="callbacks of %d" % jobid)
-        assert cb_log(jobid).count("done %d" % jobid) == 1
+        # The count goes up as a callback starts; what it prints lands in the log after.
+        wait_until(lambda: cb_log(jobid).count("done %d" % jobid) == 1,
+                   what="the done callback's output of %d" % jobid)
     time.sleep(0.3)
     assert [counts(qb, jobid) for jobid in (ok, bad, slow)] == [[1, 1, 1]] * 3
     # a retried job ends again: done-job-self fires again; maximum=1 keeps the other at 1
     qb.retrywork("%d:0" % ok)
     wait_until(lambda: counts(qb, ok) == [2, 1, 1], what="the second ending")
-    assert cb_log(ok).count("done %d" % ok) == 2 and cb_log(ok).count("ended") == 1
+    wait_until(lambda: cb_log(ok).count("done %d" % ok) == 2, what="its output")
+    assert cb_log(ok).count("ended") == 1
 
 
 def test_failed_work_triggers_and_state_changes_from_callbacks(qube, qb):
@@ -689,8 +692,9 @@ def test_failed_work_triggers_and_state_changes_from_callbacks(qube, qb):
     job = finished(qb, jobid)
     assert job["status"] == "failed" and job["agenda"][1]["count"] == 2
     wait_until(lambda: counts(qb, jobid) == [2, 1, 1], what="the callbacks")
-    log = cb_log(jobid)
-    assert log.count("failed\n") == 2 and "retried" in log and "item 1 complete" in log
+    wait_until(lambda: "item 1 complete" in cb_log(jobid) and
+               cb_log(jobid).count("failed\n") == 2, what="their output")
+    assert "retried" in cb_log(jobid)
     # an automatic retry (retrywork) is not a failure event: only the final failure is
     auto = submit(qb, "auto", [{"fail": "first"}, {"fail": True}], retrywork=1,
                   callbacks=[callback("failed-work-self-*", "print('failed')")])
