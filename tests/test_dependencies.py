@@ -245,3 +245,30 @@ def test_an_item_held_by_hand_stays_blocked_when_its_dependency_completes(local_
     assert local_executor.farm.job(held.job_id).work[0].status == "blocked"  # held by hand
     local_executor.farm.unblock(held.job_id, [0])
     assert held.result(60) == 2
+
+
+def test_on_qube_a_retried_item_waits_again_for_its_dependency(qube_root, tmp_path):
+    """Retry the dependency, then the dependent: Qube holds the dependent back until its
+    dependency has run again (the job's callback releases it)."""
+    ex = dccfutures.Executor(farm="qube")
+    flag, gate = str(tmp_path / "fixed"), str(tmp_path / "gate")
+    first = ex.submit(workloads.fail_unless_file_then_wait, flag, gate, "first")
+    second = ex.submit_ext(workloads.timed, ["second"], depends_on=[first])
+    with pytest.raises(ValueError):
+        first.result(60)
+    with pytest.raises(dccfutures.DependencyError):
+        second.result(60)
+    ex.farm.retry(second.job_id)   # its dependency has failed: it fails again at once
+    assert isinstance(ex.attach(second.job_id)[0].exception(60), dccfutures.DependencyError)
+    open(flag, "w").close()
+    ex.farm.retry(first.job_id)
+    again_first = ex.attach(first.job_id)[0]
+    wait_until(lambda: again_first.status() == "running", what="the dependency running again")
+    ex.farm.retry(second.job_id)   # the dependency will end later: the dependent waits
+    again_second = ex.attach(second.job_id)[0]
+    wait_until(lambda: ex.farm.job(second.job_id).work[0].status == "blocked",
+               what="the dependent held back")
+    open(gate, "w").close()
+    end_first = again_first.result(60)[2]
+    assert again_second.result(60)[1] >= end_first
+    ex.shutdown()

@@ -171,3 +171,11 @@ def fail_unless_file(path, value):
     if not os.path.exists(path):
         raise ValueError("not fixed yet: %s" % path)
     return timed(value)
+
+
+def fail_unless_file_then_wait(path, gate, value):
+    """Fail until ``path`` exists; then wait for ``gate`` and return ``(value, start, end)``."""
+    if not os.path.exists(path):
+        raise ValueError("not fixed yet: %s" % path)
+    wait_for_file(gate)
+    return timed(value)

@@ -335,7 +335,36 @@ class QubeFarm(Farm):
         return self._act(job_id, work_ids, "kill", "killwork")
 
     def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
-        return self._act(job_id, work_ids, "retry", "retrywork")
+        """Retry; a retried item whose dependencies will end later is requeued blocked
+        instead (in one step: no subjob can take it in between), and its job's callback
+        releases it then. A dependency that failed is left failed: the item runs and fails
+        at once, naming it."""
+        agenda = self.job_agenda(job_id)
+        wanted = set(range(len(agenda)) if work_ids is None else work_ids)
+        hold = [work["name"] for index, work in enumerate(agenda)
+                if index in wanted and work["status"] in (FAILED, KILLED)
+                and self._waits_again(job_id, agenda, work)]
+        if hold:
+            self.qb.requeuework(*["%d:%s" % (job_id, name) for name in hold])
+        return self._act(job_id, work_ids, "retry", "retrywork") + len(hold)
+
+    def _waits_again(self, job_id: int, agenda: List[Any], work: Any) -> bool:
+        """Whether an item's dependencies are not all complete but none has failed."""
+        refs = (work.get("package") or {}).get("depends_on")
+        if not refs:
+            return False
+        agendas = {job_id: agenda}
+        states = []
+        for j, i in refs:
+            j = job_id if j is None else int(j)
+            if j not in agendas:
+                try:
+                    agendas[j] = self.job_agenda(j)
+                except KeyError:  # removed from the farm
+                    agendas[j] = []
+            states.append(agendas[j][int(i)]["status"] if int(i) < len(agendas[j]) else REMOVED)
+        return any(state != COMPLETE for state in states) and \
+            not any(state in (FAILED, KILLED, REMOVED) for state in states)
 
     def block(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
         return self._act(job_id, work_ids, "block", "blockwork")
