@@ -328,16 +328,25 @@ def _yaml_error(error: yaml.YAMLError, path: Optional[str], text: str,
 
 # --- Public API -----------------------------------------------------------------------------
 
+def check_document(text: str, path: Optional[str], schema: Dict[str, Any],
+                   checker_class: Any = None) -> Tuple[Dict[str, Any], "_Checker"]:
+    """One YAML document checked against ``schema`` (errors name file, line and key).
+    Returns the checked values and the checker (which knows each key's line). A YAML
+    syntax error is raised as ``yaml.YAMLError``, for the caller to word."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        checker = (checker_class or _Checker)(loader, path)
+        raw = checker.section(schema, root, "", _line(root)) if root is not None else {}
+    finally:
+        loader.dispose()
+    return raw, checker
+
+
 def parse(text: str, path: Optional[str] = None) -> Config:
     """Parse config text; ``path`` only names the file in errors and in ``Config.path``."""
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            root = loader.get_single_node()
-            checker = _Checker(loader, path)
-            raw = checker.section(_SCHEMA, root, "", _line(root)) if root is not None else {}
-        finally:
-            loader.dispose()
+        raw, checker = check_document(text, path, _SCHEMA)
     except yaml.YAMLError as error:
         raise _yaml_error(error, path, text) from None
 

@@ -227,13 +227,7 @@ def _near_action(text: str, line: Optional[int]) -> str:
 def parse(text: str, path: Optional[str] = None) -> List[Action]:
     """The actions of one file's text; ``path`` names the file in errors and in ``source``."""
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            root = loader.get_single_node()
-            checker = _ActionChecker(loader, path)
-            raw = checker.section(_FILE_SCHEMA, root, "", _line(root)) if root is not None else {}
-        finally:
-            loader.dispose()
+        raw, _ = _config.check_document(text, path, _FILE_SCHEMA, _ActionChecker)
     except yaml.YAMLError as error:
         problem = _yaml_error(error, path, text)
         prefix = ", ".join(part for part in (path, problem.line and "line %d" % problem.line)

@@ -3,7 +3,6 @@ running the ``echo`` test jobtype (tests/fakes/qb_types/echo). Every test that s
 supervisor stops it (the ``qube`` fixture)."""
 import os
 import re
-import sys
 import time
 
 import pytest

@@ -7,7 +7,6 @@ import threading
 
 import pytest
 
-import dccfutures
 from tests import workloads
 from tests.conftest import FAKES, wait_until
 
@@ -59,7 +58,7 @@ def test_a_watching_session_is_told_when_jobs_end(local_executor, tmp_path):
     assert watcher.check() == 0  # told once
 
 
-def test_maya_sessions_are_told_on_the_main_thread(farm_home, monkeypatch):
+def test_maya_sessions_are_told_on_the_main_thread(farm_home, monkeypatch, capsys):
     monkeypatch.syspath_prepend(FAKES)
     import maya._fake as fake
     fake.reset("interactive")
@@ -71,7 +70,9 @@ def test_maya_sessions_are_told_on_the_main_thread(farm_home, monkeypatch):
         thread.start()
         thread.join()
         assert fake.pending()             # queued for Maya's main thread ...
-        fake.process_idle_events()        # ... and shown there
+        assert "dccfutures job 3" not in capsys.readouterr().out
+        fake.process_idle_events()        # ... and shown there, as an error line
+        assert "# Error: dccfutures job 3 failed: x" in capsys.readouterr().out
     finally:
         fake.reset("interactive")
 

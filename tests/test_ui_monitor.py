@@ -220,6 +220,9 @@ def test_farm_errors_show_in_the_status_line(qtbot, farm_home):
 
 def test_switching_farms_from_the_combo(qtbot, farm_home, tmp_path, monkeypatch):
     monkeypatch.setenv("QB_FAKE_ROOT", str(tmp_path / "no-qube"))
+    monkeypatch.setitem(sys.modules, "qb", None)  # no Qube here, whatever ran before
+    from dccfutures import farms
+    farms.forget()
     monitor = make(qtbot)
     qtbot.waitUntil(lambda: "local farm" in monitor.status_text(), timeout=WAIT_MS)
     monitor.farm_combo.setCurrentText("qube")

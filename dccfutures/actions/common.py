@@ -1,23 +1,19 @@
 """Actions every DCC shares: the farm monitor and starting the local farm."""
+import sys
 from typing import Any
 
 
 def farm_monitor(**_: Any) -> Any:
     """Open the farm monitor: docked in Maya, a floating panel in Houdini, else a window."""
     from ..ui import monitor
-    try:
-        import maya.cmds  # noqa: F401
+    if "maya" in sys.modules:
         from maya.api import OpenMaya
         if OpenMaya.MGlobal.mayaState() == OpenMaya.MGlobal.kInteractive:
             return monitor.dock_in_maya()
-    except ImportError:
-        pass
-    try:
+    if "hou" in sys.modules:  # never import hou here: outside Houdini it starts a session
         import hou
         if hou.isUIAvailable():
             return monitor.show_in_houdini()
-    except ImportError:
-        pass
     return monitor.main([])
 
 
