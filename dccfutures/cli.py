@@ -22,9 +22,9 @@ import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import config as config_module
-from . import farms, scene_copies
+from . import farms, scene_copies, status
 from .errors import DccFuturesError
-from .farms.base import PENDING, RUNNING, STATUSES, TERMINAL, Farm, JobInfo, WorkInfo
+from .farms.base import BLOCKED, COMPLETE, PENDING, RUNNING, TERMINAL, Farm, JobInfo, WorkInfo
 from .progress import ProgressBar
 
 __all__ = ["main", "build_parser", "format_jobs", "format_job", "parse_target"]
@@ -86,32 +86,39 @@ def _parse_work(part: str, text: str) -> List[int]:
 
 def format_jobs(jobs: Sequence[JobInfo], fractions: Optional[Dict[int, float]] = None) -> str:
     """The job table of ``dccfutures jobs``. ``fractions`` overrides a job's progress (live
-    progress of running items); otherwise it is the share of finished items."""
+    progress of running items); otherwise it is the share of completed items."""
     fractions = fractions or {}
     headers = ("ID", "NAME", "STATUS", "PROGRESS", "PRIO", "CPUS", "USER", "SUBMITTED")
-    rows = [(str(job.id), _clip(job.name, NAME_WIDTH), job.status,
-             _progress(job, fractions.get(job.id, job.progress)), str(job.priority),
-             str(job.cpus) if job.cpus else "-", job.user or "-", _when(job.submitted))
+    rows = [(str(job.id), status.clip(job.name, NAME_WIDTH), job.status,
+             status.progress_text(job.tally, fractions.get(job.id, job.progress)),
+             str(job.priority), str(job.cpus) if job.cpus else "-", job.user or "-",
+             status.when(job.submitted))
             for job in jobs]
-    return _table(headers, rows, right=(0, 3, 4, 5))
+    return _table(headers, rows, right=(0, 4, 5))
 
 
 def format_job(job: JobInfo) -> str:
-    """One job and its work items, as ``dccfutures show`` prints them."""
+    """One job, its work items and why each failed one failed, as ``dccfutures show`` prints
+    them."""
     lines = [
         "job %d: %s" % (job.id, job.name),
-        "  status     %s, %s" % (job.status, _progress(job, _live_fraction(job))),
-        "  items      %s" % (_tally_text(job.tally) or "none"),
+        "  status     %s, %s" % (job.status,
+                                 status.progress_text(job.tally, status.live_fraction(job))),
+        "  items      %s" % (status.tally_text(job.tally) or "none"),
         "  priority   %s   cpus %s   user %s   prototype %s"
         % (job.priority, job.cpus or "-", job.user or "-", job.prototype),
         "  submitted  %s   started %s   finished %s"
-        % (_when(job.submitted), _when(job.started), _when(job.finished)),
+        % (status.when(job.submitted), status.when(job.started), status.when(job.finished)),
         "",
     ]
-    headers = ("IDX", "NAME", "STATUS", "PROGRESS", "MESSAGE", "ATTEMPTS")
-    rows = [(str(w.work_id), _clip(w.name, NAME_WIDTH), w.status, "%d%%" % _percent(w.progress),
-             _clip(w.message or "", MESSAGE_WIDTH), str(w.attempts)) for w in job.work]
-    return "\n".join(lines) + _table(headers, rows, right=(0, 3, 5))
+    headers = ("IDX", "NAME", "STATUS", "PROGRESS", "ELAPSED", "MESSAGE", "ATTEMPTS")
+    rows = [(str(w.work_id), status.clip(w.name, NAME_WIDTH), w.status,
+             "%d%%" % status.percent(1.0 if w.status == COMPLETE else w.progress),
+             status.elapsed(w), status.clip(w.message or "", MESSAGE_WIDTH), str(w.attempts))
+            for w in job.work]
+    text = "\n".join(lines) + _table(headers, rows, right=(0, 3, 4, 6))
+    failures = status.failure_lines(job)
+    return text + ("\n\nfailed items:\n" + "\n".join(failures) if failures else "")
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Iterable[int] = ()
@@ -125,45 +132,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Iterabl
         return "  ".join(padded).rstrip()
 
     return "\n".join([line(headers)] + [line(r) for r in rows])
-
-
-def _progress(job: JobInfo, fraction: float) -> str:
-    total = sum(job.tally.values())
-    return "%d/%d %3d%%" % (_finished(job.tally), total, _percent(fraction))
-
-
-def _percent(fraction: Optional[float]) -> int:
-    return int(round(100 * min(1.0, max(0.0, fraction or 0.0))))
-
-
-def _finished(tally: Dict[str, int]) -> int:
-    return sum(tally.get(status, 0) for status in TERMINAL)
-
-
-def _live_fraction(job: JobInfo) -> float:
-    """The job's progress counting the reported progress of its running items."""
-    total = sum(job.tally.values())
-    if not total or not job.work:
-        return job.progress
-    running = sum(w.progress or 0.0 for w in job.work if w.status == RUNNING)
-    return min(1.0, (_finished(job.tally) + running) / total)
-
-
-def _tally_text(tally: Dict[str, int]) -> str:
-    return ", ".join("%d %s" % (tally[s], s) for s in STATUSES if tally.get(s))
-
-
-def _when(stamp: Optional[float]) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "-"
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())  # a multi-line message stays on its row
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def _items(count: int) -> str:
-    return "%d work item%s" % (count, "" if count == 1 else "s")
 
 
 # -- farms -----------------------------------------------------------------------------------
@@ -215,7 +183,7 @@ def _select(farm: Farm, job: JobInfo, works: Optional[List[int]]) -> List[WorkIn
     if missing:
         last = len(job.work) - 1
         raise CommandError("no work item %d:%d on the %s farm (job %d has %s%s)" % (
-            job.id, missing[0], farm.name, job.id, _items(len(job.work)),
+            job.id, missing[0], farm.name, job.id, status.items(len(job.work)),
             "" if last < 0 else ": 0" if last == 0 else ": 0-%d" % last))
     return [by_index[w] for w in works]
 
@@ -232,7 +200,7 @@ def _live_fractions(farm: Farm, jobs: Sequence[JobInfo]) -> Dict[int, float]:
     for job in jobs:
         if job.tally.get(RUNNING):
             try:
-                out[job.id] = _live_fraction(farm.job(job.id))
+                out[job.id] = status.live_fraction(farm.job(job.id))
             except KeyError:
                 pass  # removed meanwhile
     return out
@@ -271,13 +239,15 @@ def cmd_log(args: argparse.Namespace) -> int:
     job_id, works = parse_target(args.target)
     farm = _open_farm(args)
     items = _select(farm, _get_job(farm, job_id), works)
-    if works is not None and len(items) == 1:
-        sys.stdout.write(farm.log(job_id, items[0].work_id))  # exactly the item's output
-        return 0
+    alone = works is not None and len(items) == 1
     for item in items:
         text = farm.log(job_id, item.work_id)
-        print("--- %d:%d (%s) ---" % (job_id, item.work_id, item.status))
-        sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+        trailer = status.failure_trailer(job_id, item)  # why it failed, after its output
+        if not alone:
+            print("--- %d:%d (%s) ---" % (job_id, item.work_id, item.status))
+        if text and not text.endswith("\n") and (trailer or not alone):
+            text += "\n"
+        sys.stdout.write(text + trailer)  # an item alone: exactly its output, then why it failed
     return 0
 
 
@@ -288,19 +258,8 @@ def cmd_action(args: argparse.Namespace) -> int:
     job = _get_job(farm, job_id)
     _select(farm, job, works)
     count = getattr(farm, args.command)(job_id, works)
-    print(_action_report(args.command, job, works, count))
+    print(status.action_report(args.command, job.id, works, count))
     return 0
-
-
-_NOTHING = {"kill": "nothing was pending, blocked or running",
-            "retry": "nothing had failed or been killed",
-            "block": "nothing was pending", "unblock": "nothing was blocked"}
-_DONE = {"kill": "killed", "retry": "retrying", "block": "blocked", "unblock": "unblocked"}
-
-
-def _action_report(command: str, job: JobInfo, works: Optional[List[int]], count: int) -> str:
-    text = "%s %s of job %d" % (_DONE[command], _items(count), job.id)
-    return text + (" (%s)" % _NOTHING[command] if not count else "")
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
@@ -310,7 +269,10 @@ def cmd_wait(args: argparse.Namespace) -> int:
     deadline = None if args.timeout is None else time.monotonic() + max(0.0, args.timeout)
     with ProgressBar(sum(job.tally.values()), label="job %d" % job_id) as bar:
         while True:
-            bar.update(_finished(job.tally), job.status)
+            trouble = status.problems(job.tally)
+            bar.update(status.completed(job.tally), job.status + (", " + trouble if trouble
+                                                                  else ""),
+                       fraction=status.live_fraction(job))
             if job.status in TERMINAL:
                 break
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -319,7 +281,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
             farm.ensure_running()  # waiting on a dead supervisor would wait forever
             farm.wait_for_change(WAIT_POLL if remaining is None else min(WAIT_POLL, remaining))
             job = _summary(farm, job_id)
-    summary = "job %d %s (%s)" % (job_id, job.status, _tally_text(job.tally) or "no items")
+            if job.tally.get(RUNNING):
+                job = _get_job(farm, job_id)  # the bar moves with its running items' progress
+    summary = "job %d %s (%s)" % (job_id, job.status, status.tally_text(job.tally) or "no items")
     if job.status not in TERMINAL:
         raise CommandError("timed out after %gs waiting for %s" % (args.timeout, summary), 2)
     print(summary)
@@ -382,9 +346,9 @@ def _farm_status(farm) -> int:
         print("\n".join("  " + line for line in table.splitlines()))
     jobs = farm.jobs(ALL_JOBS)
     active = [j for j in jobs if j.status not in TERMINAL]
-    print("work:       %d pending, %d running (in %d unfinished job%s)" % (
+    print("work:       %d pending, %d running, %d blocked (in %d unfinished job%s)" % (
         sum(j.tally.get(PENDING, 0) for j in jobs), sum(j.tally.get(RUNNING, 0) for j in jobs),
-        len(active), "" if len(active) == 1 else "s"))
+        sum(j.tally.get(BLOCKED, 0) for j in jobs), len(active), "" if len(active) == 1 else "s"))
     return 0
 
 
@@ -439,6 +403,7 @@ def cmd_shelves(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    config_module.load()  # a bad config is one line here, rather than a window that says it
     from .ui.monitor import main as monitor_main
     argv = ["--interval", str(args.interval)]
     if getattr(args, "farm", None):

@@ -41,6 +41,7 @@ class LocalConfig:
     retention_days: float = 7.0
     heartbeat: float = 2.0           # seconds between worker heartbeats
     lease_timeout: float = 30.0      # seconds without a heartbeat before a worker is lost
+    max_log_mb: float = 100.0        # an item's output past this: its head and tail are kept
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class QubeConfig:
     poll_min: float = 0.1
     poll_max: float = 2.0
     spool_threshold_mb: float = 1.0
+    max_log_mb: float = 100.0        # an item's output past this: its head and tail are kept
 
 
 @dataclass(frozen=True)
@@ -153,14 +155,22 @@ def _list_of(item: _Rule) -> _Rule:
     return rule
 
 
-def _string_keyed(checker: _Checker, node: yaml.Node, key: str, line: int) -> Dict[str, Any]:
-    """A mapping with string keys and any values (``defaults``: its fields are checked later)."""
+def _job_fields(checker: _Checker, node: yaml.Node, key: str, line: int) -> Dict[str, Any]:
+    """``defaults``: job fields, checked by the executor's own rules, but here, so that a bad
+    one names the file and the line when the config is read, not at the first submit."""
+    from .executor import JOB_FIELDS, _check_fields  # imported late: the executor imports us
     result = {}
     for key_node, value_node in checker.pairs(node, key, line):
         if key_node.tag != _STR_TAG:
             raise checker.error("keys of '%s' must be strings, got %s"
                                 % (key, checker.show(key_node)), _line(key_node), key)
-        result[key_node.value] = checker.value(value_node)
+        value = checker.value(value_node)
+        try:
+            _check_fields({key_node.value: value}, JOB_FIELDS, "job")
+        except (TypeError, ValueError) as error:
+            raise checker.error("in '%s': %s" % (key, error), _line(key_node),
+                                _join(key, key_node.value)) from None
+        result[key_node.value] = value
     return result
 
 
@@ -183,7 +193,7 @@ def _versions(schema: Dict[str, Any]) -> _Rule:
 
 _SCHEMA: Dict[str, Any] = {
     "farm": _one_of("local", "qube"),
-    "defaults": _string_keyed,
+    "defaults": _job_fields,
     "local": {
         "workers": _integer(1),
         "idle_timeout": _number(0),
@@ -191,12 +201,14 @@ _SCHEMA: Dict[str, Any] = {
         "retention_days": _number(0),
         "heartbeat": _number(0, strict=True),
         "lease_timeout": _number(0, strict=True),
+        "max_log_mb": _number(0),
     },
     "qube": {
         "spool_dir": _OPTIONAL_PATH,
         "poll_min": _number(0, strict=True),
         "poll_max": _number(0, strict=True),
         "spool_threshold_mb": _number(0),
+        "max_log_mb": _number(0),
     },
     "python": _OPTIONAL_PATH,
     "max_payload_mb": _number(0, strict=True),

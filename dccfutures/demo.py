@@ -20,7 +20,8 @@ import time
 from typing import List, Tuple
 
 import dccfutures
-from dccfutures import Executor, farms, progress
+from dccfutures import Executor, config, farms, progress
+from dccfutures.errors import DccFuturesError
 from dccfutures.cli import format_jobs
 from dccfutures.farms.local import LocalFarm
 from dccfutures.farms.local.home import HOME_VAR, default_home
@@ -127,7 +128,10 @@ def run(home: str) -> None:
 def stop_farm(home: str) -> None:
     """Stop the demo farm's supervisor and workers, so ``make demo`` leaves nothing running."""
     farms.forget()  # our poller and wake-up FIFO
-    farm = LocalFarm(home=home)
+    try:
+        farm = LocalFarm(home=home)
+    except DccFuturesError:
+        return  # no farm could be used there (the error said why): none to stop
     try:
         stopped = farm.stop_supervisor()
     finally:
@@ -138,11 +142,19 @@ def stop_farm(home: str) -> None:
 
 def main() -> int:
     named = bool(os.environ.get(HOME_VAR))
-    if not named:  # never borrow (and then stop) the user's own farm
-        os.environ[HOME_VAR] = tempfile.mkdtemp(prefix="dccfutures-demo-home-")
-    home = default_home()
+    try:
+        config.load()  # a bad config is one line, before anything starts
+        home = default_home() if named else None
+    except DccFuturesError as error:
+        print("dccfutures demo: %s" % error, file=sys.stderr)
+        return 1
+    if home is None:  # never borrow (and then stop) the user's own farm
+        home = os.environ[HOME_VAR] = tempfile.mkdtemp(prefix="dccfutures-demo-home-")
     try:
         run(home)
+    except DccFuturesError as error:  # the farm cannot be used here: the message says why
+        print("dccfutures demo: %s" % error, file=sys.stderr)
+        return 1
     finally:
         stop_farm(home)
         if not named:

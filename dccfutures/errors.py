@@ -4,7 +4,7 @@ Every error dccfutures raises on purpose derives from :class:`DccFuturesError`, 
 the builtin a caller would naturally catch (``RuntimeError``, ``ValueError``, ``TypeError``),
 so code written for ``concurrent.futures`` keeps working.
 """
-from typing import Optional
+from typing import Any, Optional
 
 
 class DccFuturesError(Exception):
@@ -120,3 +120,28 @@ class DependencyError(DccFuturesError, RuntimeError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class DependencyInputError(DccFuturesError, ValueError):
+    """A future passed as an argument or in ``depends_on`` cannot be a dependency (of a batch
+    not committed yet, cancelled, or of another farm); nothing of that call was submitted."""
+
+
+def __getattr__(name: str) -> Any:
+    # InitializerError derives from concurrent.futures.BrokenExecutor and is made on first
+    # use, so that farm workers, which import this module, do not load concurrent.futures.
+    if name == "InitializerError":
+        return _initializer_error()
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+def _initializer_error() -> type:
+    import concurrent.futures
+
+    class InitializerError(DccFuturesError, concurrent.futures.BrokenExecutor):
+        """The executor's ``initializer`` raised in a worker: the items of that job it was to
+        run fail with this error (its ``__cause__`` holds the initializer's traceback), and the
+        executor is broken, as ``ProcessPoolExecutor`` is: submitting to it raises this too."""
+
+    InitializerError.__qualname__ = "InitializerError"  # pickled as dccfutures.errors's
+    return globals().setdefault("InitializerError", InitializerError)

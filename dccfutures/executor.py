@@ -7,8 +7,10 @@ recursion too deep) raises in the caller before anything reaches the farm.
 One ``submit`` is one job of one work item; one ``map`` is one job with one item per chunk;
 one ``batch`` is one job for everything submitted in it.
 """
+import base64
 import concurrent.futures
 import difflib
+import logging
 import os
 import sys
 import threading
@@ -17,7 +19,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 from . import config as config_module
 from . import farms, payload, recursion
-from .farms.base import TERMINAL, Farm, JobSpec, WorkSpec
+from .errors import InitializerError
+from .farms.base import COMPLETE, FAILED, TERMINAL, Farm, JobSpec, WorkSpec
 from .future import Future
 
 # Qube's job fields (reference 001) plus ours; anything else is probably a typo.
@@ -29,6 +32,7 @@ JOB_FIELDS = frozenset((
 ))
 WORK_FIELDS = frozenset(("name", "status", "retry", "retrydelay"))  # qb.Work fields a caller sets
 DEFAULT_PROTOTYPE = "dccfutures"
+_LOGGER = logging.getLogger("concurrent.futures")  # where CPython's log a failed initializer
 
 
 def _check_fields(fields: Dict[str, Any], allowed: frozenset, what: str) -> None:
@@ -43,8 +47,10 @@ def _check_fields(fields: Dict[str, Any], allowed: frozenset, what: str) -> None
             value = fields[key]
             minimum = 1 if key == "max_attempts" else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise TypeError("%s field %r must be an integer >= %d, got %r"
-                                % (what, key, minimum, value))
+                # A wrong type is a TypeError, a number out of range a ValueError (CPython's).
+                error = ValueError if isinstance(value, int) and value < minimum else TypeError
+                raise error("%s field %r must be an integer >= %d, got %r"
+                            % (what, key, minimum, value))
     if "name" in fields and not isinstance(fields["name"], str):
         raise TypeError("%s field 'name' must be a string, got %r" % (what, fields["name"]))
     if "status" in fields and fields["status"] not in (None, "pending", "blocked"):
@@ -72,14 +78,23 @@ class Executor(concurrent.futures.Executor):
 
     ``farm`` is ``"local"`` (the default unless the config says otherwise) or ``"qube"``; every
     other keyword is a job field default (``cpus``, ``groups``, ``priority``, ``name``, …).
+    As a drop-in for ``ProcessPoolExecutor``, ``max_workers`` (or a number as the first
+    argument) is ``cpus``, and ``initializer(*initargs)`` runs in each worker process before
+    the first item of each job it runs.
     """
 
     prototype = DEFAULT_PROTOTYPE
 
-    def __init__(self, farm: Optional[str] = None, **job_defaults: Any):
+    def __init__(self, farm: Optional[str] = None, *, max_workers: Optional[int] = None,
+                 initializer: Any = None, initargs: Sequence[Any] = (), **job_defaults: Any):
+        if isinstance(farm, int) and not isinstance(farm, bool):
+            farm, max_workers = None, farm  # ProcessPoolExecutor(4)
+        _max_workers_as_cpus(max_workers, job_defaults)
         self.config = config_module.load()
         _check_fields(job_defaults, JOB_FIELDS, "job")
         self.job_defaults = job_defaults
+        self._initializer = self._encode_initializer(initializer, initargs)
+        self._broken: Any = False  # or why: as ProcessPoolExecutor's, once its initializer failed
         self.farm: Farm = farms.get_farm(farm or self.config.farm, self.config)
         self._poller = farms.poller_for(self.farm)
         self._outstanding: set = set()
@@ -180,8 +195,14 @@ class Executor(concurrent.futures.Executor):
         except KeyError:
             raise ValueError("there is no job %s on the %s farm (removed after the retention "
                              "time, or never submitted)" % (job_id, self.farm)) from None
-        futures = [Future(self.farm, info.id, work.work_id, call)
-                   for work in info.work for call in range(max(1, work.ncalls))]
+        futures = []
+        for work in info.work:
+            for call in range(max(1, work.ncalls)):
+                future = Future(self.farm, info.id, work.work_id, call)
+                # As the farm has it now (blocked, running, half way), not 'pending'.
+                future._status, future.progress = work.status, work.progress or 0.0
+                future.progress_message = work.message
+                futures.append(future)
         self._track(futures)
         # Items that ended before now are news to no poll: hand them over at once.
         ended = [(info.id, w.work_id) for w in info.work if w.status in TERMINAL]
@@ -205,8 +226,35 @@ class Executor(concurrent.futures.Executor):
     # -- helpers -------------------------------------------------------------------------
 
     def _check_open(self) -> None:
+        if self._broken:
+            raise InitializerError(self._broken)
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
+
+    def _encode_initializer(self, initializer: Any, initargs: Sequence[Any]) -> Optional[str]:
+        """``initializer(*initargs)`` encoded once, as text for the job's package: a mistake
+        fails here, before any job carries it."""
+        if initializer is None:
+            return None
+        try:
+            payload.check_callable(initializer)
+        except TypeError as error:
+            raise TypeError("initializer must be a callable: %s" % error) from None
+        blob = self._encode([(initializer, tuple(initargs), {})], initializer)
+        return base64.b64encode(blob).decode("ascii")
+
+    def _note_failure(self, future: Future) -> None:
+        """An initializer that raised breaks the executor, as it breaks ProcessPoolExecutor:
+        logged where CPython's executors log it, then every submit raises."""
+        error = None if future.cancelled() else future.exception(0)
+        if not isinstance(error, InitializerError) or self._broken:
+            return
+        where = getattr(error.__cause__, "tb", "")
+        _LOGGER.critical("Exception in initializer (job %s on the %s farm):\n%s",
+                         future.job_id, self.farm, where or error)
+        self._broken = ("this executor is broken: its initializer failed in job %s, so every "
+                        "job it submits would fail; make a new Executor once it is fixed (%s)"
+                        % (future.job_id, error))
 
     def _fields(self, call_fields: Dict[str, Any]) -> Dict[str, Any]:
         _check_fields(call_fields, JOB_FIELDS, "job")
@@ -236,6 +284,8 @@ class Executor(concurrent.futures.Executor):
         on_done = fields.pop("on_done", None)
         if on_done:
             package["on_done"] = on_done
+        if self._initializer:
+            package["initializer"] = self._initializer
         return JobSpec(name=name, prototype=self.prototype, work=work, fields=fields, env=env,
                        package=package, function=function)
 
@@ -269,6 +319,8 @@ class Executor(concurrent.futures.Executor):
     def _forget(self, future: Future) -> None:
         with self._outstanding_lock:
             self._outstanding.discard(future)
+        if self._initializer:
+            self._note_failure(future)
 
 
 class Batch:
@@ -485,11 +537,41 @@ def cancel_all(futures: Iterable[Future]) -> int:
         group.append(future)
     for farm, targets, group in by_farm.values():
         farm.kill_many({job: sorted(works) for job, works in targets.items()})
+        # An item may have finished just before the kill reached it: the farm keeps its
+        # result, and so does its future (one look for the whole group).
+        finished = _finished_items(farm, {(f.job_id, f.work_id) for f in group})
         for future in group:
+            key = (future.job_id, future.work_id)
+            if key in finished:
+                if future._poller is not None and not future.done():
+                    future._poller.deliver_ended([key])
+                continue
             if future._poller is not None:
-                future._poller.cancel_item(future.job_id, future.work_id)
+                future._poller.cancel_item(*key)
             count += future._cancel_locally() if not future.done() else future.cancelled()
     return count
+
+
+def _finished_items(farm: Farm, items: Iterable[Tuple[int, int]]) -> set:
+    """Which of ``items`` the farm recorded as complete or failed (not killed)."""
+    try:
+        states = farm.results(sorted(items))
+    except Exception:  # the kill went through; without an answer, treat them as killed
+        return set()
+    return {key for key, (status, _) in states.items() if status in (COMPLETE, FAILED)}
+
+
+def _max_workers_as_cpus(max_workers: Any, job_defaults: Dict[str, Any]) -> None:
+    """``ProcessPoolExecutor``'s ``max_workers`` is our ``cpus``, checked as CPython does."""
+    if max_workers is None:
+        return
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int):
+        raise TypeError("max_workers must be an integer, got %r" % (max_workers,))
+    if max_workers <= 0:
+        raise ValueError("max_workers must be greater than 0")
+    if job_defaults.get("cpus") is not None:
+        raise TypeError("give cpus or max_workers, not both (they are the same field)")
+    job_defaults["cpus"] = max_workers
 
 
 _path_cache: Tuple[Tuple[str, ...], List[str]] = ((), [])

@@ -55,6 +55,9 @@ Decided here (the documentation does not say):
   (``"1,,2"``, ``"1,"``) are errors, as is an empty range.
 * Errors are :class:`FrameRangeError`, a ``ValueError`` naming the bad part and the whole
   string; a range that is not a string is a ``TypeError``.
+* No call expands more than :data:`MAX_FRAMES` frames (one million, counted as written,
+  duplicates included): a shot is thousands of frames, and ``"1-100000000"`` is a typo that
+  would otherwise take gigabytes. The size is checked before anything is expanded.
 """
 import operator
 import re
@@ -63,9 +66,10 @@ from typing import Iterable, Iterator, List, Sequence, Tuple
 from .errors import DccFuturesError
 
 __all__ = ["FrameRangeError", "split", "join", "chunk", "partition", "order", "count", "runs",
-           "MODES"]
+           "MODES", "MAX_FRAMES"]
 
 MODES = ("ascend", "descend", "reverse", "binary", "rawbinary")
+MAX_FRAMES = 1000000
 
 _PART = re.compile(r"(-?[0-9]+)(?:\s*-\s*(-?[0-9]+)(?:\s*x\s*(-?[0-9]+))?)?")
 _EXPECTED = "expected N, A-B or A-BxS"
@@ -98,10 +102,23 @@ def _parts(text: str) -> Iterator[range]:
         yield range(start, end + 1, size) if end >= start else range(start, end - 1, -size)
 
 
+def _size(frames: range) -> int:
+    """``len(frames)``, which overflows past ``sys.maxsize``."""
+    return max(0, (frames.stop - frames.start + frames.step - (1 if frames.step > 0 else -1))
+               // frames.step)
+
+
 def _frames(ranges: Sequence[str], remove_duplicates: bool) -> List[int]:
     if not ranges:
         raise FrameRangeError("no frame range given")
-    frames = [frame for text in ranges for part in _parts(text) for frame in part]
+    parts = [part for text in ranges for part in _parts(text)]
+    total = sum(_size(part) for part in parts)
+    if total > MAX_FRAMES:
+        raise FrameRangeError("frame range %s has %s frames: more than %s frames is not a shot "
+                              "(dccfutures.frames.MAX_FRAMES)"
+                              % (", ".join(map(repr, ranges)), format(total, ","),
+                                 format(MAX_FRAMES, ",")))
+    frames = [frame for part in parts for frame in part]
     return list(dict.fromkeys(frames)) if remove_duplicates else frames
 
 

@@ -11,6 +11,7 @@ from concurrent.futures._base import FINISHED as _FINISHED
 from concurrent.futures._base import PENDING as _BASE_PENDING
 from typing import Any, Callable, List, Optional
 
+from .errors import DccFuturesError
 from .farms.base import KILLED, PENDING, RUNNING
 
 # Set by a DCC integration (Maya: maya.utils.executeDeferred) so that done-callbacks run on the
@@ -22,6 +23,12 @@ def set_callback_dispatcher(dispatch: Optional[Callable[[Callable[[], None]], No
     """Route user done-callbacks through ``dispatch(fn)`` (None: run them where the future ends)."""
     global _callback_dispatcher
     _callback_dispatcher = dispatch
+
+
+class CancelledError(DccFuturesError, concurrent.futures.CancelledError):
+    """The future was cancelled: its work was killed (``cancel()``, the CLI, a monitor, a
+    ``map`` timeout) or its call dropped before its batch was committed. Defined here rather
+    than in ``errors`` because farm workers never load ``concurrent.futures``."""
 
 
 class Future(concurrent.futures.Future):
@@ -45,6 +52,8 @@ class Future(concurrent.futures.Future):
         self._internal_callbacks: List[Callable[["Future"], None]] = []
 
     def __repr__(self) -> str:
+        if self.farm is None:  # on its own (no farm): exactly CPython's
+            return super().__repr__()
         where = "%s:%s" % (self.job_id, self.work_id) if self.job_id is not None else "unsubmitted"
         return "<dccfutures.Future %s %s>" % (where, self.status())
 
@@ -53,7 +62,8 @@ class Future(concurrent.futures.Future):
         return self._status
 
     def running(self) -> bool:
-        return self._status == RUNNING and not self.done()
+        """Running on the farm, or (a future on its own) ``set_running_or_notify_cancel``."""
+        return super().running() or (self._status == RUNNING and not self.done())
 
     def log(self) -> str:
         """The work item's output so far (stdout and stderr), exactly that item's."""
@@ -64,8 +74,11 @@ class Future(concurrent.futures.Future):
         """Kill the work on the farm now. True when it was killed (or already cancelled).
 
         In a ``map`` chunk, the whole work item is killed and the chunk's other unfinished
-        futures are cancelled with this one.
+        futures are cancelled with this one. A future on its own (no farm) cancels as
+        CPython's does: only while it is pending.
         """
+        if self.farm is None:
+            return super().cancel()
         if self.done():
             return self.cancelled()
         if self.job_id is None:
@@ -79,11 +92,25 @@ class Future(concurrent.futures.Future):
 
     def result(self, timeout: Optional[float] = None) -> Any:
         self._require_submitted("result()")
-        return super().result(timeout)
+        try:
+            return super().result(timeout)
+        except concurrent.futures.CancelledError:
+            if not self.cancelled():
+                raise  # the call itself raised it
+            raise self._cancelled_error() from None
 
     def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
         self._require_submitted("exception()")
-        return super().exception(timeout)
+        try:
+            return super().exception(timeout)
+        except concurrent.futures.CancelledError:
+            raise self._cancelled_error() from None
+
+    def _cancelled_error(self) -> CancelledError:
+        """Ours, so that ``except DccFuturesError`` catches a cancellation too."""
+        if self.job_id is None:
+            return CancelledError("the call was cancelled")
+        return CancelledError("work %s:%s was cancelled" % (self.job_id, self.work_id))
 
     # -- used by the poller and the executor ---------------------------------------------
 
@@ -107,7 +134,7 @@ class Future(concurrent.futures.Future):
         return True
 
     def _require_submitted(self, what: str) -> None:
-        if self.job_id is None and not self.done():
+        if self.job_id is None and self.farm is not None and not self.done():
             raise RuntimeError("%s on a future of a batch that was not committed: leave the "
                                "'with executor.batch()' block or call batch.commit() first" % what)
 

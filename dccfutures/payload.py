@@ -12,13 +12,18 @@ exception sit inside as separate cloudpickle blobs, so one result that cannot be
 the client spoils only its own future.
 """
 import importlib
+import io
+import linecache
+import os
 import pickle
 import re
 import sys
 import traceback
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from .errors import PayloadTooLargeError, RemoteError, RemoteTraceback
+from .errors import (DependencyError, DependencyInputError, PayloadTooLargeError, RemoteError,
+                     RemoteTraceback)
 
 # The header's two bytes name the Python that pickled a blob: functions pickled by value only
 # load in the same minor version, and the error should say so rather than show a bytecode error.
@@ -69,15 +74,84 @@ Reference = Tuple[str, Optional[int], int, int]
 def dumps(obj: Any, reference: Optional[Callable[[Any], Optional[Reference]]] = None) -> bytes:
     """Pickle ``obj`` with cloudpickle behind the version header. ``reference(o)`` may return
     a :data:`DEPENDENCY` tuple to pickle in place of ``o`` (wherever it is in ``obj``)."""
-    body = _header()
-    if reference is None:
-        return body + _cloudpickle().dumps(obj, protocol=4)
-    import io
     buffer = io.BytesIO()
-    pickler = _cloudpickle().Pickler(buffer, protocol=4)
-    pickler.persistent_id = reference  # type: ignore[assignment]
+    buffer.write(_header())
+    pickler = _pickler()(buffer, protocol=4)
+    if reference is not None:
+        pickler.persistent_id = reference  # type: ignore[assignment]
     pickler.dump(obj)
-    return body + buffer.getvalue()
+    return buffer.getvalue()
+
+
+_PICKLER: Any = None
+
+
+def _pickler() -> Any:
+    """cloudpickle's Pickler, except that code sent by value keeps its file name (cloudpickle
+    writes ``<dynamic-code>``) and carries the source lines it covers, so that tracebacks on
+    the farm show them. Only code pickled by value goes through here: a function pickled by
+    reference costs nothing more."""
+    global _PICKLER
+    if _PICKLER is None:
+        import collections
+        import types
+        base = _cloudpickle().Pickler
+        reduce_code = base.dispatch_table[types.CodeType]
+
+        def reduce_with_source(code: types.CodeType) -> Any:
+            reduced = reduce_code(code)
+            if len(reduced) != 2:  # not the (constructor, args) of the cloudpickle we know
+                return reduced
+            constructor, args = reduced
+            args = tuple(code.co_filename if isinstance(a, str) and a == "<dynamic-code>" else a
+                         for a in args)
+            source = _source_of(code)
+            return (constructor, args) if source is None else \
+                (_code_with_source, (source, constructor, args))
+
+        class Pickler(base):  # type: ignore[misc, valid-type]
+            dispatch_table = collections.ChainMap({types.CodeType: reduce_with_source},
+                                                  base.dispatch_table)
+        _PICKLER = Pickler
+    return _PICKLER
+
+
+# id(code) -> (a weak reference to it, (file name, first line, lines) or None)
+_SOURCES: Dict[int, Tuple[Any, Optional[Tuple[str, int, Tuple[str, ...]]]]] = {}
+
+
+def _source_of(code: Any) -> Optional[Tuple[str, int, Tuple[str, ...]]]:
+    """The lines of source ``code`` covers, as the submitting session has them (its
+    ``linecache``: a file, a script editor or notebook that registers its text), or None."""
+    key = id(code)
+    known = _SOURCES.get(key)
+    if known is not None and known[0]() is code:
+        return known[1]
+    import dis
+    source = None
+    lines = linecache.getlines(code.co_filename)
+    first = code.co_firstlineno
+    last = max((line for _, line in dis.findlinestarts(code) if line), default=first)
+    if lines and 0 < first <= last <= len(lines):
+        source = (code.co_filename, first, tuple(lines[first - 1:last]))
+    _SOURCES[key] = (weakref.ref(code, lambda _: _SOURCES.pop(key, None)), source)
+    return source
+
+
+def _code_with_source(source: Tuple[str, int, Tuple[str, ...]], constructor: Any,
+                      args: tuple) -> Any:
+    """Unpickle a code object sent with its source: register the lines in ``linecache``
+    (unless the file is here to read), then build it."""
+    filename, first, lines = source
+    if not os.path.exists(filename):
+        entry = linecache.cache.get(filename)
+        known = list(entry[2]) if entry is not None and len(entry) == 4 and entry[1] is None \
+            else []
+        end = first - 1 + len(lines)
+        known += ["\n"] * (end - len(known))
+        known[first - 1:end] = lines
+        linecache.cache[filename] = (0, None, known, filename)  # no mtime: never checked
+    return constructor(*args)
 
 
 def _header() -> bytes:
@@ -154,7 +228,7 @@ def _unpicklable(calls: Sequence[Call], error: Exception, label: Optional[str] =
     for func, args, kwargs in calls:
         name = label or (describe(func) if func is not None else "the function")
         suspects: List[Tuple[str, Any]] = [("the callable %s" % name, func)]
-        suspects += [("argument %d of %s" % (i, name), a) for i, a in enumerate(args)]
+        suspects += [("argument %d of %s" % (i, name), a) for i, a in enumerate(args, 1)]
         suspects += [("keyword argument %r of %s" % (k, name), v) for k, v in kwargs.items()]
         for label, value in suspects:
             try:
@@ -171,16 +245,16 @@ def decode_calls(blob: bytes, resolve_reference: Optional[Callable[[Reference], 
     return loads(blob, resolve_reference)
 
 
-class DependencyInputError(ValueError):
-    """A future passed as an argument cannot be a dependency (e.g. of another farm)."""
-
-
 def resolve(func: Union[str, Callable]) -> Callable:
     """Turn a ``"package.module:function"`` reference into the callable; pass callables through."""
     if not isinstance(func, str):
         return func
     module_name, _, attr_path = func.partition(":")
-    target: Any = importlib.import_module(module_name)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        kind = ModuleNotFoundError if isinstance(error, ModuleNotFoundError) else ImportError
+        raise kind("%r: %s" % (func, error), name=error.name, path=error.path) from error
     for attr in attr_path.split("."):
         try:
             target = getattr(target, attr)
@@ -191,10 +265,11 @@ def resolve(func: Union[str, Callable]) -> Callable:
 
 
 def ok(value: Any, func: Any = None) -> Outcome:
-    """The outcome of a call that returned ``value``; an unpicklable value becomes an error."""
+    """The outcome of a call that returned ``value``; an unpicklable value becomes an error,
+    also when pickling it raises ``SystemExit`` or ``KeyboardInterrupt`` (the worker lives)."""
     try:
         return ("ok", dumps(value))
-    except Exception as error:
+    except BaseException as error:
         problem = TypeError("the result of %s (%s) cannot be sent back: %s: %s"
                             % (describe(func) if func is not None else "the call",
                                type(value).__name__, type(error).__name__, error))
@@ -208,7 +283,7 @@ def failure(error: BaseException, tb_text: Optional[str] = None) -> Outcome:
     try:
         exc_blob: Optional[bytes] = dumps(error)
         pickle.loads(exc_blob[4:])  # an exception whose __init__ takes other args fails here
-    except Exception:
+    except BaseException:  # SystemExit from a hostile __reduce__ too: the type and message do
         exc_blob = None
     return ("error", exc_blob, _qualname(type(error)), _safe_str(error), tb_text)
 
@@ -221,21 +296,68 @@ def decode_outcomes(blob: bytes) -> List[Outcome]:
     return pickle.loads(blob)
 
 
+class _PlainUnpickler(pickle.Unpickler):
+    """Loads tuples, lists, strings, bytes and numbers only: importing a class is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError("encoded outcomes hold plain data only, not %s.%s"
+                                     % (module, name))
+
+
+def read_failures(blob: bytes) -> Tuple[List[Tuple[int, str, str, str]], int]:
+    """The failed calls in encoded outcomes, ``[(call index, type name, message, traceback)]``,
+    and how many calls there were. The exceptions themselves are not loaded (they are
+    separate blobs inside): the CLI and the monitor say why work failed without importing or
+    running anything the user's code made."""
+    outcomes = _PlainUnpickler(io.BytesIO(blob)).load()
+    failures = [(index, str(o[2]), str(o[3]), str(o[4] or ""))
+                for index, o in enumerate(outcomes) if o[0] == "error" and len(o) == 5]
+    return failures, len(outcomes)
+
+
+def dependency_failure(job_id: Any, work_id: int, status: str, name: str,
+                       outcomes: Optional[bytes] = None) -> Outcome:
+    """The outcome of an item that never ran because work it depends on ended without
+    completing, saying why that work ended: its first failure's type and message, read from
+    its encoded ``outcomes`` as plain data (nothing of the user's is loaded here)."""
+    why = "was removed" if status == "removed" else "ended " + status
+    reason = _first_failure(outcomes)
+    error = DependencyError("work %s:%s (%s), which this item depends on, %s%s"
+                            % (job_id, work_id, name, why, ": " + reason if reason else ""),
+                            job_id, work_id, status)
+    return failure(error, "")
+
+
+def _first_failure(outcomes: Optional[bytes]) -> str:
+    try:
+        failures, _ = read_failures(outcomes) if outcomes else ([], 0)
+    except Exception:  # not outcomes we can read: the status alone says it
+        return ""
+    if not failures:
+        return ""
+    _, type_name, message, _ = failures[0]
+    if type_name.startswith("dccfutures."):  # ours, as the user imports them
+        type_name = type_name.rpartition(".")[2]
+    first_line = message.strip().splitlines()[0] if message.strip() else ""
+    return "%s: %s" % (type_name, first_line) if first_line else type_name
+
+
 def unpack(outcome: Outcome) -> Tuple[bool, Any]:
     """``(True, value)`` or ``(False, exception)``; the exception's ``__cause__`` holds the
-    remote traceback. Never raises: a value that fails to load becomes the exception."""
+    remote traceback. Never raises, not even ``SystemExit`` from a hostile ``__reduce__``: a
+    value that fails to load becomes the exception."""
     try:
         if outcome[0] == "ok":
             return True, loads(outcome[1])
         _, exc_blob, type_name, message, tb_text = outcome
-    except Exception as error:
-        return False, RemoteError(type(error).__name__,
-                                  "the result could not be loaded here: %s" % error, "")
+    except BaseException as error:
+        return False, RemoteError(type(error).__name__, "the result could not be loaded here: "
+                                  "unpickling it raised %s" % _raised(error), "")
     exc: Optional[BaseException] = None
     if exc_blob is not None:
         try:
             exc = loads(exc_blob)
-        except Exception:
+        except BaseException:  # the type name, message and traceback text still tell
             exc = None
     if not isinstance(exc, BaseException):
         exc = RemoteError(type_name, message, tb_text)
@@ -252,8 +374,14 @@ def _qualname(cls: type) -> str:
 def _safe_str(error: BaseException) -> str:
     try:
         return str(error)
-    except Exception:
+    except BaseException:
         return "<unprintable %s>" % type(error).__name__
+
+
+def _raised(error: BaseException) -> str:
+    """``SystemExit: 3``, ``KeyboardInterrupt``: an exception in a message."""
+    text = _safe_str(error)
+    return "%s: %s" % (type(error).__name__, text) if text else type(error).__name__
 
 
 def _short_repr(value: Any) -> str:

@@ -8,7 +8,7 @@ daemon: closing the DCC never waits for farm work (the work keeps running on the
 import logging
 import threading
 import time
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import payload
 from .errors import JobRemovedError, RemoteError
@@ -182,7 +182,7 @@ class Poller:
         calls = self._pop(*key)
         if status == KILLED:
             for future in calls:
-                future._cancel_locally()
+                _quietly(future, future._cancel_locally)
             return
         try:
             outcomes = payload.decode_outcomes(blob) if blob else []
@@ -193,6 +193,8 @@ class Poller:
         for future in calls:
             future._status = status
             index = future._call  # attach() may register a call twice: match by index
+            # One bad result, or a done-callback that raises SystemExit, never stops the
+            # others nor this thread.
             try:
                 if index >= len(outcomes) and not whole:
                     raise RemoteError("MissingResult", "work item %s:%s ended %s without a result "
@@ -202,12 +204,14 @@ class Poller:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
-            except Exception as error:  # never let one bad result stop the others
-                if not future.done():
-                    try:
-                        future.set_exception(error)
-                    except Exception:
-                        LOGGER.exception("dccfutures: cannot finish %r", future)
+            except BaseException as error:
+                if future.done():
+                    LOGGER.error("dccfutures: a done-callback of %r raised %r", future, error)
+                    continue
+                try:
+                    future.set_exception(error)
+                except Exception:
+                    LOGGER.exception("dccfutures: cannot finish %r", future)
 
     def _job_status(self, job_id: int, status: str) -> None:
         blocked = status == BLOCKED
@@ -228,6 +232,15 @@ class Poller:
             for future in self._pop(job_id, work_id):
                 if not future.done():
                     future._status = REMOVED
-                    future.set_exception(JobRemovedError(
-                        "job %d was removed from the %s farm before work item %d finished"
-                        % (job_id, self.farm.name, work_id)))
+                    error = JobRemovedError("job %d was removed from the %s farm before work "
+                                            "item %d finished" % (job_id, self.farm.name, work_id))
+                    _quietly(future, lambda: future.set_exception(error))
+
+
+def _quietly(future: Future, end: Callable[[], None]) -> None:
+    """End ``future`` with ``end()``; a done-callback that raises, even ``SystemExit``, is
+    logged and does not leave the other futures unfinished or end the poller thread."""
+    try:
+        end()
+    except BaseException as error:
+        LOGGER.error("dccfutures: a done-callback of %r raised %r", future, error)

@@ -31,7 +31,8 @@ class ProgressBar:
     """Progress of ``total`` steps drawn on ``stream`` (default: ``sys.stderr``).
 
     ``update(done, message)`` sets how many steps are done; a ``message`` of None keeps the
-    previous one. Use it as a context manager, or call :meth:`close` when the work ends.
+    previous one; a ``fraction`` moves the bar and percent ahead of whole steps (the progress
+    of steps under way). Use it as a context manager, or call :meth:`close` when the work ends.
     """
 
     def __init__(self, total: int, label: str = "", stream: Optional[IO[str]] = None):
@@ -39,6 +40,7 @@ class ProgressBar:
         self.label = label
         self.stream = sys.stderr if stream is None else stream
         self.done = 0
+        self.fraction: Optional[float] = None
         self.message: Optional[str] = None
         self.closed = False
         self._start = time.monotonic()
@@ -60,14 +62,19 @@ class ProgressBar:
         """Whole percent done (100 for an empty total)."""
         if not self.total:
             return 100
+        if self.fraction is not None:
+            return int(100 * min(1.0, max(0.0, self.fraction)))
         return int(100 * min(self.done, self.total) / self.total)
 
-    def update(self, done: int, message: Optional[str] = None) -> None:
-        """Set the number of steps done and optionally the message; redraw if worth it."""
+    def update(self, done: int, message: Optional[str] = None,
+               fraction: Optional[float] = None) -> None:
+        """Set the number of steps done and optionally the message and the fraction done;
+        redraw if worth it."""
         if self.closed:
             return
         old_percent = self.percent
         self.done = max(0, int(done))
+        self.fraction = fraction
         if message is not None:
             self.message = message
         if self._tty:

@@ -15,6 +15,8 @@ def _no_jobs(executor):
 def test_unpicklable_argument_is_named(executor):
     lock = threading.Lock()
     with pytest.raises(TypeError, match=r"argument 1 of .*add.*lock"):
+        executor.submit(workloads.add, lock, 1)
+    with pytest.raises(TypeError, match=r"argument 2 of .*add.*lock"):
         executor.submit(workloads.add, 1, lock)
     with pytest.raises(TypeError, match=r"keyword argument 'b'"):
         executor.submit(workloads.add, 1, b=lock)
@@ -27,7 +29,7 @@ def test_unpicklable_in_map_and_batch(executor):
         executor.map(workloads.add, [1, lock])
     with executor.batch() as batch:
         batch.submit(workloads.add, 1, 1)
-        with pytest.raises(TypeError, match="argument 0"):
+        with pytest.raises(TypeError, match="argument 1 of"):
             batch.submit(workloads.add, lock)
     # The good call of the batch still went; nothing of the bad one did.
     assert batch.futures[0].result(30) == 2
@@ -48,6 +50,12 @@ def test_reference_that_does_not_resolve_fails_the_future(executor):
         future.result(30)
 
 
+def test_reference_whose_module_does_not_import_names_it(executor):
+    future = executor.submit("nope.mod:fn")
+    with pytest.raises(ModuleNotFoundError, match=r"'nope\.mod:fn'.*No module named 'nope'"):
+        future.result(30)
+
+
 def test_payload_too_large(farm_home, farm_config):
     farm_config(extra="max_payload_mb: 1\n")
     ex = Executor()
@@ -62,6 +70,15 @@ def test_invalid_config_names_file_line_and_key(farm_home, farm_config):
         Executor()
     assert info.value.path == path and info.value.line == 7
     assert "workerz" in str(info.value) and "did you mean 'workers'" in str(info.value)
+
+
+@pytest.mark.parametrize("field", ["{cpu: 4}", "{cpus: -1}", "{cpus: four}"])
+def test_a_bad_job_default_in_the_config_fails_at_once_naming_file_and_line(farm_home,
+                                                                           farm_config, field):
+    path = farm_config(extra="defaults: %s\n" % field)
+    with pytest.raises(dccfutures.ConfigError) as info:
+        Executor().submit(workloads.add, 1, 1)
+    assert (info.value.path, info.value.line, info.value.key[:9]) == (path, 7, "defaults.")
 
 
 def test_recursion_limit_from_environment(farm_home, monkeypatch):

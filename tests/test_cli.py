@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import dccfutures
 from dccfutures import Executor
 from dccfutures.cli import main, parse_target
 from dccfutures.farms.local import LocalFarm
@@ -148,6 +149,127 @@ def test_unknown_job_or_item_exit_1(farm_home, capsys):
     assert code == 1 and "no work item %d:5 on the local farm" % future.job_id in err
 
 
+# -- every failure says why -----------------------------------------------------------------
+
+class LoudError(Exception):
+    """An exception that writes the pid of every process that loads it into ``path``: the
+    CLI must say why an item failed without loading what the user's code raised."""
+
+    def __init__(self, path, message):
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self):
+        return _load_loud_error, (self.path, str(self))
+
+
+def _load_loud_error(path, message):
+    with open(path, "a") as handle:
+        handle.write("%d\n" % os.getpid())
+    return LoudError(path, message)
+
+
+def raise_loud(path, message):
+    raise LoudError(path, message)
+
+
+def test_show_and_log_say_why_each_item_failed(executor, capsys, tmp_path):
+    with executor.batch(name="one unlucky") as batch:
+        futures = [batch.submit(workloads.fail_on, value, 2) for value in (1, 2, 3)]
+    with pytest.raises(ValueError):
+        futures[1].result(30)
+    assert futures[0].result(30) == 1 and futures[2].result(30) == 3
+    job_id = futures[0].job_id
+
+    code, out, _ = run(capsys, "show", job_id)
+    assert code == 0
+    assert "status     failed, 2/3  67%, 1 failed" in out
+    assert "%d:1  ValueError: 2 is unlucky" % job_id in out
+    assert "traceback: dccfutures log %d:1" % job_id in out
+
+    code, out, _ = run(capsys, "show", job_id, "--json")
+    work = json.loads(out)["work"]
+    assert work[0]["error"] is None
+    error = work[1]["error"]
+    assert (error["type"], error["message"]) == ("ValueError", "2 is unlucky")
+    assert error["traceback"].startswith("Traceback (most recent call last)")
+    assert "in fail_on" in error["traceback"]
+
+    code, out, _ = run(capsys, "log", "%d:1" % job_id)      # the output, then the traceback
+    assert code == 0
+    head, _, trace = out.partition("--- %d:1 failed: ValueError: 2 is unlucky ---\n" % job_id)
+    assert trace.startswith("Traceback (most recent call last)")
+    assert trace.endswith("ValueError: 2 is unlucky\n") and "in fail_on" in trace
+    code, out, _ = run(capsys, "log", "%d:0" % job_id)
+    assert "---" not in out                                   # a complete item: its output only
+
+
+def test_the_cli_never_loads_what_the_user_raised(executor, tmp_path):
+    loads = tmp_path / "loaded-by"
+    future = executor.submit(raise_loud, str(loads), "the render node exploded")
+    with pytest.raises(LoudError):
+        future.result(30)
+    for argv in (["show", future.job_id], ["show", future.job_id, "--json"],
+                 ["log", "%d:0" % future.job_id], ["jobs"]):
+        child = subprocess.Popen([sys.executable, "-m", "dccfutures"] + [str(a) for a in argv],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 cwd=ROOT, env=dict(os.environ))
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        assert str(child.pid) not in loads.read_text().split()
+        if argv[0] != "jobs":
+            assert "LoudError" in out and "the render node exploded" in out
+
+
+def test_show_a_lost_worker_with_its_signal_and_last_lines(executor, capsys):
+    future = executor.submit_ext(workloads.always_crash, max_attempts=1)
+    with pytest.raises(dccfutures.WorkerLostError):
+        future.result(60)
+    code, out, _ = run(capsys, "show", future.job_id)
+    failure = out.split("%d:0  " % future.job_id, 1)[1]
+    assert failure.startswith("dccfutures.errors.WorkerLostError: the worker process (pid ")
+    assert "killed by signal 9 (SIGKILL)" in failure.splitlines()[0]
+    assert "| segfault-like death" in failure                 # the last lines of its output
+    assert "output: dccfutures log %d:0" % future.job_id in failure
+
+
+def test_progress_counts_completed_items_only(executor, capsys, tmp_path):
+    flag = str(tmp_path / "never")
+    doomed = executor.submit_ext(workloads.progress_then_wait, [flag], name="half way")
+    wait_until(lambda: doomed.progress == 0.5, what="progress 0.5")
+    assert doomed.cancel()
+    code, out, _ = run(capsys, "jobs")
+    row = out.splitlines()[1]
+    assert row.split()[:5] == [str(doomed.job_id), "half", "way", "killed", "0/1"]
+    assert "0/1   0%, 1 killed" in row and "100%" not in row
+    code, out, _ = run(capsys, "show", doomed.job_id)
+    assert "status     killed, 0/1   0%, 1 killed" in out
+
+
+def test_wait_moves_with_the_progress_of_running_items(executor, capsys, tmp_path):
+    flag = str(tmp_path / "go")
+    future = executor.submit(workloads.progress_then_wait, flag)
+    wait_until(lambda: future.progress == 0.5, what="progress 0.5")
+    code, _, err = run(capsys, "wait", future.job_id, "--timeout", 0.5)
+    assert code == 2 and "0/1   50%" in err
+    open(flag, "w").close()
+    assert future.result(30) == "done"
+
+
+def test_an_item_blocked_at_submit_reads_blocked_everywhere(executor, capsys):
+    future = executor.submit_ext(workloads.add, [1, 2], status="blocked")
+    code, out, _ = run(capsys, "show", future.job_id)
+    assert "status     blocked" in out and "items      1 blocked" in out
+    assert out.splitlines()[-1].split()[2] == "blocked"
+    code, out, _ = run(capsys, "jobs", "--json")
+    assert json.loads(out)[0]["tally"]["blocked"] == 1
+    code, out, _ = run(capsys, "farm", "status")
+    assert "work:       0 pending, 0 running, 1 blocked" in out
+    assert Executor().attach(future.job_id)[0].status() == "blocked"
+    executor.farm.unblock(future.job_id)
+    assert future.result(30) == 3
+
+
 # -- steering work ---------------------------------------------------------------------------
 
 def test_kill_a_running_item(executor, capsys):
@@ -169,7 +291,7 @@ def test_retry_a_failed_item_and_wait_exit_codes(executor, capsys, tmp_path):
         future.result(30)
     code, out, err = run(capsys, "wait", future.job_id, "--timeout", 30)
     assert code == 1 and out == "job %d failed (1 failed)\n" % future.job_id
-    assert "1/1  100%" in err   # the progress bar, on stderr
+    assert "0/1    0%" in err and "failed" in err  # the progress bar, on stderr: completed only
 
     code, out, _ = run(capsys, "retry", "%d:0" % future.job_id)
     assert code == 0 and out == "retrying 1 work item of job %d\n" % future.job_id
@@ -190,7 +312,7 @@ def test_block_and_unblock_before_work_runs(executor, capsys):
     code, out, _ = run(capsys, "show", future.job_id)
     assert "status     blocked" in out
     time.sleep(0.5)
-    assert not future.done() and item_status(executor.farm, future.job_id) == "pending"
+    assert not future.done() and item_status(executor.farm, future.job_id) == "blocked"
     code, out, _ = run(capsys, "unblock", future.job_id)
     assert code == 0 and out == "unblocked 1 work item of job %d\n" % future.job_id
     assert future.result(30) == 3
@@ -267,6 +389,37 @@ def test_the_real_program(executor):
     result = program("show", "abc")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "'abc' is not a job id" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["jobs"], ["jobs", "--json"], ["show", "1"], ["log", "1:0"], ["kill", "1"], ["retry", "1:0"],
+    ["block", "1"], ["unblock", "1"], ["wait", "1"], ["clean"], ["farm", "start"],
+    ["farm", "stop"], ["farm", "status"], ["shelves", "list"], ["monitor"],
+])
+def test_a_missing_config_file_is_one_line_in_every_command(farm_home, monkeypatch, tmp_path,
+                                                            capsys, argv):
+    missing = str(tmp_path / "missing.yaml")
+    monkeypatch.setenv("DCCFUTURES_CONFIG", missing)
+    if argv == ["monitor"]:  # a window, were the config not checked first: a process of its own
+        monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+        result = program(*argv, timeout=30)
+        code, out, err = result.returncode, result.stdout, result.stderr
+    else:
+        code, out, err = run(capsys, *argv)
+    assert (code, out, err) == (1, "", "dccfutures: %s: config file not found (named by "
+                                       "$DCCFUTURES_CONFIG)\n" % missing)
+    assert not os.path.exists(farm_home)  # and nothing was started
+
+
+def test_the_demo_with_a_missing_config_file_says_so_in_one_line(farm_home, monkeypatch,
+                                                                 tmp_path):
+    missing = str(tmp_path / "missing.yaml")
+    monkeypatch.setenv("DCCFUTURES_CONFIG", missing)
+    result = subprocess.run([sys.executable, "-m", "dccfutures.demo"], capture_output=True,
+                            text=True, timeout=60, cwd=ROOT, env=dict(os.environ))
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1, "", "dccfutures demo: %s: config file not found (named by $DCCFUTURES_CONFIG)\n"
+        % missing)
 
 
 def test_demo_runs_and_leaves_nothing_running(farm_home):

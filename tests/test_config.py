@@ -246,8 +246,8 @@ def test_unknown_nested_key_names_the_dotted_key_and_suggests_the_close_match():
     assert (error.line, error.key) == (4, "local.workerz")
     assert str(error) == (
         "/studio/dccfutures.yaml, line 4: unknown key 'workerz' in 'local' (expected one of: "
-        "heartbeat, idle_timeout, lease_timeout, max_attempts, retention_days, workers); "
-        "did you mean 'workers'?")
+        "heartbeat, idle_timeout, lease_timeout, max_attempts, max_log_mb, retention_days, "
+        "workers); did you mean 'workers'?")
 
 
 def test_unknown_key_without_a_close_match_has_no_hint():
@@ -281,6 +281,14 @@ def test_unknown_key_under_a_dcc_version():
      "must be a path"),
     ("local:\n  workers: 2\n  workers: 3\n", "local.workers", 3,
      "duplicate key 'workers' in 'local' (first on line 2)"),
+    ("farm: local\ndefaults: {cpu: 4}\n", "defaults.cpu", 2,
+     "in 'defaults': unknown job field 'cpu' (did you mean 'cpus'?)"),
+    ("defaults:\n  groups: farm\n  cpus: -1\n", "defaults.cpus", 3,
+     "in 'defaults': job field 'cpus' must be an integer >= 0, got -1"),
+    ("defaults:\n  cpus: four\n", "defaults.cpus", 2, "must be an integer >= 0, got 'four'"),
+    ("defaults:\n  priority: 1.5\n", "defaults.priority", 2, "must be an integer >= 0"),
+    ("defaults:\n  status: running\n", "defaults.status", 2, "'pending' or 'blocked'"),
+    ("defaults:\n  name: [a]\n", "defaults.name", 2, "must be a string"),
 ])
 def test_wrong_values_name_the_key_and_the_line(text, key, line, expected):
     error = error_of(text)

@@ -2,6 +2,7 @@
 local farm's store, Qube's own fields and callbacks), never in a client thread; results arrive
 in place of the futures; failures pass down the chain; detached chains finish; attach()."""
 import os
+import re
 import subprocess
 import sys
 
@@ -58,8 +59,11 @@ def test_a_failure_fails_the_chain_naming_the_dependency(executor):
     with pytest.raises(dccfutures.DependencyError, match=r"%d:0.*failed" % bad.job_id) as info:
         second.result(60)
     assert (info.value.job_id, info.value.work_id) == (bad.job_id, 0)
-    with pytest.raises(dccfutures.DependencyError, match=r"%d:0" % second.job_id):
+    assert re.fullmatch(r"work %d:0 \(.+\), which this item depends on, ended failed: "
+                        r"ValueError: boom" % bad.job_id, str(info.value)), str(info.value)
+    with pytest.raises(dccfutures.DependencyError, match=r"%d:0" % second.job_id) as info:
         third.result(60)
+    assert str(info.value).endswith("ended failed: ValueError: boom")  # the root cause, too
 
 
 def test_a_killed_dependency_fails_its_dependents(executor, tmp_path):
@@ -76,7 +80,7 @@ def test_a_dependency_that_already_failed_fails_the_new_work_at_once(executor):
     with pytest.raises(ValueError):
         bad.result(60)
     late = executor.submit(workloads.add, bad, 1)
-    with pytest.raises(dccfutures.DependencyError):
+    with pytest.raises(dccfutures.DependencyError, match="ended failed: ValueError: early$"):
         late.result(60)
 
 

@@ -188,6 +188,35 @@ def test_batch_that_raises_submits_nothing(executor):
     assert executor.farm.jobs() == []
 
 
+def test_a_cancelled_futures_error_is_a_dccfutures_error(executor):
+    future = executor.submit_ext(workloads.add, [1, 1], status="blocked")
+    assert future.cancel()
+    for read in (future.result, future.exception):
+        with pytest.raises(dccfutures.CancelledError) as caught:
+            read(0)
+        assert isinstance(caught.value, dccfutures.DccFuturesError)
+        assert isinstance(caught.value, concurrent.futures.CancelledError)
+        assert "%d:0" % future.job_id in str(caught.value)
+    done, not_done = concurrent.futures.wait([future], timeout=0)
+    assert done == {future} and not not_done
+    assert list(concurrent.futures.as_completed([future], timeout=0)) == [future]
+
+
+def test_a_call_raising_cancelled_error_itself_is_not_a_cancelled_future(executor):
+    future = executor.submit(workloads.raise_cancelled)
+    with pytest.raises(concurrent.futures.CancelledError) as caught:
+        future.result(30)
+    assert not future.cancelled() and not isinstance(caught.value, dccfutures.CancelledError)
+
+
+def test_error_classes_are_exported_and_catchable_as_documented():
+    for name in ("CancelledError", "DependencyInputError", "DependencyError", "FrameRangeError"):
+        assert name in dccfutures.__all__ and issubclass(getattr(dccfutures, name),
+                                                          dccfutures.DccFuturesError)
+    assert issubclass(dccfutures.DependencyInputError, ValueError)
+    assert dccfutures.DependencyInputError is dccfutures.payload.DependencyInputError
+
+
 def test_as_completed_and_wait_work(executor):
     futures = [executor.submit(workloads.sleep_then, 0.2 * (3 - i), i) for i in range(3)]
     order = [f.result() for f in concurrent.futures.as_completed(futures, timeout=30)]

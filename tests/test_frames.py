@@ -2,6 +2,7 @@
 messages, and properties of split/join/chunk/partition/order."""
 import doctest
 import itertools
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -228,6 +229,28 @@ def test_the_bad_string_among_several_is_named():
 def test_a_range_must_be_a_string():
     with pytest.raises(TypeError, match="must be a str"):
         split(5)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: split("1-100000000"), lambda: split("1-100000000", binary=True),
+    lambda: split("1-100000000", remove_duplicates=False), lambda: count("1-100000000"),
+    lambda: chunk(10, "1-100000000"), lambda: partition(4, "1-100000000"),
+    lambda: order("binary", "1-100000000"), lambda: order("rawbinary", "1-100000000"),
+    lambda: order("ascend", "1-100000000"), lambda: frames.runs("1-100000000"),
+    lambda: split("-50000000-50000000"), lambda: split("1-600000", "1-600000"),
+    lambda: split("1-600000,1-600000"), lambda: split("1-10000000000000000000000"),
+])
+def test_a_range_past_the_limit_is_refused_before_it_is_expanded(call):
+    started = time.perf_counter()
+    with pytest.raises(FrameRangeError, match="more than 1,000,000 frames is not a shot"):
+        call()
+    assert time.perf_counter() - started < 0.25  # expanding would take seconds and gigabytes
+
+
+def test_a_range_at_the_limit_is_fine():
+    assert frames.MAX_FRAMES == 1000000
+    assert count("1-%d" % frames.MAX_FRAMES) == frames.MAX_FRAMES
+    assert count("1-%dx10" % (frames.MAX_FRAMES * 10)) == frames.MAX_FRAMES
 
 
 # -- properties -----------------------------------------------------------------------------------

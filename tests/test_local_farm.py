@@ -79,6 +79,43 @@ def test_supervisor_that_cannot_start_is_an_error_at_submit(farm_home, farm_conf
         Executor().submit(workloads.add, 1, 2)
 
 
+def _broken_python(tmp_path, home, message):
+    """An interpreter that cannot start: it says ``message`` and exits 1, and at that moment
+    another process writes a line of its own into the supervisor's log."""
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'a line of another process' >> %s\necho '%s' >&2\n"
+                      "exit 1\n" % (os.path.join(home, "logs", "supervisor.log"), message))
+    broken.chmod(0o755)
+    return str(broken)
+
+
+@pytest.mark.parametrize("python, said", [
+    ("broken", "(exit code 1):\nno module: yaml"),
+    ("/bin/false", "(exit code 1), and printed nothing"),
+])
+def test_a_supervisor_that_cannot_start_shows_only_its_own_output(farm_home, farm_config,
+                                                                   tmp_path, python, said):
+    if python == "broken":
+        python = _broken_python(tmp_path, farm_home, "no module: yaml")
+    farm_config(extra="python: %s\n" % python)
+    with pytest.raises(dccfutures.FarmError) as caught:
+        Executor().submit(workloads.add, 1, 2)
+    assert str(caught.value).endswith("failed to start " + said)
+    assert not [name for name in os.listdir(os.path.join(farm_home, "logs"))
+                if name.startswith("start-")]
+
+
+def test_a_worker_that_cannot_start_fails_the_work_with_only_its_own_output(farm_home,
+                                                                            tmp_path):
+    ex = Executor()
+    ex._python_path = _broken_python(tmp_path, farm_home, "licence server unreachable")
+    future = ex.submit(workloads.add, 1, 2)
+    with pytest.raises(RuntimeError) as caught:
+        future.result(60)
+    assert str(caught.value).endswith("its last output:\nlicence server unreachable")
+    assert "another process" in _supervisor_log(ex.farm)  # which the error did not show
+
+
 def test_hung_worker_is_killed_after_its_lease_and_item_retried(farm_home, farm_config, tmp_path):
     farm_config(workers=1, lease_timeout=1.5)
     ex = Executor()
@@ -156,3 +193,52 @@ def test_home_under_a_folder_others_can_write_is_refused(tmp_path):
         Home(str(shared / "dccfutures"))
     os.chmod(shared, 0o1777)  # sticky, like /tmp: others cannot replace our folder
     assert Home(str(shared / "dccfutures")).path.endswith("dccfutures")
+
+
+def _supervisor_log(farm):
+    with open(farm.home.supervisor_log) as handle:
+        return handle.read()
+
+
+def test_the_supervisor_log_says_why_each_worker_died_and_what_it_gave_up(farm_home, tmp_path):
+    ex = Executor()
+    future = ex.submit_ext(workloads.always_crash, max_attempts=2)
+    with pytest.raises(dccfutures.WorkerLostError):
+        future.result(60)
+    ref = "%d:0" % future.job_id
+    # The supervisor writes its log after the store commits: the future may end first.
+    wait_until(lambda: "gave up %s after 2 attempts: WorkerLostError" % ref
+               in _supervisor_log(ex.farm), what="the supervisor to log what it gave up")
+    deaths = [line for line in _supervisor_log(ex.farm).splitlines()
+              if "was killed by signal 9 (SIGKILL), running %s" % ref in line]
+    assert len(deaths) == 2, _supervisor_log(ex.farm)
+    assert "(attempt 1)" in deaths[0] and "(attempt 2)" in deaths[1]
+
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'licence server unreachable' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    ex._python_path = str(broken)
+    doomed = ex.submit(workloads.add, 1, 2)
+    with pytest.raises(RuntimeError):
+        doomed.result(60)
+    wait_until(lambda: "gave up 1 pending item of %s: %d:0" % (broken, doomed.job_id)
+               in _supervisor_log(ex.farm), what="the supervisor to log the pool it gave up")
+    assert "exited with code 1 before it started" in _supervisor_log(ex.farm)
+
+
+def test_attached_futures_start_with_the_status_the_farm_has(farm_home, tmp_path):
+    ex = Executor()
+    held = ex.submit_ext(workloads.add, [1, 2], status="blocked")
+    flag = str(tmp_path / "go")
+    running = ex.submit(workloads.progress_then_wait, flag)
+    wait_until(lambda: running.progress == 0.5, what="progress 0.5")
+    other = Executor()
+    attached, = other.attach(held.job_id)
+    assert attached.status() == "blocked"
+    attached, = other.attach(running.job_id)
+    assert attached.status() == "running" and attached.running()
+    assert attached.progress == 0.5 and attached.progress_message == "half way"
+    open(flag, "w").close()
+    assert attached.result(30) == "done"
+    ex.farm.unblock(held.job_id)
+    assert held.result(30) == 3

@@ -1,5 +1,6 @@
 """The wheel carries the asset folders, so a plain `pip install` can install the jobtypes."""
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -9,15 +10,53 @@ import pytest
 from tests.conftest import ROOT
 
 
+SOURCES = ("pyproject.toml", "README.md", "dccfutures", "jobtypes", "maya_plugin",
+           "houdini_plugin", "shelves")
+
+
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
+def build(tmp_path_factory):
+    """The wheel, built from a clean copy of the sources (no stale build/ folder, and no race
+    with another build of the checkout), and what the build printed."""
+    source = tmp_path_factory.mktemp("source")
+    for name in SOURCES:
+        copy = shutil.copytree if os.path.isdir(os.path.join(ROOT, name)) else shutil.copy
+        copy(os.path.join(ROOT, name), str(source / name),
+             **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree
+                else {}))
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "-w", str(out), ROOT], check=True,
-                   capture_output=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps",
+                             "--no-build-isolation", "-w", str(out), str(source)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
     wheels = [n for n in os.listdir(out) if n.endswith(".whl")]
     assert len(wheels) == 1
-    return str(out / wheels[0])
+    return str(out / wheels[0]), result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(build):
+    return build[0]
+
+
+def test_the_build_is_quiet_about_the_asset_folders(build):
+    _, output = build
+    assert "running bdist_wheel" in output  # the build's own output is there to look at
+    assert "Package would be ignored" not in output, output
+
+
+def test_ui_extras_leave_the_binding_to_the_dcc_or_pin_a_working_one(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(
+        ".dist-info/METADATA"))).decode()
+    requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines()
+                if line.startswith("Requires-Dist:")]
+    ui = [r for r in requires if r.endswith('extra == "ui"')]
+    standalone = [r for r in requires if r.endswith('extra == "ui-standalone"')]
+    assert "Provides-Extra: ui-standalone" in metadata
+    assert [r.split(";")[0].replace(" ", "") for r in ui] == ["qtpy>=2.4"]
+    assert sorted(r.split(";")[0].replace(" ", "") for r in standalone) == [
+        "PySide6-Essentials<6.12,>=6.5", "qtpy>=2.4"]
 
 
 def test_wheel_carries_jobtypes_and_entry_point(wheel):

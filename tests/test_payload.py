@@ -1,6 +1,7 @@
 """Encoding of calls and outcomes, without a farm."""
 import pickle
 import sys
+import threading
 
 import pytest
 
@@ -48,6 +49,21 @@ def test_resolve_references():
         payload.resolve("os:nope")
     with pytest.raises(ImportError):
         payload.resolve("no_such_module_xyz:f")
+
+
+def test_a_reference_that_does_not_import_names_itself():
+    with pytest.raises(ModuleNotFoundError) as caught:
+        payload.resolve("nope.mod:fn")
+    assert str(caught.value).startswith("'nope.mod:fn': No module named 'nope'")
+    assert caught.value.name == "nope"
+
+
+def test_unpicklable_arguments_are_numbered_from_one():
+    lock = threading.Lock()
+    with pytest.raises(TypeError, match=r"cannot send argument 1 of len to the farm: .*lock"):
+        payload.encode_calls([(len, (lock,), {})], 10 ** 6)
+    with pytest.raises(TypeError, match=r"cannot send argument 3 of max to the farm: .*lock"):
+        payload.encode_calls([(max, (1, 2, lock), {})], 10 ** 6)
 
 
 def test_describe_names_things_readably():

@@ -207,6 +207,9 @@ def test_subjobs_that_cannot_start_fail_the_work_with_their_output(qube_root, fa
     future = Executor(farm="qube").submit(workloads.add, 1, 1)
     with pytest.raises(dccfutures.FarmError, match="(?s)without a result.*licence check failed"):
         future.result(120)
+    error = future.farm.job(future.job_id).work[0].error   # what `dccfutures show` says
+    assert error.type == "dccfutures.errors.FarmError"
+    assert "without a result" in error.message and "licence check failed" in error.message
 
 
 def test_retry_after_failure_still_has_its_payload(ex, qb, tmp_path):
@@ -226,3 +229,29 @@ def test_retry_after_failure_still_has_its_payload(ex, qb, tmp_path):
                                                   spool_dir=str(tmp_path / "spool")))[0]
     ok, error = payload.unpack(outcome)
     assert isinstance(error, ValueError)  # it ran again: not "cannot read the payload"
+
+
+def test_qube_items_say_why_they_failed_and_blocked_reads_blocked(ex, qb, capsys):
+    from dccfutures.cli import main
+    with ex.batch(name="one unlucky") as batch:
+        futures = [batch.submit(workloads.fail_on, value, 2) for value in (1, 2)]
+    with pytest.raises(ValueError):
+        futures[1].result(60)
+    job_id = futures[0].job_id
+    info = ex.farm.job(job_id)
+    assert info.work[0].error is None and info.progress == 0.5
+    error = info.work[1].error
+    assert (error.type, error.message) == ("ValueError", "2 is unlucky")
+    assert "in fail_on" in error.traceback
+    assert info.work[1].started and info.work[1].finished >= info.work[1].started
+    assert main(["show", str(job_id)]) == 0
+    out = capsys.readouterr().out
+    assert "%d:1  ValueError: 2 is unlucky" % job_id in out and "1/2  50%, 1 failed" in out
+
+    held = ex.submit_ext(workloads.add, [1, 2], status="blocked")
+    info = ex.farm.job(held.job_id)
+    assert info.work[0].status == "blocked" and info.tally.get("blocked") == 1
+    assert not info.tally.get("pending")
+    assert Executor(farm="qube").attach(held.job_id)[0].status() == "blocked"
+    ex.farm.unblock(held.job_id)
+    assert held.result(60) == 3

@@ -152,6 +152,93 @@ def test_unblock_and_block_from_the_monitor(qtbot, local_executor):
     qtbot.waitUntil(lambda: "nothing was pending" in monitor.status_text(), timeout=WAIT_MS)
 
 
+def test_failed_items_say_why_and_every_status_has_its_colour(qtbot, local_executor, tmp_path):
+    from tests import workloads
+    flag, never = str(tmp_path / "go"), str(tmp_path / "never")
+    with local_executor.batch(name="every status", cpus=1) as batch:  # one item at a time
+        futures = [batch.submit(workloads.fail_on, 1, 2), batch.submit(workloads.fail_on, 2, 2),
+                   batch.submit(chatty_then_wait, flag), batch.submit(workloads.wait_for_file, never),
+                   batch.submit_ext(workloads.add, [1, 2], status="blocked")]
+    job_id = futures[0].job_id
+    with pytest.raises(ValueError):
+        futures[1].result(30)
+    qtbot.waitUntil(lambda: futures[2].progress == 0.5, timeout=WAIT_MS)
+    assert futures[3].cancel()                   # killed before it ran
+    monitor = make(qtbot)
+    wait_status(qtbot, monitor, job_id, "running")
+    monitor.select_job(job_id)
+    expected = ["complete", "failed", "running", "killed", "blocked"]
+    qtbot.waitUntil(lambda: [work_status(monitor, i) for i in range(5)] == expected,
+                    timeout=WAIT_MS)
+    model, headers = monitor.work_model, monitor.work_model.headers
+    reason, elapsed = headers.index("Reason"), headers.index("Elapsed")
+    assert row(model, 1)[reason] == "ValueError: 2 is unlucky"
+    assert [row(model, i)[reason] for i in (0, 2, 3, 4)] == ["", "", "", ""]
+    assert row(model, 2)[elapsed].count(":") == 1 and row(model, 4)[elapsed] == "-"
+    colours = [model.data(model.index(i, 2), QtCore.Qt.ItemDataRole.ForegroundRole).color().name()
+               for i in range(5)]
+    assert colours == [monitor_module.STATUS_COLOURS[s] for s in expected]
+    assert len(set(colours)) == 5
+    assert row(monitor.jobs_model, job_id)[3:5] == ("30%", "1/5, 1 failed, 1 killed")
+
+    monitor.select_work(1)                   # the log: the item's output, then its traceback
+    qtbot.waitUntil(lambda: "Traceback" in monitor.log_text(), timeout=WAIT_MS)
+    assert "--- %d:1 failed: ValueError: 2 is unlucky ---" % job_id in monitor.log_text()
+    assert monitor.log_text().rstrip().endswith("ValueError: 2 is unlucky")
+    view = monitor.work_view
+    for column in range(len(headers) - 1):   # nothing cut (the last column stretches)
+        assert view.columnWidth(column) >= view.sizeHintForColumn(column), headers[column]
+    screenshot(monitor, "monitor_failures.png")
+    open(flag, "w").close()
+    assert futures[2].result(30) == "done"
+
+
+def test_the_status_column_fits_complete_once_running_work_ends(qtbot, local_executor,
+                                                                  tmp_path):
+    flag = str(tmp_path / "go")
+    future = local_executor.submit(chatty_then_wait, flag)
+    monitor = make(qtbot)
+    wait_status(qtbot, monitor, future.job_id, "running")
+    monitor.select_job(future.job_id)
+    qtbot.waitUntil(lambda: work_status(monitor, 0) == "running", timeout=WAIT_MS)
+    open(flag, "w").close()                  # the columns were sized for "running"
+    qtbot.waitUntil(lambda: work_status(monitor, 0) == "complete", timeout=WAIT_MS)
+    for view in (monitor.work_view, monitor.jobs_view):
+        assert view.columnWidth(2) >= view.sizeHintForColumn(2)
+    screenshot(monitor, "monitor_complete.png")
+
+
+def test_ctrl_c_ends_the_standalone_monitor(farm_home):
+    import signal
+    import subprocess
+    from tests.conftest import ROOT
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    child = subprocess.Popen([sys.executable, "-m", "dccfutures", "monitor", "--farm", "local",
+                              "--interval", "0.2"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        database = os.path.join(farm_home, "farm.db")
+        deadline = time.monotonic() + 30
+        while not os.path.exists(database) and time.monotonic() < deadline:
+            time.sleep(0.05)      # its worker thread opened the farm: its window is up
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_the_monitor_and_the_cli_share_their_wording_without_importing_each_other():
+    import subprocess
+    code = "import sys, dccfutures.ui.monitor; print('dccfutures.cli' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(os.environ, QT_QPA_PLATFORM="offscreen"), timeout=60)
+    assert result.stdout.strip() == "False", result.stderr
+
+
 class SlowFarm(LocalFarm):
     """A real local farm whose job listing takes long, as a remote farm's may."""
 

@@ -15,6 +15,13 @@ def fail(message):
     raise ValueError(message)
 
 
+def raise_cancelled():
+    """A call that itself raises ``concurrent.futures.CancelledError`` (its future is not
+    cancelled: the call failed)."""
+    import concurrent.futures
+    raise concurrent.futures.CancelledError("the tool gave up")
+
+
 def fail_on(value, unlucky):
     if value == unlucky:
         raise ValueError("%d is unlucky" % value)
@@ -179,3 +186,81 @@ def fail_unless_file_then_wait(path, gate, value):
         raise ValueError("not fixed yet: %s" % path)
     wait_for_file(gate)
     return timed(value)
+
+
+def print_then_wait(text, gate):
+    """Write ``text`` to stdout and stderr, then wait for ``gate``: output of an item that
+    will be killed or cancelled while it runs."""
+    print("out: " + text, flush=True)
+    print("err: " + text, file=sys.stderr, flush=True)
+    wait_for_file(gate)
+    return text
+
+
+def print_then_exit(text, code):
+    """Write ``text``, then leave the worker process at once (no clean-up, no flush)."""
+    print("out: " + text)
+    sys.stdout.flush()
+    os.write(2, ("err: " + text + "\n").encode())
+    os._exit(code)
+
+
+def print_then_segfault(text):
+    """Write ``text``, then crash the interpreter (a null pointer read)."""
+    import ctypes
+    print("out: " + text, flush=True)
+    os.write(2, ("err: " + text + "\n").encode())
+    ctypes.string_at(0)
+
+
+def flood(megabytes, then="return"):
+    """Print ``megabytes`` of numbered lines between a first and a last line; ``then``
+    'wait' keeps printing forever (a runaway loop)."""
+    line = "%08d " + "x" * 90 + "\n"  # 100 bytes
+    print("first line", flush=True)
+    count = 0
+    while then == "wait" or count < megabytes * 10000:
+        sys.stdout.write(line % count)
+        count += 1
+    print("last line", flush=True)
+    return count
+
+
+def wait_for_file_or_value(gate, seconds):
+    """Sleep ``seconds`` and return "value" when ``gate`` is None; else wait for ``gate``."""
+    if gate is None:
+        time.sleep(seconds)
+        return "value"
+    wait_for_file(gate)
+    return gate
+
+
+def wait_then_mark(gate, marker):
+    """Wait for ``gate``; then create ``marker`` (if given) as the very last thing."""
+    wait_for_file(gate)
+    if marker:
+        open(marker, "w").close()
+    return gate
+
+
+INITIALIZED = "not initialized"
+
+
+def initialize(path, value):
+    """An executor's initializer: leaves ``value`` for the job's items and records the
+    process and job it ran in (one line each time it runs)."""
+    global INITIALIZED
+    INITIALIZED = value
+    append_line(path, "%d %s" % (os.getpid(), os.environ.get("DCCFUTURES_JOB_ID")))
+
+
+def initialized(_=None):
+    """What the initializer left, and where this call ran."""
+    return INITIALIZED, os.getpid()
+
+
+def initialize_with_scene():
+    """An initializer for Maya work: what scene is open when it runs."""
+    global INITIALIZED
+    import maya.cmds as cmds
+    INITIALIZED = cmds.file(query=True, sceneName=True)

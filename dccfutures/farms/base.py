@@ -63,6 +63,37 @@ class JobState:
 
 
 @dataclass
+class WorkError:
+    """Why a work item failed, as the worker recorded it: the exception's type name, message
+    and traceback text (of each failed call, when several of a map chunk failed). Read from
+    the outcome without loading the exception, which is the user's object."""
+    type: str
+    message: str
+    traceback: str = ""
+    failed: int = 1  # calls of the item that failed
+    calls: int = 1   # calls in the item
+
+
+def work_error(outcomes: Optional[bytes]) -> Optional[WorkError]:
+    """The :class:`WorkError` in a failed item's encoded outcomes (None without a failure)."""
+    if not outcomes:
+        return None
+    from .. import payload
+    try:
+        failures, calls = payload.read_failures(outcomes)
+    except Exception as error:
+        return WorkError("UnreadableOutcome", "the outcome of this item cannot be read: %s: %s"
+                         % (type(error).__name__, error))
+    if not failures:
+        return None
+    _, type_name, message, trace = failures[0]
+    if len(failures) > 1:
+        trace = "".join("--- call %d of %d: %s: %s ---\n%s" % (index + 1, calls, kind, text, tb)
+                        for index, kind, text, tb in failures)
+    return WorkError(type_name, message, trace, len(failures), calls)
+
+
+@dataclass
 class WorkInfo:
     job_id: int
     work_id: int
@@ -75,6 +106,7 @@ class WorkInfo:
     started: Optional[float] = None
     finished: Optional[float] = None
     ncalls: int = 1  # calls in the item (a map chunk holds several): one future each
+    error: Optional[WorkError] = None  # why a failed item failed
 
 
 @dataclass
@@ -96,8 +128,20 @@ class JobInfo:
 
     @property
     def progress(self) -> float:
+        """The share of items complete (failed and killed items are not progress)."""
         total = sum(self.tally.values())
-        return sum(self.tally.get(s, 0) for s in TERMINAL) / total if total else 0.0
+        return self.tally.get(COMPLETE, 0) / total if total else 0.0
+
+    def hold_pending(self) -> "JobInfo":
+        """A blocked job holds its pending items back: show them ``blocked``, in the tallies
+        and the agenda, as their futures say."""
+        if self.tally.get(PENDING):
+            self.tally[BLOCKED] = self.tally.get(BLOCKED, 0) + self.tally.pop(PENDING)
+            self.tally[PENDING] = 0
+        for work in self.work:
+            if work.status == PENDING:
+                work.status = BLOCKED
+        return self
 
 
 class Farm(abc.ABC):

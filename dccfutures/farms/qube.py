@@ -24,9 +24,11 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from .. import __version__
 from ..config import Config
 from ..errors import FarmError, PayloadTooLargeError
+from ..runtime.output import cap_bytes, cap_text
 from ..runtime.qube import cut_log, in_spool, pack_blob, spool_paths, unpack_blob
-from .base import (COMPLETE, FAILED, KILLED, REMOVED, RUNNING, TERMINAL, Farm, JobInfo, JobSpec,
-                   JobState, WorkInfo, WorkRef, WorkSpec, WorkState)
+from .base import (BLOCKED, COMPLETE, FAILED, KILLED, REMOVED, RUNNING, TERMINAL, Farm, JobInfo,
+                   JobSpec, JobState, WorkError, WorkInfo, WorkRef, WorkSpec, WorkState,
+                   work_error)
 
 FULL_EVERY = 10.0  # seconds between polls that look at every outstanding job (removals)
 WORK_INLINE = 64 * 1024  # larger work payloads go to the spool: agendas are polled often
@@ -151,7 +153,8 @@ class QubeFarm(Farm):
         callbacks = []
         package = dict(spec.package)
         package.update(dccfutures=__version__, dccfutures_path=_DCCFUTURES_ROOT,
-                       spool_dir=self.spool_dir, spool_threshold=self.spool_threshold)
+                       spool_dir=self.spool_dir, spool_threshold=self.spool_threshold,
+                       max_log_mb=self.config.qube.max_log_mb)
         if spec.function is not None:
             package["function"] = self._pack(spec.function, "the function of %s" % spec.name)
         agenda = []
@@ -295,15 +298,19 @@ class QubeFarm(Farm):
             out[(job_id, work_id)] = (status, blob)
         return out
 
-    def _why_lost(self, job_id: int, work_id: int, work: Any) -> str:
+    def _why_lost(self, job_id: int, work_id: int, work: Any,
+                  stderr: Optional[Dict[int, str]] = None) -> str:
         """What to tell about an item that ended without a result: its job's end, or a
-        subjob that died, with the end of what the job's subjobs wrote to stderr."""
-        tail = ""
-        try:
-            records = self.qb.stderr(job_id) or []
-            tail = "".join(r.get("data") or "" for r in records)[-2000:]
-        except Exception:
-            pass
+        subjob that died, with the end of what the job's subjobs wrote to stderr (read once
+        per job into ``stderr`` when given)."""
+        stderr = {} if stderr is None else stderr
+        if job_id not in stderr:
+            try:
+                records = self.qb.stderr(job_id) or []
+                stderr[job_id] = "".join(r.get("data") or "" for r in records)[-2000:]
+            except Exception:
+                stderr[job_id] = ""
+        tail = stderr[job_id]
         text = ("work item %d:%d ended %s without a result (its subjob died, or the job ended "
                 "first)" % (job_id, work_id, "failed"))
         return text + ("; the job's stderr ends with:\n" + tail if tail.strip() else "")
@@ -395,7 +402,9 @@ class QubeFarm(Farm):
         if subid is None:
             return ""  # not started yet
         target = "%d.%d" % (job_id, subid)
-        return "".join(cut_log(record.get("data") or "", job_id, work_id)
+        cap = cap_bytes(self.config.qube.max_log_mb)
+        return "".join(cap_text(cut_log(record.get("data") or "", job_id, work_id), cap,
+                                "qube.max_log_mb")
                        for stream in (self.qb.stdout, self.qb.stderr)
                        for record in stream(target) or [])
 
@@ -419,12 +428,29 @@ class QubeFarm(Farm):
         if not found:
             raise KeyError(job_id)
         info = _job_info(found[0])
-        info.work = [WorkInfo(job_id, index, str(work.get("name", index)), work["status"],
-                              *_progress(work), attempts=int(work.get("count") or 0),
-                              host=work.get("host"),
-                              ncalls=int((work.get("package") or {}).get("ncalls") or 1))
-                     for index, work in enumerate(found[0].get("agenda") or [])]
-        return info
+        stderr: Dict[int, str] = {}  # read once for all the items that ended without a result
+        info.work = []
+        for index, work in enumerate(found[0].get("agenda") or []):
+            status = _item_status(info.status, work["status"])
+            info.work.append(WorkInfo(
+                job_id, index, str(work.get("name", index)), status, *_progress(work),
+                attempts=int(work.get("count") or 0), host=work.get("host"),
+                started=_stamp(work.get("timestart")), finished=_stamp(work.get("timecomplete")),
+                ncalls=int((work.get("package") or {}).get("ncalls") or 1),
+                error=self._work_error(job_id, index, work, stderr) if status == FAILED
+                else None))
+        return info.hold_pending() if info.status == BLOCKED else info
+
+    def _work_error(self, job_id: int, work_id: int, work: Any, stderr: Dict[int, str]
+                    ) -> Optional[WorkError]:
+        """Why a failed item failed: its outcome as the jobtype reported it, or why it has
+        none (the reason its future gets)."""
+        outcomes = (work.get("resultpackage") or {}).get("outcomes")
+        try:
+            blob = unpack_blob(outcomes, spool_dir=self.spool_dir) if outcomes else None
+        except (OSError, ValueError) as error:
+            blob = _failure("the result of %d:%d cannot be read: %s" % (job_id, work_id, error))
+        return work_error(blob or _failure(self._why_lost(job_id, work_id, work, stderr)))
 
     def ensure_running(self) -> None:
         """Qube's supervisor is the studio's to run; a poll that fails is retried."""
@@ -470,12 +496,28 @@ def _work_state(work: Any) -> WorkState:
     return WorkState(work["status"], fraction, message)
 
 
+def _stamp(value: Any) -> Optional[float]:
+    """A Qube time (seconds; 0 or missing when it has not happened)."""
+    return float(value or 0) or None
+
+
+def _item_status(job_status: str, status: str) -> str:
+    """An item as its future ends: one left pending or running by a job that ended (killed,
+    or failed because its subjobs could not run) ended with it."""
+    if job_status in TERMINAL and status not in TERMINAL:
+        return KILLED if job_status == KILLED else FAILED
+    return status
+
+
 def _job_info(job: Any) -> JobInfo:
-    tally = {status: int(count) for status, count in (job.get("todotally") or {}).items()}
-    return JobInfo(id=int(job["id"]), name=job.get("name", ""), status=job["status"],
+    tally: Dict[str, int] = {}
+    for status, count in (job.get("todotally") or {}).items():
+        status = _item_status(job["status"], status)
+        tally[status] = tally.get(status, 0) + int(count)
+    info = JobInfo(id=int(job["id"]), name=job.get("name", ""), status=job["status"],
                    prototype=job.get("prototype", ""), priority=int(job.get("priority") or 0),
                    cpus=int(job.get("cpus") or 0), user=job.get("user") or "",
                    submitted=float(job.get("timesubmit") or 0), tally=tally,
-                   started=float(job.get("timestart") or 0) or None,
-                   finished=float(job.get("timecomplete") or 0) or None,
+                   started=_stamp(job.get("timestart")), finished=_stamp(job.get("timecomplete")),
                    fields={k: job.get(k) for k in ("groups", "cluster") if job.get(k)})
+    return info.hold_pending() if info.status == BLOCKED else info

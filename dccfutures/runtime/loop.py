@@ -1,12 +1,15 @@
 """The request / run / report loop every farm worker runs."""
 import atexit
+import base64
 import gc
 import os
+import re
 import sys
 import traceback
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from .. import payload
+from . import isolation
 from .context import ItemContext, _set_current
 
 JOB_VAR = "DCCFUTURES_JOB_ID"
@@ -17,7 +20,8 @@ class Item:
     """A work item as a worker sees it: its calls and what it needs of its job.
 
     ``job`` is a dict with ``env`` (variables set while the item runs), ``sys_path`` (entries
-    put in front of ``sys.path``), ``cwd`` and ``function`` (the encoded function of a map).
+    put in front of ``sys.path``), ``cwd``, ``function`` (the encoded function of a map) and
+    ``initializer`` (the executor's, base64 text).
     """
 
     def __init__(self, job_id: int, work_id: int, calls: bytes, job: Dict[str, Any],
@@ -80,54 +84,64 @@ def dependency_resolver(item: "Item", source: WorkSource):
 
 
 class ModuleCache:
-    """Keep the user's modules warm across jobs, but never stale.
+    """Import a job's own modules afresh for each job, and put back the process state the
+    previous job changed.
 
-    A job brings its submitter's folders on ``sys.path``. A module imported from one of them
-    stays loaded for the next job if that job has the same folder and the file has not
-    changed; otherwise it is dropped before the job runs, so a fixed tool runs fixed and two
-    projects that both have a ``tools.py`` never see each other's. Modules from the worker's
-    own path (the standard library, site-packages, compiled extensions) always stay.
+    A job brings its submitter's folders on ``sys.path``. The modules it imports from them are
+    the job's: they stay loaded for its other items on this worker, and are dropped, with
+    whatever the job did to their globals, when the worker moves to another job. So a fixed
+    tool runs fixed, two projects that both have a ``tools.py`` never see each other's, and
+    state one job set up (an initializer's connection) is never found by another. A file that
+    did not change is not compiled again (:class:`isolation.FreshImports`). Modules from
+    the worker's own path, installed packages (``site-packages``), compiled extensions and
+    dccfutures itself stay loaded. Signal handlers, the umask and interval timers go back to
+    what they were after the bootstrap (:class:`isolation.ProcessState`).
     """
 
     def __init__(self):
         self.job_id: Optional[int] = None
-        # module name -> (the sys.path folder it came from, its file, the file's mtime)
-        self.loaded: Dict[str, Tuple[str, str, Tuple[int, int]]] = {}
+        self.loaded: Set[str] = set()  # modules imported from the current job's folders
+        self.own = set(sys.modules)  # the worker's, bootstrap included
+        self.compiled: Set[str] = set()  # top-level packages of compiled job modules
+        self.process = isolation.ProcessState()
+        self.fresh = isolation.FreshImports()
+        sys.meta_path.insert(0, self.fresh)
 
     def enter(self, job_id: int, job_paths: Sequence[str]) -> None:
         if job_id == self.job_id:
             return
-        self.job_id = job_id
-        paths = set(job_paths)
-        for name, (root, path, mtime) in list(self.loaded.items()):
-            if root not in paths or _mtime(path) != mtime:
+        if self.job_id is not None:
+            for name in self.loaded:
                 sys.modules.pop(name, None)
-                del self.loaded[name]
+            self.fresh.names |= self.loaded
+            self.loaded = set()
+            self.process.restore()
+        self.job_id = job_id
 
     def record(self, before: int, roots: Sequence[str]) -> None:
-        """After an item: remember modules it imported from the job's own folders."""
+        """After an item: remember modules it imported from the job's own folders; every other
+        new module is the worker's from now on."""
         if len(sys.modules) == before or not roots:
             return
-        folders = sorted(((os.path.join(os.path.abspath(r), ""), r) for r in roots),
-                         key=lambda pair: -len(pair[0]))
-        for name, module in list(sys.modules.items()):
-            path = getattr(module, "__file__", None)
-            if not path or name in self.loaded:
-                continue
-            path = os.path.abspath(path)
-            for prefix, root in folders:
-                if path.startswith(prefix):
-                    self.loaded[name] = (root, path, _mtime(path))
-                    break
+        folders = tuple(os.path.join(os.path.abspath(r), "") for r in roots)
+        for name in sys.modules.keys() - self.own - self.loaded:
+            path = getattr(sys.modules.get(name), "__file__", None)
+            top = name.partition(".")[0]
+            if path and top != "dccfutures" and not _INSTALLED.search(path) and \
+                    os.path.abspath(path).startswith(folders):
+                if path.endswith(".py") and top not in self.compiled:
+                    self.loaded.add(name)
+                    continue
+                self.compiled.add(top)  # not for loading twice; its package stays with it
+            self.own.add(name)
+        if self.compiled:
+            kept = {name for name in self.loaded if name.partition(".")[0] in self.compiled}
+            self.loaded -= kept
+            self.own |= kept
 
 
-def _mtime(path: str) -> Tuple[int, int]:
-    """What tells that a file changed: its mtime and size (mtime alone can tick coarsely)."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return (-1, -1)
-    return (info.st_mtime_ns, info.st_size)
+# Where pip installs: packages there may hold compiled parts and are not imported twice.
+_INSTALLED = re.compile(r"[\\/](site|dist)-packages[\\/]")
 
 
 def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
@@ -135,12 +149,14 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
     """Run one item's calls in its job's environment; report and return its status.
 
     The environment, ``sys.path`` and working directory are the job's while the item runs and
-    are put back afterwards, because a warm worker serves many jobs.
+    are put back afterwards, because a warm worker serves many jobs; so are ``sys.stdout`` and
+    ``sys.stderr``, which are the worker's capture of the item's output.
     """
     job = item.job
     saved_environ = os.environ.copy()  # a dict copy: cheap; restoring only what changed
     saved_path = list(sys.path)
     saved_cwd = _getcwd()
+    saved_stdio = isolation.capture_stdio()
     context = ItemContext(item.job_id, item.work_id,
                           lambda f, m: source.progress(item, f, m))
     outcomes: List[tuple] = []
@@ -160,10 +176,17 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
             os.chdir(cwd)
         source.started(item)
         try:
+            _initialize(item)
             calls = payload.decode_calls(item.calls, dependency_resolver(item, source))
             shared = _job_function(item, functions)
         except BaseException as error:  # a payload that does not load fails the item, not us
-            outcomes = [payload.failure(error)]
+            tb_text = None
+            if isinstance(error, SystemExit):  # as a sys.exit in the call does (see _call)
+                tb_text = "".join(traceback.format_exception(type(error), error,
+                                                             error.__traceback__))
+                error = RuntimeError("the work called sys.exit(%r) while its function and "
+                                     "arguments were unpickled" % (error.code,))
+            outcomes = [payload.failure(error, tb_text)]
         else:
             context._calls = max(1, len(calls))
             _set_current(context)
@@ -173,6 +196,7 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
     finally:
         _set_current(None)
         flush_stdio()
+        isolation.restore_stdio(saved_stdio)
         if modules is not None:
             modules.record(count_before, extra)
         _restore_environ(saved_environ)
@@ -218,6 +242,43 @@ def _job_function(item: Item, functions: Dict[int, Any]) -> Any:
         if len(functions) > 64:  # a long-lived worker: keep only recent jobs' functions
             functions.pop(next(iter(functions)))
     return functions[item.job_id]
+
+
+# The job whose items this process ran last, and why its initializer failed (None: it did
+# not). Its initializer ran before the first of them, and runs again after another job's items.
+_initialized: Tuple[Optional[int], Optional[Tuple[str, str]]] = (None, None)
+
+
+def _initialize(item: Item) -> None:
+    """Run the job's ``initializer(*initargs)`` before this process runs its first item; when
+    it raised, this item and every later one of the job here fail with ``InitializerError``."""
+    global _initialized
+    if _initialized[0] != item.job_id:
+        encoded = item.job.get("initializer")
+        _initialized = (item.job_id, _run_initializer(encoded) if encoded else None)
+    failure = _initialized[1]
+    if failure is not None:
+        from ..errors import InitializerError, RemoteTraceback
+        raise InitializerError(failure[0]) from RemoteTraceback(failure[1])
+
+
+def _run_initializer(encoded: str) -> Optional[Tuple[str, str]]:
+    """(What went wrong, the traceback) when the initializer raised, else None."""
+    func = None
+    try:
+        [(func, args, kwargs)] = payload.decode_calls(base64.b64decode(encoded))
+        payload.resolve(func)(*args, **kwargs)
+    except BaseException as error:  # SystemExit too: the worker lives on, the items fail
+        lines = traceback.format_exception(type(error), error, error.__traceback__)
+        text = "".join(lines[:1] + lines[2:]) if len(lines) > 2 else "".join(lines)
+        print("dccfutures: the initializer failed:\n" + text, end="", file=sys.stderr, flush=True)
+        import socket
+        return ("the initializer %s raised %s: %s (process %d on %s); the items of job %s "
+                "fail with it" % ("%s()" % payload.describe(func) if func is not None else
+                                  "(which did not load)", type(error).__name__, error,
+                                  os.getpid(), socket.gethostname(), os.environ.get(JOB_VAR)),
+                text)
+    return None
 
 
 def serve(source: WorkSource, bootstrap: Any = None) -> int:

@@ -13,7 +13,9 @@ on shared storage, referenced by path. Jobtype ``execute.py`` files call :func:`
 import base64
 import os
 import re
+import stat
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -22,8 +24,10 @@ from typing import Any, Dict, Optional, Tuple
 from .. import payload
 from .bootstrap import worker_command
 from .loop import Item, WorkSource, exit_process, flush_stdio, serve
+from .output import cap_bytes, punch_middle
 
 PROGRESS_EVERY = 0.5  # seconds between progress reports: each is a call to the supervisor
+CAP_EVERY = 0.2  # seconds between looks at a running item's output (see OutputCap)
 MARK = "--- dccfutures work %s:%s %s ---"
 
 
@@ -105,9 +109,10 @@ class QubeWorkSource(WorkSource):
         self.job = {"env": {}, "sys_path": package.get("sys_path") or [],
                     "cwd": package.get("cwd"),
                     "function": unpack_blob(function, spool_dir=self.spool_dir)
-                    if function else None}
+                    if function else None, "initializer": package.get("initializer")}
         self.final = "complete"
         self._last_progress = 0.0
+        self._output = OutputCap(cap_bytes(package.get("max_log_mb")))
 
     def request(self) -> Optional[Item]:
         delay = 0.05
@@ -136,6 +141,7 @@ class QubeWorkSource(WorkSource):
 
     def started(self, item: Item) -> None:
         _mark(item, "begin")
+        self._output.started()
 
     def progress(self, item: Item, fraction: float, message: Optional[str]) -> None:
         now = time.monotonic()
@@ -147,6 +153,7 @@ class QubeWorkSource(WorkSource):
         self.qb.reportwork(work)  # status still 'running': an update, not the end
 
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
+        self._output.ended()
         _mark(item, "end")
         work = item.token
         try:
@@ -178,16 +185,25 @@ class QubeWorkSource(WorkSource):
         return {(j, i): (jobs.get(j) or [None] * (i + 1))[i] if i < len(jobs.get(j) or [])
                 else None for j, i in wanted}
 
-    def _unmet(self, refs: Any) -> Optional[Tuple[int, int, str, str]]:
-        """The first dependency of an item that did not complete, or None."""
+    def _unmet(self, refs: Any) -> Optional[Tuple[int, int, str, str, Optional[bytes]]]:
+        """The first dependency of an item that did not complete, with its outcomes (they say
+        why it failed), or None."""
         if not refs:
             return None
         for (job_id, idx), work in sorted(self._dependency_works(refs).items()):
             if work is None:
-                return job_id, idx, "removed", "?"
+                return job_id, idx, "removed", "?", None
             if work["status"] != "complete":
-                return job_id, idx, work["status"], str(work.get("name"))
+                return (job_id, idx, work["status"], str(work.get("name")),
+                        self._outcomes_of(work))
         return None
+
+    def _outcomes_of(self, work: Any) -> Optional[bytes]:
+        outcomes = (work.get("resultpackage") or {}).get("outcomes")
+        try:
+            return unpack_blob(outcomes, spool_dir=self.spool_dir) if outcomes else None
+        except Exception:  # its spool file is gone: the status alone says it
+            return None
 
     def outcome(self, job_id: int, work_id: int) -> Optional[bytes]:
         work = self._dependency_works([[job_id, work_id]]).get((job_id, work_id))
@@ -195,6 +211,53 @@ class QubeWorkSource(WorkSource):
             return None
         outcomes = (work.get("resultpackage") or {}).get("outcomes")
         return unpack_blob(outcomes, spool_dir=self.spool_dir) if outcomes else None
+
+
+class OutputCap:
+    """Keep a runaway item's output in the subjob's logs to its head and tail, where they
+    are files (see :mod:`dccfutures.runtime.output`): a thread looks every ``CAP_EVERY``."""
+
+    def __init__(self, cap: Optional[int]):
+        self.cap = cap
+        self.starts: Optional[Tuple[Tuple[int, int], ...]] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def started(self) -> None:
+        if not self.cap:
+            return
+        flush_stdio()
+        self.starts = tuple((fd, _file_size(fd)) for fd in _log_files())
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="dccfutures-output",
+                                            daemon=True)
+            self._thread.start()
+
+    def ended(self) -> None:
+        self.starts = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(CAP_EVERY)
+            for fd, start in self.starts or ():
+                punch_middle(fd, start, self.cap)
+
+
+def _log_files() -> list:
+    """Our stdout and stderr where they are regular files (once each)."""
+    found, seen = [], set()
+    for fd in (1, 2):
+        try:
+            info = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen:
+            seen.add((info.st_dev, info.st_ino))
+            found.append(fd)
+    return found
+
+
+def _file_size(fd: int) -> int:
+    return os.fstat(fd).st_size
 
 
 def _mark(item: Item, what: str) -> None:
@@ -206,15 +269,19 @@ def _mark(item: Item, what: str) -> None:
 
 
 def cut_log(text: str, job_id: int, work_id: int) -> str:
-    """The part of a subjob's stdout or stderr between an item's markers (its last attempt)."""
+    """The part of a subjob's stdout or stderr between an item's markers (its last attempt).
+    An item killed or crashed has no end marker: its output ends where the next item's
+    begins (its subjob restarted for the rest of the agenda), or with the log."""
     begin = MARK % (job_id, work_id, "begin")
-    end = MARK % (job_id, work_id, "end")
     start = text.rfind(begin)
     if start < 0:
         return ""
     start += len(begin) + 1
-    stop = text.find(end, start)
-    return text[start:] if stop < 0 else text[start:stop]
+    stop = _NEXT_MARK.search(text, start)
+    return text[start:] if stop is None else text[start:stop.start()]
+
+
+_NEXT_MARK = re.compile(re.escape(MARK).replace(r"%s", r"\S+"))
 
 
 # -- entry points ----------------------------------------------------------------------------
@@ -310,12 +377,10 @@ def _fail_agenda(qb: Any, message: str) -> None:
     qb.reportjob("failed")
 
 
-def _dependency_outcome(job_id: int, idx: int, status: str, name: str) -> bytes:
-    from ..errors import DependencyError
-    error = DependencyError("work %d:%d (%s), which this item depends on, %s"
-                            % (job_id, idx, name, "was removed" if status == "removed"
-                               else "ended " + status), job_id, idx, status)
-    return payload.encode_outcomes([payload.failure(error, "")])
+def _dependency_outcome(job_id: int, idx: int, status: str, name: str,
+                        outcomes: Optional[bytes]) -> bytes:
+    return payload.encode_outcomes([payload.dependency_failure(job_id, idx, status, name,
+                                                               outcomes)])
 
 
 def _failure_outcome(message: str) -> bytes:

@@ -12,17 +12,19 @@ UI nor piles up requests, and its errors show in the status line.
 """
 import argparse
 import atexit
+import contextlib
 import os
+import signal
 import sys
 import time
 import weakref
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .. import config as config_module
 from .. import farms as farms_module
-from ..cli import _action_report, _clip, _finished, _live_fraction, _percent, _tally_text, _when
-from ..farms.base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, REMOVED, RUNNING, Farm,
-                          JobInfo)
+from .. import status as status_text
+from ..farms.base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, REMOVED, RUNNING, STATUSES,
+                          Farm, JobInfo)
 from .qt import QtCore, QtGui, QtWidgets, Signal, Slot, application, exec_, main_window
 
 __all__ = ["FarmMonitor", "main", "show", "dock_in_maya", "show_in_houdini", "ACTIONS",
@@ -36,12 +38,16 @@ WORKSPACE_CONTROL = "dccfuturesFarmMonitorWorkspaceControl"
 OBJECT_NAME = "dccfuturesFarmMonitor"
 PROGRESS_WIDTH = 120       # pixels of the progress bar column
 NOTICE_SECONDS = 15.0      # how long what an action did stays in the status line
+INTERRUPT_CHECK_MS = 200   # how often the standalone monitor lets Python see a Ctrl-C
+INTERRUPTED = 130          # its exit code after Ctrl-C, as a shell reports SIGINT
 
 STATUS_COLOURS = {
     PENDING: "#8a8f98", BLOCKED: "#d68910", RUNNING: "#2e86de", COMPLETE: "#27ae60",
     FAILED: "#e74c3c", KILLED: "#7f6a93", REMOVED: "#8a8f98",
 }
 PROGRESS_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
+STATUS_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2   # the row's status, whatever the column
+REASON_WIDTH = 360         # pixels the reason column may grow to (its tooltip has it all)
 USER = QtCore.Qt.ItemDataRole.UserRole
 
 
@@ -103,7 +109,7 @@ class _FarmWorker(QtCore.QObject):
             for job in running:
                 try:
                     details[job.id] = farm.job(job.id)
-                    fractions[job.id] = _live_fraction(details[job.id])
+                    fractions[job.id] = status_text.live_fraction(details[job.id])
                 except KeyError:
                     pass
             job_info = None
@@ -115,7 +121,7 @@ class _FarmWorker(QtCore.QObject):
                 except KeyError:
                     job_info = None
                 if job_info is not None and work_id is not None:
-                    log = _tail(farm.log(job_id, work_id))
+                    log = _with_failure(_tail(farm.log(job_id, work_id)), job_info, work_id)
         except Exception as error:
             self.failed.emit(request, "%s farm: %s" % (self.name, _error_text(error)))
             return
@@ -141,7 +147,7 @@ class _FarmWorker(QtCore.QObject):
             else:
                 for job_id, works in targets.items():
                     count = getattr(farm, command)(job_id, works)
-                    reports.append(_action_report(command, _JobRef(job_id), works, count or 0))
+                    reports.append(status_text.action_report(command, job_id, works, count or 0))
         except Exception as error:
             reports.append("%s failed: %s" % (command, _error_text(error)))
             self.failed.emit(None, "; ".join(reports))
@@ -149,11 +155,13 @@ class _FarmWorker(QtCore.QObject):
         self.acted.emit(self.name, "; ".join(reports))
 
 
-class _JobRef:
-    """What ``cli._action_report`` reads of a job: its id."""
-
-    def __init__(self, job_id: int):
-        self.id = job_id
+def _with_failure(log: str, job: JobInfo, work_id: int) -> str:
+    """An item's output, then why it failed and its traceback (as ``dccfutures log``)."""
+    for work in job.work:
+        trailer = status_text.failure_trailer(job.id, work) if work.work_id == work_id else ""
+        if trailer:
+            return log + ("\n" if log and not log.endswith("\n") else "") + trailer
+    return log
 
 
 def _error_text(error: BaseException) -> str:
@@ -248,6 +256,8 @@ class _RowsModel(QtCore.QAbstractTableModel):
             return self.fractions[row]
         if role == USER:
             return self.keys[row]
+        if role == STATUS_ROLE:
+            return self.rows[row][self.status_column]
         if role == QtCore.Qt.ItemDataRole.ForegroundRole and column == self.status_column:
             colour = STATUS_COLOURS.get(self.rows[row][column])
             return QtGui.QBrush(QtGui.QColor(colour)) if colour else None
@@ -274,23 +284,48 @@ class _RowsModel(QtCore.QAbstractTableModel):
 
 
 class ProgressDelegate(QtWidgets.QStyledItemDelegate):
-    """Draws a cell's progress fraction as a progress bar with its percentage."""
+    """Draws a cell's progress fraction as a bar in its row's status colour, with the cell's
+    text as the label inside the bar (drawn here: some styles put a bar's label beside it, or
+    leave it out)."""
 
     def paint(self, painter, option, index):
         fraction = index.data(PROGRESS_ROLE)
         if fraction is None:
             return super().paint(painter, option, index)
+        fraction = min(1.0, max(0.0, fraction))
         bar = QtWidgets.QStyleOptionProgressBar()
         bar.rect = option.rect.adjusted(2, 3, -2, -3)
         bar.minimum, bar.maximum = 0, 1000
-        bar.progress = int(round(1000 * min(1.0, max(0.0, fraction))))
-        bar.text = "%d%%" % _percent(fraction)
-        bar.textVisible = True
+        bar.progress = int(round(1000 * fraction))
+        bar.textVisible = False
         bar.state = option.state | QtWidgets.QStyle.StateFlag.State_Horizontal
+        bar.palette = QtGui.QPalette(option.palette)
+        colour = STATUS_COLOURS.get(index.data(STATUS_ROLE))
+        if colour:
+            bar.palette.setColor(QtGui.QPalette.ColorRole.Highlight, QtGui.QColor(colour))
         if option.state & QtWidgets.QStyle.StateFlag.State_Selected:
             painter.fillRect(option.rect, option.palette.highlight())
         style = option.widget.style() if option.widget is not None else application().style()
         style.drawControl(QtWidgets.QStyle.ControlElement.CE_ProgressBar, bar, painter)
+        self._label(painter, bar, str(index.data() or ""), fraction)
+
+    @staticmethod
+    def _label(painter, bar, text: str, fraction: float) -> None:
+        """The label centred in the bar: light over the filled part, dark over the rest."""
+        rect = bar.rect
+        filled = int(round(rect.width() * fraction))
+        centre = QtCore.Qt.AlignmentFlag.AlignCenter
+        painter.save()
+        for clip, colour in ((QtCore.QRect(rect.left(), rect.top(), filled, rect.height()),
+                              QtGui.QColor("white")),
+                             (QtCore.QRect(rect.left() + filled, rect.top(),
+                                           rect.width() - filled, rect.height()),
+                              bar.palette.color(QtGui.QPalette.ColorRole.Text))):
+            if clip.width() > 0:
+                painter.setClipRect(clip)
+                painter.setPen(colour)
+                painter.drawText(rect, int(centre), text)
+        painter.restore()
 
 
 # -- the monitor -----------------------------------------------------------------------------
@@ -401,8 +436,9 @@ class FarmMonitor(QtWidgets.QWidget):
         self.jobs_model = _RowsModel(("ID", "Name", "Status", "Progress", "Items", "Priority",
                                       "User", "Submitted"), 3, 2, right=(0, 4, 5), parent=self)
         self.jobs_view = self._table(self.jobs_model, "jobsView")
-        self.work_model = _RowsModel(("#", "Name", "Status", "Progress", "Attempts", "Host",
-                                      "Message"), 3, 2, right=(0, 4), parent=self)
+        self.work_model = _RowsModel(("#", "Name", "Status", "Progress", "Elapsed", "Reason",
+                                      "Attempts", "Host", "Message"), 3, 2, right=(0, 4, 6),
+                                     parent=self)
         self.work_view = self._table(self.work_model, "workView")
         self.jobs_view.selectionModel().selectionChanged.connect(self._on_job_selection)
         self.work_view.selectionModel().selectionChanged.connect(self._on_work_selection)
@@ -425,7 +461,7 @@ class FarmMonitor(QtWidgets.QWidget):
         log_layout.addWidget(self.log_label)
         log_layout.addWidget(self.log_view)
         lower.addWidget(log_box)
-        lower.setSizes([500, 400])
+        lower.setSizes([580, 320])  # the items table has the most to show
         splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         splitter.addWidget(self.jobs_view)
         splitter.addWidget(lower)
@@ -606,7 +642,7 @@ class FarmMonitor(QtWidgets.QWidget):
         jobs = snapshot["jobs"]
         self._status("%s farm: %d job%s, %s - updated %s" % (
             snapshot["farm"], len(jobs), "" if len(jobs) == 1 else "s",
-            _tally_text(_sum_tallies(jobs)) or "no work",
+            status_text.tally_text(_sum_tallies(jobs)) or "no work",
             time.strftime("%H:%M:%S", time.localtime(snapshot["time"]))))
         self.refreshed.emit()
         if self._again:
@@ -666,17 +702,23 @@ class FarmMonitor(QtWidgets.QWidget):
             total = sum(job.tally.values())
             fraction = fractions.get(job.id, job.progress)
             progress.append(fraction)
-            rows.append((str(job.id), _clip(job.name, 80), job.status, "%d%%" % _percent(fraction),
-                         "%d/%d" % (_finished(job.tally), total), str(job.priority),
-                         job.user or "-", _when(job.submitted)))
+            trouble = status_text.problems(job.tally)
+            rows.append((str(job.id), status_text.clip(job.name, 80), job.status,
+                         "%d%%" % status_text.percent(fraction),
+                         "%d/%d" % (status_text.completed(job.tally), total)
+                         + (", " + trouble if trouble else ""), str(job.priority),
+                         job.user or "-", status_text.when(job.submitted)))
         self._update(self.jobs_view, self.jobs_model, [job.id for job in jobs], rows, progress)
 
     def _show_work(self, job: Optional[JobInfo]) -> None:
         self._shown_job = job.id if job is not None else None
         work = job.work if job is not None else []
-        rows = [(str(w.work_id), _clip(w.name or "", 60), w.status, "%d%%" % _percent(w.progress),
-                 str(w.attempts), w.host or "-", _clip(w.message or "", 120)) for w in work]
+        now = time.time()
         progress = [1.0 if w.status == COMPLETE else (w.progress or 0.0) for w in work]
+        rows = [(str(w.work_id), status_text.clip(w.name or "", 60), w.status,
+                 "%d%%" % status_text.percent(fraction), status_text.elapsed(w, now),
+                 status_text.clip(status_text.reason(w), 200), str(w.attempts), w.host or "-",
+                 status_text.clip(w.message or "", 120)) for w, fraction in zip(work, progress)]
         self._update(self.work_view, self.work_model, [w.work_id for w in work], rows, progress)
 
     def _update(self, view: QtWidgets.QTableView, model: _RowsModel, keys: List[Any],
@@ -694,11 +736,32 @@ class FarmMonitor(QtWidgets.QWidget):
             view.setColumnWidth(model.progress_column,
                                 max(PROGRESS_WIDTH, view.columnWidth(model.progress_column)))
             view.horizontalHeader().setStretchLastSection(True)
+        if rows:
+            self._fit_columns(view, model)
         if selected and not set(selected) & set(keys):  # the selection went away (removed)
             if view is self.jobs_view:
                 self._on_job_selection()
             else:
                 self._on_work_selection()
+
+    @staticmethod
+    def _fit_columns(view: QtWidgets.QTableView, model: _RowsModel) -> None:
+        """Keep what changes after the first sizing readable: the status column fits every
+        status (``complete`` is wider than the ``running`` it was sized for), elapsed times
+        fit an hour's, and a failure's reason widens its column up to ``REASON_WIDTH``."""
+        metrics = view.fontMetrics()
+        pad = 2 * (view.style().pixelMetric(
+            QtWidgets.QStyle.PixelMetric.PM_FocusFrameHMargin, None, view) + 1) + 6
+        wanted = {model.status_column: max(metrics.horizontalAdvance(s)
+                                           for s in STATUSES + (REMOVED,)) + pad}
+        for column, header in enumerate(model.headers):
+            if header == "Elapsed":
+                wanted[column] = metrics.horizontalAdvance("0:00:00") + pad
+            elif header == "Reason":
+                wanted[column] = min(REASON_WIDTH, view.sizeHintForColumn(column))
+        for column, width in wanted.items():
+            if view.columnWidth(column) < width:
+                view.setColumnWidth(column, width)
 
     def _set_log(self, key: Optional[Tuple[int, int]], text: Optional[str]) -> None:
         if key is None or text is None:
@@ -901,8 +964,36 @@ def _fill_maya_control(farm: Any = None, interval: float = 1.0) -> FarmMonitor:
     return monitor
 
 
+@contextlib.contextmanager
+def _quit_on_interrupt(app: QtWidgets.QApplication) -> Iterator[List[bool]]:
+    """Ctrl-C quits the app (exit code 130). Python runs a signal handler only between its
+    own bytecodes, and Qt's event loop runs none while idle: a timer lets Python in every
+    ``INTERRUPT_CHECK_MS``. Yields a list that is true once interrupted."""
+    interrupted: List[bool] = []
+
+    def on_interrupt(*_: Any) -> None:
+        interrupted.append(True)
+        app.exit(INTERRUPTED)
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread: whoever runs us handles Ctrl-C
+        yield interrupted
+        return
+    ticker = QtCore.QTimer()
+    # Also quits when Ctrl-C came just before the event loop started (exit() did nothing).
+    ticker.timeout.connect(lambda: interrupted and app.exit(INTERRUPTED))
+    ticker.start(INTERRUPT_CHECK_MS)
+    try:
+        yield interrupted
+    finally:
+        ticker.stop()
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``dccfutures monitor [--farm NAME] [--interval S]``: the monitor as a standalone app."""
+    """``dccfutures monitor [--farm NAME] [--interval S]``: the monitor as a standalone app;
+    Ctrl-C in its terminal closes it."""
     parser = argparse.ArgumentParser(prog="dccfutures monitor",
                                      description="Watch and steer farm jobs in a window.")
     parser.add_argument("--farm", choices=sorted(farms_module.FARMS),
@@ -913,9 +1004,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.interval <= 0:
         parser.error("--interval must be more than 0, got %g" % args.interval)
     app = application()
-    monitor = FarmMonitor(args.farm, args.interval)
-    monitor.show()
-    code = int(exec_(app) or 0)
+    with _quit_on_interrupt(app) as interrupted:
+        monitor = FarmMonitor(args.farm, args.interval)
+        monitor.show()
+        code = INTERRUPTED if interrupted else int(exec_(app) or 0)
     monitor.stop(wait=2.0)
     monitor.hide()
     monitor.deleteLater()

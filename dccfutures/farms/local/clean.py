@@ -24,6 +24,10 @@ def clean(home: Home, store: Store, retention_days: float,
     referenced = store.referenced_logs()
     for name in _listdir(home.log_dir):
         path = os.path.join(home.log_dir, name)
+        starter = name.split("-")[1] if name.startswith("start-") else ""
+        if starter.isdigit() and not pid_alive(int(starter)):  # see Home.new_start_log
+            _remove(path)
+            continue
         pid = _pid_of(name, "worker-", ".log")
         if pid is None or pid in live or path in referenced:
             continue
@@ -33,9 +37,9 @@ def clean(home: Home, store: Store, retention_days: float,
         except OSError:
             pass
     for name in _listdir(home.run_dir):
-        parts = name.split("-")  # w-<pid>, i-<pid> (workers), c-<pid>-<token> (clients)
-        pid = int(parts[1]) if parts[0] in ("c", "w", "i") and parts[1:] and parts[1].isdigit() \
-            else None
+        parts = name.split("-")  # w-, i-, f-<pid> (workers), c-<pid>-<token> (clients)
+        pid = int(parts[1]) if parts[0] in ("c", "w", "i", "f") and parts[1:] and \
+            parts[1].isdigit() else None
         if pid is not None and not pid_alive(pid):
             try:
                 os.unlink(os.path.join(home.run_dir, name))
@@ -59,3 +63,10 @@ def _pid_of(name: str, prefix: str, suffix: str) -> Optional[int]:
         return int(core)
     except ValueError:
         return None
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -22,9 +22,10 @@ from ...config import Config
 from ...errors import FarmError
 from ...config import load as load_config
 from ...runtime.loop import JOB_VAR, WORK_VAR
+from ...runtime.output import cap_bytes, read_capped
 from ..base import REMOVED, Farm, JobInfo, JobSpec, JobState, WorkRef, WorkState
 from . import wakeup
-from .home import HOME_VAR, Home, read_current_item
+from .home import HOME_VAR, Home, read_current_item, read_finished, take_output
 from .store import Store
 
 SUPERVISOR_CHECK_EVERY = 1.0
@@ -92,10 +93,13 @@ class LocalFarm(Farm):
         env["PYTHONPATH"] = os.pathsep.join(
             [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         python = plain_python(self.config)
-        with open(self.home.supervisor_log, "ab") as log_file:
-            start = log_file.tell()
+        # Its output goes to a file of its own until it opens its log: if it cannot start,
+        # the error shows what it said, and no line another process wrote meanwhile.
+        start_log = self.home.new_start_log()
+        with open(start_log, "ab") as log_file:
             child = subprocess.Popen(
-                [python, "-m", "dccfutures.farms.local.supervisor", "--home", self.home.path],
+                [python, "-m", "dccfutures.farms.local.supervisor", "--home", self.home.path,
+                 "--start-log", start_log],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, env=env, cwd=self.home.path)
         # Reap it when it leaves, or a long Maya session collects zombies.
@@ -103,11 +107,11 @@ class LocalFarm(Farm):
         deadline = time.monotonic() + SUPERVISOR_START_TIMEOUT
         while self.supervisor_pid() is None:
             if child.poll() is not None and self.supervisor_pid() is None:
+                output = take_output(start_log)
                 if child.returncode == 0:
                     return  # another client's supervisor won the lock: it runs
-                raise FarmError("the local farm's supervisor (%s) failed to start (exit code %s):"
-                                "\n%s" % (python, child.returncode,
-                                           _read_from(self.home.supervisor_log, start)))
+                raise FarmError("the local farm's supervisor (%s) failed to start (exit code %s)%s"
+                                % (python, child.returncode, _said(output, self.home)))
             if time.monotonic() > deadline:
                 raise FarmError("the local farm's supervisor (%s) did not start within %.0f s; "
                                 "see %s" % (python, SUPERVISOR_START_TIMEOUT,
@@ -186,7 +190,7 @@ class LocalFarm(Farm):
         A worker running a killed item loses its whole process group (the item and whatever it
         started); a worker that only had one queued is poked to drop it, and keeps running.
         """
-        count, held, notify = self.store.kill_many(targets)
+        count, held, notify = self.store.kill_many(targets, self._worker_files)
         doomed = []
         for pid, rows in held.items():
             current = read_current_item(self.home.worker_item(pid))
@@ -203,6 +207,11 @@ class LocalFarm(Farm):
                     pass
         wakeup.poke_all(notify + [self.home.supervisor_fifo])
         return count
+
+    def _worker_files(self, pid: int):
+        """What a worker runs and what it finished but has not reported (see home.py)."""
+        return (read_current_item(self.home.worker_item(pid)),
+                read_finished(self.home.worker_finished(pid)))
 
     def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
         self.ensure_running(force=True)
@@ -224,13 +233,8 @@ class LocalFarm(Farm):
         if where is None:
             return ""
         path, start, end = where
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(start or 0)
-                data = handle.read() if end is None else handle.read(max(0, end - (start or 0)))
-        except OSError:
-            return ""
-        return data.decode("utf-8", "replace")
+        return read_capped(path, start or 0, end, cap_bytes(self.config.local.max_log_mb),
+                           "local.max_log_mb")
 
     def jobs(self, limit: int = 50, job_ids: Optional[Sequence[int]] = None) -> List[JobInfo]:
         return self.store.jobs(limit, job_ids)
@@ -293,13 +297,11 @@ class LocalFarm(Farm):
         return self.store.db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
 
 
-def _read_from(path: str, offset: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return handle.read()[-4000:].decode("utf-8", "replace")
-    except OSError:
-        return ""
+def _said(output: Optional[str], home: Home) -> str:
+    """What a supervisor that failed to start said, for the error."""
+    if output is None:  # it got as far as opening its log
+        return "; see %s" % home.supervisor_log
+    return ":\n" + output.rstrip("\n") if output.strip() else ", and printed nothing"
 
 
 def pool_key(job: JobSpec) -> str:

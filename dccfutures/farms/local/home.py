@@ -6,8 +6,10 @@ memory that network filesystems do not provide: a farm home on NFS would corrupt
 """
 import os
 import stat
+import struct
 import sys
-from typing import Iterable, Optional, Tuple
+import tempfile
+from typing import Dict, Iterable, Optional, Tuple
 
 from ...errors import FarmError
 
@@ -66,12 +68,29 @@ class Home:
         return os.path.join(self.run_dir, "w-%d" % pid)
 
     def worker_item(self, pid: int) -> str:
-        """The worker's current-item file: ``row_id attempt`` of the item it runs, or zeros.
-        It survives a SIGKILL, which is when it matters: only that item is charged."""
+        """The worker's current-item file: ``row_id attempt log_start`` of the item it runs,
+        or zeros. It survives a SIGKILL, which is when it matters: only that item is charged,
+        and its output is found from ``log_start`` on."""
         return os.path.join(self.run_dir, "i-%d" % pid)
+
+    def worker_finished(self, pid: int) -> str:
+        """The worker's record of items it finished and has not reported yet (see
+        :func:`read_finished`): a kill or the worker's death never loses their results. It
+        starts afresh once all are reported; until then a record of the item the worker runs
+        now is from a run before a retry, and stale."""
+        return os.path.join(self.run_dir, "f-%d" % pid)
 
     def worker_log(self, pid: int) -> str:
         return os.path.join(self.log_dir, "worker-%d.log" % pid)
+
+    def new_start_log(self) -> str:
+        """A fresh private file for the output of a process we are about to start, until it
+        opens its own log: if it dies before, its error shows that output and no other line.
+        Named ``start-<our pid>-…``, so that ``clean`` knows an orphan."""
+        fd, path = tempfile.mkstemp(prefix="start-%d-" % os.getpid(), suffix=".log",
+                                    dir=self.log_dir)
+        os.close(fd)
+        return path
 
     def _create(self) -> None:
         _check_ancestors(os.path.dirname(self.path))
@@ -123,15 +142,63 @@ def _check_ancestors(path: str) -> None:
         path = parent
 
 
-def read_current_item(path: str) -> Optional[Tuple[int, int]]:
-    """``(row_id, attempt)`` from a worker's current-item file, None if it runs nothing."""
+def take_output(path: str, size: int = 4000) -> Optional[str]:
+    """The end of a start log (see :meth:`Home.new_start_log`), which is removed; None when
+    it is gone (its process opened its own log)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - size))
+            text = handle.read().decode("utf-8", "replace")
+        os.unlink(path)
+    except OSError:
+        return None
+    return text
+
+
+def read_current_item(path: str) -> Optional[Tuple[int, int, int]]:
+    """``(row_id, attempt, log_start)`` from a worker's current-item file, None if it runs
+    nothing."""
     try:
         with open(path, "rb") as handle:
             fields = handle.read(64).split()
         row_id, attempt = int(fields[0]), int(fields[1])
+        log_start = int(fields[2]) if len(fields) > 2 else 0
     except (OSError, ValueError, IndexError):
         return None
-    return (row_id, attempt) if row_id else None
+    return (row_id, attempt, log_start) if row_id else None
+
+
+# A finished item as the worker records it before reporting it: row id, attempt, log start,
+# log end, failed (0 or 1), the length of the encoded outcomes; then the outcomes.
+_FINISHED = struct.Struct("<QIQQBI")
+
+
+def finished_record(row_id: int, attempt: int, status: str, outcomes: bytes, log_start: int,
+                    log_end: int) -> bytes:
+    """One record for a worker's finished file (written with one ``os.write``)."""
+    return _FINISHED.pack(row_id, attempt, log_start, log_end, status != "complete",
+                          len(outcomes)) + outcomes
+
+
+def read_finished(path: str) -> Dict[int, Tuple[int, str, bytes, int, int]]:
+    """``{row_id: (attempt, status, outcomes, log_start, log_end)}`` from a worker's finished
+    file; a record cut short (the worker died writing it) is not one."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return {}
+    found, at = {}, 0
+    while at + _FINISHED.size <= len(data):
+        row_id, attempt, log_start, log_end, failed, size = _FINISHED.unpack_from(data, at)
+        at += _FINISHED.size
+        if at + size > len(data):
+            break
+        found[row_id] = (attempt, "failed" if failed else "complete", data[at:at + size],
+                         log_start, log_end)
+        at += size
+    return found
 
 
 def filesystem_type(path: str, mounts: Optional[Iterable[Tuple[str, str]]] = None) -> Optional[str]:

@@ -16,15 +16,20 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..base import BLOCKED, COMPLETE, FAILED, KILLED, PENDING, RUNNING, JobInfo, JobSpec, WorkInfo
+from ..base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, RUNNING, JobInfo, JobSpec,
+                    WorkInfo, work_error)
 
 SCHEMA_VERSION = 3
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)  # older in some DCC Pythons
 TALLY = {PENDING: "t_pending", BLOCKED: "t_blocked", RUNNING: "t_running",
          COMPLETE: "t_complete", FAILED: "t_failed", KILLED: "t_killed"}
 _TALLY_COLUMNS = ", ".join(TALLY.values())
+# What a worker's files say: its current item (row id, attempt, log start) or None, and the
+# items it finished but has not reported, {row id: (attempt, status, outcomes, log start,
+# log end)} (see home.py).
+WorkerFiles = Tuple[Optional[Tuple[int, int, int]], Dict[int, Tuple[int, str, bytes, int, int]]]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -344,12 +349,12 @@ class Store:
             waiting, failed = [], None
             for dep_job, dep_idx in dict.fromkeys((job_id if j is None else j, i)
                                                   for j, i in spec.depends_on):
-                row = db.execute("SELECT status, name FROM work WHERE job_id = ? AND idx = ?",
-                                 (dep_job, dep_idx)).fetchone()
+                row = db.execute("SELECT status, name, result FROM work WHERE job_id = ? AND"
+                                 " idx = ?", (dep_job, dep_idx)).fetchone()
                 if row is None:
-                    failed = (dep_job, dep_idx, "removed", "?")
+                    failed = (dep_job, dep_idx, "removed", "?", None)
                 elif row[0] in (FAILED, KILLED):
-                    failed = (dep_job, dep_idx, row[0], row[1])
+                    failed = (dep_job, dep_idx, row[0], row[1], row[2])
                 elif row[0] != COMPLETE:
                     waiting.append((dep_job, dep_idx))
                 if failed:
@@ -389,7 +394,7 @@ class Store:
                 " ON w.job_id = d.job_id AND w.idx = d.idx WHERE d.dep_job = ? AND"
                 " d.dep_idx = ?",
                 (dep_job, dep_idx)).fetchall()
-            name = None
+            dependency = None
             for job_id, idx, item_status, waiting, held in rows:
                 if waiting <= 0 or item_status not in (BLOCKED, PENDING):
                     continue  # not waiting (ran, ended, or retried with this one complete)
@@ -403,13 +408,13 @@ class Store:
                                " rev = ? WHERE job_id = ? AND idx = ?", (rev, job_id, idx))
                     _count(moves.setdefault(job_id, {}), (BLOCKED, PENDING))
                     continue
-                if name is None:
-                    row = db.execute("SELECT name FROM work WHERE job_id = ? AND idx = ?",
-                                     (dep_job, dep_idx)).fetchone()
-                    name = row[0] if row else "?"
+                if dependency is None:
+                    dependency = db.execute(
+                        "SELECT name, result FROM work WHERE job_id = ? AND idx = ?",
+                        (dep_job, dep_idx)).fetchone() or ("?", None)
                 db.execute("UPDATE work SET status = 'failed', waiting = 0, message = NULL,"
                            " result = ?, finished = ?, rev = ? WHERE job_id = ? AND idx = ?",
-                           (_dependency_failure(dep_job, dep_idx, status, name), now, rev,
+                           (_dependency_failure(dep_job, dep_idx, status, *dependency), now, rev,
                             job_id, idx))
                 _count(moves.setdefault(job_id, {}), (BLOCKED, FAILED))
                 queue.append((job_id, idx, FAILED))
@@ -457,9 +462,16 @@ class Store:
                         out[(job_id, idx)] = (status, result)
         return out
 
-    def kill_many(self, targets: Dict[int, Optional[Sequence[int]]]
+    def kill_many(self, targets: Dict[int, Optional[Sequence[int]]],
+                  worker_files: Optional[Callable[[int], WorkerFiles]] = None
                   ) -> Tuple[int, Dict[int, List[int]], List[str]]:
         """Kill items, ``{job_id: idxs or None for all}``, in one transaction.
+
+        A finished item is never killed: one its worker finished but has not reported yet
+        lands as finished, from the worker's files (``worker_files(pid)``: its current item
+        and its finished items, read inside this transaction). A killed item its worker is
+        running keeps where its output starts; the worker's end (its report, or its death)
+        records where the output ends.
 
         Returns how many were killed, ``{worker pid: [row ids]}`` of the killed items workers
         held (the caller kills a worker's process group only if it is running one of them;
@@ -469,25 +481,41 @@ class Store:
         now = time.time()
         killed = 0
         held: Dict[int, List[int]] = {}
+        files: Dict[int, WorkerFiles] = {}
+        self.pokes = []
         with self.transaction() as db:
             rev = None
             touched = []
             ended: List[Tuple[int, int, str]] = []
             for job_id, idxs in targets.items():
                 rows = self._select_items(db, job_id, idxs, (PENDING, BLOCKED, RUNNING),
-                                          "id, status, worker, idx")
+                                          "id, status, worker, idx, attempts")
                 if not rows:
                     continue
                 if rev is None:
                     rev = self._bump(db)
+                if worker_files is not None:
+                    landed = self._land_finished(db, job_id, rows, worker_files, files, rev, now)
+                    if landed:
+                        touched.append(job_id)
+                        rows = [r for r in rows if r[0] not in landed]
+                    if not rows:
+                        continue
                 moves: Dict[Tuple[str, str], int] = {}
-                for row_id, status, worker, _ in rows:
+                running = []
+                for row_id, status, worker, _, attempt in rows:
                     _count(moves, (status, KILLED))
                     if worker is not None:
                         held.setdefault(worker, []).append(row_id)
+                        current = files[worker][0] if worker in files else None
+                        if current is not None and current[:2] == (row_id, attempt):
+                            running.append((worker, worker, current[2], row_id))
                 db.executemany("UPDATE work SET status = 'killed', worker = NULL, finished = ?,"
                                " waiting = 0, rev = ? WHERE id = ?",
                                [(now, rev, r[0]) for r in rows])
+                db.executemany("UPDATE work SET worker = ?, log_path = (SELECT log_path FROM"
+                               " workers WHERE pid = ?), log_start = ?, log_end = NULL"
+                               " WHERE id = ?", running)
                 self._tally(db, job_id, moves, rev, now)
                 touched.append(job_id)
                 killed += len(rows)
@@ -496,7 +524,33 @@ class Store:
                 return 0, {}, []
             touched += self._settle(db, ended, rev, now)
             notify = self._notify(db, touched)
-        return killed, held, notify
+        return killed, held, notify + self.pokes
+
+    def _land_finished(self, db, job_id: int, rows, worker_files, files: Dict[int, WorkerFiles],
+                       rev: int, now: float) -> set:
+        """Record the items of ``rows`` (running, held by workers) that their worker finished
+        but has not reported; returns the row ids of those that landed."""
+        done: Dict[int, list] = {}
+        for row_id, status, worker, idx, attempt in rows:
+            if status != RUNNING or worker is None:
+                continue
+            if worker not in files:
+                files[worker] = worker_files(worker)
+            current, finished = files[worker]
+            entry = finished.get(row_id)
+            if entry is not None and entry[0] == attempt and (
+                    current is None or current[:2] != (row_id, attempt)):
+                done.setdefault(worker, []).append(
+                    (Claimed(row_id, job_id, idx, attempt, None, 0, None),) + entry[1:3]
+                    + (self._worker_log(db, worker),) + entry[3:])
+        for worker, items in done.items():
+            self._finish(db, worker, items, rev, now)
+        return {item[0].row_id for items in done.values() for item in items}
+
+    @staticmethod
+    def _worker_log(db, pid: int) -> Optional[str]:
+        row = db.execute("SELECT log_path FROM workers WHERE pid = ?", (pid,)).fetchone()
+        return row[0] if row else None
 
     def retry(self, job_id: int, idxs: Optional[Sequence[int]]) -> int:
         now = time.time()
@@ -590,7 +644,7 @@ class Store:
     @_retrying
     def jobs(self, limit: int = 50, job_ids: Optional[Sequence[int]] = None) -> List[JobInfo]:
         columns = ("id, name, status, prototype, priority, cpus, user, submitted, started,"
-                   " finished, fields, " + _TALLY_COLUMNS)
+                   " finished, fields, blocked, " + _TALLY_COLUMNS)
         with self._lock:
             if job_ids is None:
                 rows = self.db.execute("SELECT %s FROM jobs ORDER BY id DESC LIMIT ?" % columns,
@@ -601,10 +655,11 @@ class Store:
                     rows += self.db.execute("SELECT %s FROM jobs WHERE id IN (%s)"
                                             % (columns, ",".join("?" * len(chunk))),
                                             chunk).fetchall()
-        return [JobInfo(id=r[0], name=r[1], status=r[2], prototype=r[3], priority=r[4], cpus=r[5],
-                        user=r[6] or "", submitted=r[7], started=r[8], finished=r[9],
-                        fields=json.loads(r[10]),
-                        tally={s: r[11 + i] for i, s in enumerate(TALLY)}) for r in rows]
+        infos = [JobInfo(id=r[0], name=r[1], status=r[2], prototype=r[3], priority=r[4],
+                         cpus=r[5], user=r[6] or "", submitted=r[7], started=r[8],
+                         finished=r[9], fields=json.loads(r[10]),
+                         tally={s: r[12 + i] for i, s in enumerate(TALLY)}) for r in rows]
+        return [info.hold_pending() if r[11] else info for info, r in zip(infos, rows)]
 
     @_retrying
     def job(self, job_id: int) -> JobInfo:
@@ -615,10 +670,12 @@ class Store:
         with self._lock:
             rows = self.db.execute(
                 "SELECT idx, name, status, progress, message, attempts, started, finished,"
-                " ncalls FROM work WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
+                " ncalls, CASE WHEN status = 'failed' THEN result END FROM work WHERE job_id = ?"
+                " ORDER BY idx", (job_id,)).fetchall()
+            held = self.db.execute("SELECT blocked FROM jobs WHERE id = ?", (job_id,)).fetchone()
         info.work = [WorkInfo(job_id, r[0], r[1], r[2], r[3], r[4], r[5], "localhost", r[6], r[7],
-                              r[8]) for r in rows]
-        return info
+                              r[8], error=work_error(r[9])) for r in rows]
+        return info.hold_pending() if held and held[0] else info
 
     def remove(self, job_ids: Sequence[int]) -> int:
         """Delete finished jobs with their items, leaving tombstones for waiting clients."""
@@ -759,11 +816,16 @@ class Store:
             if landed:
                 _count(touched.setdefault(item.job_id, {}), (RUNNING, status))
                 ended.append((item.job_id, item.idx, status))
+            else:  # killed while it ran: it stays killed, with the output it wrote
+                db.execute("UPDATE work SET worker = NULL, log_path = ?, log_start = ?,"
+                           " log_end = ? WHERE id = ? AND worker = ? AND attempts = ? AND"
+                           " status = 'killed'",
+                           (log_path, log_start, log_end, item.row_id, pid, item.attempt))
         for job_id, moves in touched.items():
             self._tally(db, job_id, moves, rev, now)
         released = self._settle(db, ended, rev, now)
         if released:
-            self.pokes = self._notify(db, released) + [self.supervisor_fifo]
+            self.pokes += self._notify(db, released) + [self.supervisor_fifo]
         return list(touched)
 
     def _claim(self, db, pid: int, pool: str, limit: int, known_jobs, rev: int, now: float
@@ -825,35 +887,56 @@ class Store:
             return self.db.execute("SELECT pid, pool, supervisor, heartbeat, job_id, idx, log_path,"
                                    " killed FROM workers").fetchall()
 
-    def worker_lost(self, pid: int, lost_outcome, current: Optional[Tuple[int, int]] = None,
-                    deliberate: bool = False) -> List[str]:
-        """A worker died. Its items go back to pending; the one it was running is charged an
-        attempt and fails with ``WorkerLostError`` once out of attempts.
+    def worker_lost(self, pid: int, lost_outcome, current: Optional[Tuple[int, int, int]] = None,
+                    deliberate: bool = False,
+                    finished: Optional[Dict[int, Tuple[int, str, bytes, int, int]]] = None
+                    ) -> List[str]:
+        """A worker died. Items it finished but had not reported land as finished (from its
+        finished file, ``finished``); the others go back to pending, and the one it was
+        running is charged an attempt and fails with ``WorkerLostError`` once out of attempts.
 
-        ``current`` is ``(row_id, attempt)`` of the item it was running (from its current-item
-        file); items it had only claimed, or had finished but not reported yet, are given back
-        uncharged. ``deliberate``: we stopped it (a kill, a farm stop), so nothing is charged.
-        ``lost_outcome(attempts, log_tail)`` encodes the error. Returns the wake-up FIFOs of
-        clients whose jobs changed.
+        ``current`` is ``(row_id, attempt, log_start)`` of the item it was running (from its
+        current-item file): that item keeps the output it wrote, up to the worker's end,
+        whatever becomes of it; so does an item killed while the worker ran it. Items it had
+        only claimed are given back uncharged. ``deliberate``: we stopped it (a kill, a farm
+        stop), so nothing is charged. ``lost_outcome(attempts, log_tail)`` encodes the error.
+        Returns the wake-up FIFOs of clients whose jobs changed.
         """
         now = time.time()
+        self.pokes = []
         with self.transaction() as db:
-            worker = db.execute("SELECT log_path, job_id, idx, log_start, killed FROM workers"
-                                " WHERE pid = ?", (pid,)).fetchone()
+            worker = db.execute("SELECT log_path, killed FROM workers WHERE pid = ?",
+                                (pid,)).fetchone()
             db.execute("DELETE FROM workers WHERE pid = ?", (pid,))
-            deliberate = deliberate or bool(worker and worker[4])
+            deliberate = deliberate or bool(worker and worker[1])
+            log_path = worker[0] if worker else None
+            log_end = _size(log_path)
+            db.execute("UPDATE work SET worker = NULL, log_end = ? WHERE worker = ? AND"
+                       " status = 'killed'", (log_end, pid))
             rows = db.execute("SELECT w.id, w.job_id, w.idx, w.attempts, j.max_attempts FROM work w"
                               " JOIN jobs j ON j.id = w.job_id WHERE w.worker = ? AND"
                               " w.status = 'running'", (pid,)).fetchall()
             if not rows:
                 return []
             rev = self._bump(db)
+            reported = [(Claimed(r[0], r[1], r[2], r[3], None, 0, None),) + finished[r[0]][1:3]
+                        + (log_path,) + finished[r[0]][3:]
+                        for r in rows if finished and finished.get(r[0], (0,))[0] == r[3]
+                        and (current is None or current[:2] != (r[0], r[3]))]
+            changed = self._finish(db, pid, reported, rev, now) if reported else []
+            landed = {item[0].row_id for item in reported}
             touched: Dict[int, Dict[Tuple[str, str], int]] = {}
             ended: List[Tuple[int, int, str]] = []
             for row_id, job_id, idx, attempts, max_attempts in rows:
-                charged = not deliberate and current == (row_id, attempts)
+                if row_id in landed:
+                    continue
+                ran = current is not None and current[:2] == (row_id, attempts)
+                charged = ran and not deliberate
+                if ran and log_path:
+                    db.execute("UPDATE work SET log_path = ?, log_start = ?, log_end = ? WHERE"
+                               " id = ?", (log_path, current[2], log_end, row_id))
                 if charged and attempts >= max_attempts:
-                    tail = _log_tail(worker, job_id, idx) if worker else ""
+                    tail = _read_tail(log_path, current[2], log_end) if log_path else ""
                     db.execute("UPDATE work SET status = 'failed', result = ?, worker = NULL,"
                                " finished = ?, rev = ? WHERE id = ?",
                                (lost_outcome(attempts, tail), now, rev, row_id))
@@ -867,13 +950,22 @@ class Store:
                 _count(touched.setdefault(job_id, {}), (RUNNING, new))
             for job_id, moves in touched.items():
                 self._tally(db, job_id, moves, rev, now)
-            return self._notify(db, list(touched) + self._settle(db, ended, rev, now))
+            notify = self._notify(db, changed + list(touched) + self._settle(db, ended, rev, now))
+        return notify + self.pokes
 
     @_retrying
     def registered(self, pid: int) -> bool:
         with self._lock:
             return self.db.execute("SELECT 1 FROM workers WHERE pid = ?",
                                    (pid,)).fetchone() is not None
+
+    @_retrying
+    def item_ref(self, row_id: int) -> Optional[Tuple[int, int]]:
+        """``(job_id, idx)`` of a work item's row (what the supervisor's log names)."""
+        with self._lock:
+            row = self.db.execute("SELECT job_id, idx FROM work WHERE id = ?",
+                                  (row_id,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def mark_stopping(self, pids: Iterable[int]) -> None:
         """These workers are being stopped on purpose: their items will not be charged, and
@@ -892,15 +984,17 @@ class Store:
                     % ",".join("?" * len(chunk)), chunk + [pid]))
         return [c for c in items if c.row_id in keep]
 
-    def fail_pool(self, pool: str, reason: str, encode) -> List[str]:
-        """Fail the pending items of a pool whose interpreter cannot start."""
+    def fail_pool(self, pool: str, reason: str, encode
+                  ) -> Tuple[List[str], List[Tuple[int, int]]]:
+        """Fail the pending items of a pool whose interpreter cannot start. Returns the
+        wake-up FIFOs of waiting clients and the items failed, ``(job_id, idx)``."""
         now = time.time()
         with self.transaction() as db:
             rows = db.execute("SELECT w.id, w.job_id, w.idx FROM work w JOIN jobs j ON"
                               " j.id = w.job_id WHERE j.pool = ? AND w.status = 'pending'",
                               (pool,)).fetchall()
             if not rows:
-                return []
+                return [], []
             rev = self._bump(db)
             outcome = encode(reason)
             jobs: Dict[int, int] = {}
@@ -911,7 +1005,7 @@ class Store:
             for job_id, count in jobs.items():
                 self._tally(db, job_id, {(PENDING, FAILED): count}, rev, now)
             settled = self._settle(db, [(r[1], r[2], FAILED) for r in rows], rev, now)
-            return self._notify(db, list(jobs) + settled)
+            return self._notify(db, list(jobs) + settled), [(r[1], r[2]) for r in rows]
 
     @_retrying
     def demand(self) -> Dict[str, Tuple[int, int, Dict[str, Any]]]:
@@ -940,16 +1034,21 @@ class Store:
                                    " (blocked = 1 AND t_running = 0) LIMIT 1").fetchone() is not None
 
 
-def _log_tail(worker, job_id: int, idx: int, size: int = 4000) -> str:
-    log_path, cur_job, cur_idx, log_start, _ = worker
+def _size(path: Optional[str]) -> Optional[int]:
     try:
-        with open(log_path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            end = handle.tell()
-            start = log_start if (cur_job, cur_idx) == (job_id, idx) and log_start else 0
-            start = max(start, end - size)
-            handle.seek(start)
-            return handle.read().decode("utf-8", "replace")
+        return os.path.getsize(path) if path else None
+    except OSError:
+        return None
+
+
+def _read_tail(path: str, start: int, end: Optional[int], size: int = 4000) -> str:
+    """The last ``size`` bytes of an item's output (``start`` to ``end`` of a worker log)."""
+    try:
+        with open(path, "rb") as handle:
+            end = handle.seek(0, os.SEEK_END) if end is None else end
+            begin = max(start or 0, end - size)
+            handle.seek(begin)
+            return handle.read(max(0, end - begin)).decode("utf-8", "replace")
     except OSError:
         return ""
 
@@ -969,10 +1068,8 @@ def _waiting_message(waiting: Sequence[Tuple[int, int]]) -> str:
     return "waiting for %s%s" % (", ".join(names), ", …" if len(waiting) > 5 else "")
 
 
-def _dependency_failure(dep_job: int, dep_idx: int, status: str, name: str) -> bytes:
+def _dependency_failure(dep_job: int, dep_idx: int, status: str, name: str,
+                        outcomes: Optional[bytes]) -> bytes:
     from ... import payload
-    from ...errors import DependencyError
-    error = DependencyError("work %d:%d (%s), which this item depends on, %s"
-                            % (dep_job, dep_idx, name, "was removed" if status == "removed"
-                               else "ended " + status), dep_job, dep_idx, status)
-    return payload.encode_outcomes([payload.failure(error, "")])
+    return payload.encode_outcomes([payload.dependency_failure(dep_job, dep_idx, status, name,
+                                                               outcomes)])

@@ -24,7 +24,7 @@ from ... import payload, scene_copies
 from ...runtime.bootstrap import worker_command
 from ...errors import WorkerLostError
 from . import clean, wakeup
-from .home import Home, read_current_item
+from .home import Home, read_current_item, read_finished, take_output
 from .store import Store
 
 CLEAN_EVERY = 3600.0
@@ -42,6 +42,7 @@ class Supervisor:
         self.early_deaths: Dict[str, int] = {}
         self.cpu_seen: Dict[int, int] = {}
         self.children: Dict[int, Tuple[str, subprocess.Popen]] = {}
+        self.start_logs: Dict[int, str] = {}  # a child's output until it opens its own log
         self.waker = wakeup.Waker(home.supervisor_fifo)
         self.stopping = False
         self.idle_since: Optional[float] = None
@@ -100,7 +101,7 @@ class Supervisor:
             if row[0] not in self.children:
                 if _is_our_worker(row[0], self.home.path):
                     _killpg(row[0])
-                self._lost(row[0], "its supervisor (pid %d) stopped" % row[2])
+                self._lost(row[0], "died with its supervisor (pid %d)" % row[2])
 
     def _reap(self) -> None:
         while True:
@@ -112,38 +113,58 @@ class Supervisor:
                 return
             if pid in self.children:
                 pool = self.children.pop(pid)[0]
+                output = take_output(self.start_logs.pop(pid, ""))
                 if os.WIFSIGNALED(status):
-                    how = "was killed by signal %d" % os.WTERMSIG(status)
+                    how = "was killed by %s" % _signal_name(os.WTERMSIG(status))
                 else:
                     how = "exited with code %d" % os.WEXITSTATUS(status)
                 if self.store.registered(pid):
+                    if output and output.strip():
+                        log("worker %d wrote before it opened its log:\n%s"
+                            % (pid, output.rstrip("\n")))
                     self.early_deaths.pop(pool, None)
                     self._lost(pid, how)
                 else:
-                    self._died_early(pool, pid, how)
+                    self._died_early(pool, pid, how, (output or "").rstrip("\n"))
 
-    def _died_early(self, pool: str, pid: int, how: str) -> None:
+    def _died_early(self, pool: str, pid: int, how: str, output: str) -> None:
         """A worker that never got going: after a few in a row, fail the pool's work with the
-        reason (a missing licence, a wrong interpreter) instead of respawning forever."""
+        reason (a missing licence, a wrong interpreter) instead of respawning forever. The
+        reason is that worker's own output, which no other process writes into."""
         count = self.early_deaths.get(pool, 0) + 1
         self.early_deaths[pool] = count
-        log("worker %d %s before it started (%d in a row)" % (pid, how, count))
+        log("worker %d %s before it started (%d in a row)%s"
+            % (pid, how, count, ":\n" + output if output else ", printing nothing"))
         if count >= EARLY_DEATHS:
             self.early_deaths.pop(pool, None)
             self._fail_pool(pool, "the interpreter for this work (%s) %s %d times before it could "
-                                  "start; its last output:\n%s"
+                                  "start; %s"
                             % (_pool_label(_pool_spec(pool)), how, count,
-                               _tail(self.home.supervisor_log)))
+                               "its last output:\n" + output if output else "it printed nothing"))
 
     def _lost(self, pid: int, how: str) -> None:
+        given_up: List[str] = []
+
         def outcome(attempts: int, tail: str) -> bytes:
             error = WorkerLostError("the worker process (pid %d) running this item %s, on each "
                                     "of %d attempts" % (pid, how, attempts), tail, attempts)
+            given_up.append("after %d attempts: WorkerLostError" % attempts)
             return payload.encode_outcomes([payload.failure(error, "")])
         current = read_current_item(self.home.worker_item(pid))
-        wakeup.poke_all(self.store.worker_lost(pid, outcome, current))
+        item = self.store.item_ref(current[0]) if current else None
+        running = "%d:%d" % item if item else "its item"
+        doing = ", running %s (attempt %d)" % (running, current[1]) if current else \
+            ", running no item"
+        if any(row[0] == pid and row[7] for row in self.store.workers()):
+            doing += " (stopped on purpose%s)" % (": no attempt is charged" if current else "")
+        log("worker %d %s%s" % (pid, how, doing))
+        finished = read_finished(self.home.worker_finished(pid))
+        wakeup.poke_all(self.store.worker_lost(pid, outcome, current, finished=finished))
+        for why in given_up:
+            log("gave up %s %s" % (running, why))
         _remove(self.home.worker_fifo(pid))
         _remove(self.home.worker_item(pid))
+        _remove(self.home.worker_finished(pid))
 
     def _check_heartbeats(self) -> None:
         """Kill a worker whose heartbeat stopped, unless its CPU time still advances: a long
@@ -200,23 +221,33 @@ class Supervisor:
         command = worker_command(python, spec.get("bootstrap"), "dccfutures.farms.local.worker",
                                  ["--home", self.home.path, "--pool", pool,
                                   "--supervisor", str(os.getpid()),
-                                  "--heartbeat", str(self.settings.heartbeat)])
+                                  "--heartbeat", str(self.settings.heartbeat),
+                                  "--max-log-mb", str(self.settings.max_log_mb)])
+        start_log = self.home.new_start_log()
         try:
-            with open(self.home.supervisor_log, "ab") as log_file:
+            with open(start_log, "ab") as log_file:
                 child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
                                          stderr=subprocess.STDOUT, start_new_session=True,
                                          close_fds=True,
                                          env=_worker_environment(spec.get("env")),
                                          cwd=self.home.path)
         except OSError as error:
+            _remove(start_log)
             self._fail_pool(pool, "cannot start %s for this job's work: %s" % (command[0], error))
             return
         self.children[child.pid] = (pool, child)
+        self.start_logs[child.pid] = start_log
         log("started worker %d for %s" % (child.pid, _pool_label(spec)))
 
     def _fail_pool(self, pool: str, reason: str) -> None:
         log(reason)
-        wakeup.poke_all(self.store.fail_pool(pool, reason, _encode_failure))
+        fifos, failed = self.store.fail_pool(pool, reason, _encode_failure)
+        if failed:
+            names = ", ".join("%d:%d" % ref for ref in failed[:20])
+            log("gave up %d pending item%s of %s: %s%s" % (
+                len(failed), "" if len(failed) == 1 else "s", _pool_label(_pool_spec(pool)),
+                names, ", ..." if len(failed) > 20 else ""))
+        wakeup.poke_all(fifos)
 
     def _leave(self) -> bool:
         """Give up the farm's lock, then look once more: a client that submitted just now saw
@@ -333,6 +364,14 @@ class Supervisor:
             time.sleep(0.02)
 
 
+def _signal_name(number: int) -> str:
+    """``signal 9 (SIGKILL)``: the number a TD can look up and the name they know."""
+    try:
+        return "signal %d (%s)" % (number, signal.Signals(number).name)
+    except ValueError:
+        return "signal %d" % number
+
+
 def _encode_failure(reason: str) -> bytes:
     return payload.encode_outcomes([payload.failure(RuntimeError(reason), "")])
 
@@ -400,21 +439,25 @@ def _cpu_time(pid: int) -> Tuple[Optional[int], bool]:
     return int(fields[11]) + int(fields[12]), fields[0] in ("T", "t")
 
 
-def _tail(path: str, size: int = 2000) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - size))
-            return handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 def _remove(path: str) -> None:
     try:
         os.unlink(path)
     except OSError:
         pass
+
+
+def _open_log(path: str, start_log: Optional[str]) -> None:
+    """From now on our output (and that of the hooks we run) goes to the supervisor's log;
+    what we wrote before, into the client's start log, moves there too."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    earlier = take_output(start_log) if start_log else None
+    if earlier:
+        print(earlier, end="" if earlier.endswith("\n") else "\n", flush=True)
 
 
 def log(message: str) -> None:
@@ -446,8 +489,10 @@ def acquire_lock(home: Home, wait: float = 1.0) -> Optional[int]:
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="dccfutures-supervisor")
     parser.add_argument("--home", required=True)
+    parser.add_argument("--start-log", help="where the client saw our output until now")
     args = parser.parse_args(argv)
     home = Home(args.home)
+    _open_log(home.supervisor_log, args.start_log)
     lock = acquire_lock(home)
     if lock is None:
         return  # another supervisor runs this home

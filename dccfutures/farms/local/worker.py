@@ -6,7 +6,11 @@ and stderr go to one log file; each item records where its output starts and end
 
 Fast items are claimed several at a time and reported together (about 20 ms of work per
 transaction), which is what lets a 20,000-item map run at close to ProcessPoolExecutor speed;
-slow items are claimed one by one, so no item waits behind another worker's queue.
+slow items are claimed one by one, so no item waits behind another worker's queue. Batching
+never holds a result back: a reporter thread sends what finished as soon as the item running
+after it has taken ``REPORT_WITHIN``, and at the latest after ``FLUSH_WINDOW``. Before it is
+reported, a finished item is written to the worker's finished file, so a kill or the worker's
+death in between lands it instead of losing it.
 """
 import argparse
 import collections
@@ -21,18 +25,21 @@ from typing import Deque, Dict, List, Optional, Tuple
 from ... import runtime
 from ...runtime import Item, WorkSource
 from ...runtime.loop import flush_stdio
+from ...runtime.output import cap_bytes, punch_middle
 from . import wakeup
-from .home import Home
+from .home import Home, finished_record
 from .store import Claimed, Store
 
 CLAIM_WINDOW = 0.02     # seconds of work to claim at once
 FLUSH_WINDOW = 0.02     # longest a finished item waits to be reported with others
+REPORT_WITHIN = 0.005   # ... or behind an item still running
 MAX_CLAIM = 64
 TICK = 0.2              # how often progress and the current item are published
 
 
 class LocalWorkSource(WorkSource):
-    def __init__(self, home: Home, store: Store, pool: str, supervisor: int, heartbeat: float):
+    def __init__(self, home: Home, store: Store, pool: str, supervisor: int, heartbeat: float,
+                 max_log: Optional[int] = None):
         self.home, self.store, self.pool, self.supervisor = home, store, pool, supervisor
         self.pid = worker_id()
         self.log_path = home.worker_log(self.pid)
@@ -40,22 +47,31 @@ class LocalWorkSource(WorkSource):
         self.queue: Deque[Claimed] = collections.deque()
         self.jobs: Dict[int, dict] = {}
         self.duration: Optional[float] = None  # moving average of recent items' run time
-        self.done: List[tuple] = []
+        self.done: List[tuple] = []  # finished, not reported yet; under self._reports
         self.first_done = 0.0
+        self._reports = threading.Condition()
+        self._reporting = 0  # batches taken out of self.done whose transaction runs
         self.stopping = False
         self._item_started = 0.0
+        self._running_since: Optional[float] = None  # read by the reporter thread
         self._log_start = 0
         self._lock = threading.Lock()
         self._current: Optional[Tuple[int, int, int]] = None
         self._progress: Dict[int, Tuple[int, float, Optional[str]]] = {}
         self._heartbeat = heartbeat
+        self._max_log = max_log
         self._item_fd = os.open(home.worker_item(self.pid), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
                                 0o600)
-        self._set_item(0, 0)
+        self._set_item(0, 0, 0)
+        self._finished_fd = os.open(home.worker_finished(self.pid),
+                                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         self._beat_store = Store(home.db)
         self._beat = threading.Thread(target=self._beat_loop, name="dccfutures-heartbeat",
                                       daemon=True)
         self._beat.start()
+        self._reporter = threading.Thread(target=self._report_loop, args=(Store(home.db),),
+                                          name="dccfutures-reporter", daemon=True)
+        self._reporter.start()
 
     # -- the loop's side -----------------------------------------------------------------
 
@@ -67,19 +83,21 @@ class LocalWorkSource(WorkSource):
                     self.queue = collections.deque(self.store.owned(self.pid, list(self.queue)))
                     continue
                 claimed = self.queue.popleft()
-                if self.done and time.monotonic() - self.first_done > FLUSH_WINDOW:
-                    self._flush()
                 return Item(claimed.job_id, claimed.idx, claimed.package,
                             self.jobs[claimed.job_id], claimed)
             if self.stopping or supervisor_gone(self.supervisor):
-                self._flush()
+                self._flush(self.store)
                 self.store.release(self.pid, list(self.queue))
                 self.queue.clear()
                 return None
-            if self.done:  # report what ran and take what is next in one transaction
-                done, self.done = self.done, []
-                released, claimed_items = self.store.finish_and_claim(
-                    self.pid, done, self.pool, self._claim_size(), self.jobs, notify_known=True)
+            done, released = self._take(), None
+            if done:  # report what ran and take what is next in one transaction
+                try:
+                    released, claimed_items = self.store.finish_and_claim(
+                        self.pid, done, self.pool, self._claim_size(), self.jobs,
+                        notify_known=True)
+                finally:
+                    self._taken(done, released is not None)
                 wakeup.poke_all({self.jobs[d[0].job_id]["notify"] for d in done
                                  if self.jobs.get(d[0].job_id, {}).get("notify")}
                                 | set(released))  # + whoever waits on what this released
@@ -101,14 +119,14 @@ class LocalWorkSource(WorkSource):
         while len(self.jobs) > 256:  # a long-lived worker forgets the least recent jobs
             self.jobs.pop(next(iter(self.jobs)))
 
-    def _set_item(self, row_id: int, attempt: int) -> None:
-        os.pwrite(self._item_fd, b"%020d %010d\n" % (row_id, attempt), 0)
+    def _set_item(self, row_id: int, attempt: int, log_start: int) -> None:
+        os.pwrite(self._item_fd, b"%020d %010d %020d\n" % (row_id, attempt, log_start), 0)
 
     def started(self, item: Item) -> None:
-        self._set_item(item.token.row_id, item.token.attempt)
         flush_stdio()
         self._log_start = os.lseek(1, 0, os.SEEK_END)
-        self._item_started = time.monotonic()
+        self._set_item(item.token.row_id, item.token.attempt, self._log_start)
+        self._item_started = self._running_since = time.monotonic()
         with self._lock:
             self._current = (item.job_id, item.work_id, self._log_start)
 
@@ -122,29 +140,88 @@ class LocalWorkSource(WorkSource):
         return result if status == "complete" else None
 
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
-        self._set_item(0, 0)
+        self._running_since = None
         elapsed = time.monotonic() - self._item_started
         previous = self.duration
         self.duration = elapsed if previous is None else 0.7 * previous + 0.3 * elapsed
         log_end = os.lseek(1, 0, os.SEEK_END)
+        claimed = item.token
+        self._set_item(0, 0, 0)  # first: a finished record of the item we run is a stale one
+        # From here on a kill or our death lands it, never loses it.
+        os.write(self._finished_fd, finished_record(claimed.row_id, claimed.attempt, status,
+                                                    outcomes, self._log_start, log_end))
         with self._lock:
             self._current = None
-            self._progress.pop(item.token.row_id, None)
-        if not self.done:
-            self.first_done = time.monotonic()
-        self.done.append((item.token, status, outcomes, self.log_path, self._log_start, log_end))
-        if len(self.done) >= MAX_CLAIM:
-            self._flush()  # otherwise request() reports them with its next claim
+            self._progress.pop(claimed.row_id, None)
+        with self._reports:
+            if not self.done:
+                self.first_done = time.monotonic()
+                self._reports.notify()
+            self.done.append((claimed, status, outcomes, self.log_path, self._log_start, log_end))
+            full = len(self.done) >= MAX_CLAIM
+        if full or (self.queue and elapsed > REPORT_WITHIN):
+            self._flush(self.store)  # a slow item: its report costs little beside it
+        # otherwise request() reports it with its next claim, or the reporter thread does
 
     def close(self) -> None:
-        self._flush()
+        with self._reports:  # a batch the reporter thread is sending must not be cut off
+            self._reports.wait_for(lambda: not self._reporting, timeout=self.store.timeout)
+        self._flush(self.store)
         self.waker.close()
 
-    def _flush(self) -> None:
-        if not self.done:
+    def _take(self) -> List[tuple]:
+        """The finished items to report now (each is reported by one transaction only)."""
+        with self._reports:
+            done, self.done = self.done, []
+            if done:
+                self._reporting += 1
+            return done
+
+    def _taken(self, done: List[tuple], landed: bool) -> None:
+        """A report transaction ended. Once nothing waits to be reported, the finished file
+        starts afresh; a report that failed is tried again."""
+        with self._reports:
+            self._reporting -= 1
+            if not landed:
+                self.done[:0] = done
+            elif not self.done and not self._reporting:
+                os.ftruncate(self._finished_fd, 0)
+            self._reports.notify_all()
+
+    def _flush(self, store: Store) -> None:
+        done = self._take()
+        if not done:
             return
-        done, self.done = self.done, []
-        wakeup.poke_all(self.store.finish(self.pid, done))
+        released = None
+        try:
+            released = store.finish(self.pid, done)
+        finally:
+            self._taken(done, released is not None)
+        wakeup.poke_all(released)
+
+    # -- the reporter thread -------------------------------------------------------------
+
+    def _report_loop(self, store: Store) -> None:
+        """Report what finished once the item running after it took ``REPORT_WITHIN``: a fast
+        item is not held while its worker runs a slow one claimed with it. A run of fast
+        items is left to the loop, which reports them with its next claim."""
+        while True:
+            with self._reports:
+                while not self.done:
+                    self._reports.wait()
+                due = self.first_done + FLUSH_WINDOW
+                running_since = self._running_since
+                if running_since is not None:
+                    due = min(due, running_since + REPORT_WITHIN)
+                delay = due - time.monotonic()
+                if delay > 0:
+                    self._reports.wait(delay)
+                    continue
+            try:
+                self._flush(store)
+            except Exception as error:  # a locked database must not end the reports
+                print("dccfutures worker: reporting failed: %s" % error, file=sys.__stderr__)
+                time.sleep(0.1)
 
     def _claim_size(self) -> int:
         # Claim about CLAIM_WINDOW seconds of work: many no-ops at once, one render at a time.
@@ -165,6 +242,8 @@ class LocalWorkSource(WorkSource):
                 current = self._current
                 progress = [(row_id,) + value for row_id, value in self._progress.items()]
                 self._progress.clear()
+            if current is not None:  # a runaway print loop must not fill the disk
+                punch_middle(1, current[2], self._max_log)
             now = time.monotonic()
             if current == published and not progress and now - last_beat < self._heartbeat:
                 continue
@@ -179,7 +258,8 @@ def _job_dict(row) -> dict:
     job_id, env, package, function, notify, name = row
     package = json.loads(package)
     return {"env": json.loads(env), "sys_path": package.get("sys_path") or [],
-            "cwd": package.get("cwd"), "function": function, "name": name, "notify": notify}
+            "cwd": package.get("cwd"), "function": function, "name": name, "notify": notify,
+            "initializer": package.get("initializer")}
 
 
 def worker_id() -> int:
@@ -233,6 +313,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--pool", required=True)
     parser.add_argument("--supervisor", type=int, required=True)
     parser.add_argument("--heartbeat", type=float, default=2.0)
+    parser.add_argument("--max-log-mb", type=float, default=None)
     args = parser.parse_args(argv)
     _die_with_parent()
     if supervisor_gone(args.supervisor):
@@ -241,7 +322,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     _redirect_output(home.worker_log(worker_id()))
     store = Store(home.db)
     store.register_worker(worker_id(), args.pool, args.supervisor, home.worker_log(worker_id()))
-    source = LocalWorkSource(home, store, args.pool, args.supervisor, args.heartbeat)
+    source = LocalWorkSource(home, store, args.pool, args.supervisor, args.heartbeat,
+                             cap_bytes(args.max_log_mb))
 
     def stop(signum, frame):
         source.stopping = True
