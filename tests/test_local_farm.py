@@ -242,3 +242,32 @@ def test_attached_futures_start_with_the_status_the_farm_has(farm_home, tmp_path
     assert attached.result(30) == "done"
     ex.farm.unblock(held.job_id)
     assert held.result(30) == 3
+
+
+def test_a_submit_after_the_supervisor_left_starts_another_at_once(farm_home):
+    """The client learns that the supervisor left from the transaction that inserts its job,
+    not from a look at the lock file per submit: a job is never left without a supervisor."""
+    ex = Executor()
+    assert ex.submit(workloads.add, 1, 2).result(30) == 3
+    assert ex.farm.stop_supervisor(timeout=15)
+    future = ex.submit(workloads.add, 2, 3)  # the client's own check ran a moment ago
+    assert ex.farm.supervisor_pid() is not None
+    assert future.result(30) == 5
+
+
+def test_a_leaving_supervisor_stays_for_work_that_came_in_at_the_last_moment(farm_home):
+    from dccfutures.farms.base import JobSpec, WorkSpec
+    farm = LocalFarm(home=farm_home)  # its store only: no supervisor is started
+    store = farm.store
+    job = JobSpec("late", "dccfutures", [WorkSpec(b"")])
+    store.insert_jobs([job], ["pool"], None, None, 3, "me")
+    assert not store.set_supervisor(False, unless_active=True)  # it must stay
+    assert not store.supervisor_left
+    store.kill_many({1: None})
+    assert store.set_supervisor(False, unless_active=True)  # nothing waits: it may leave
+    store.insert_jobs([job], ["pool"], None, None, 3, "me")
+    assert store.supervisor_left  # so this client starts one
+    store.set_supervisor(True)
+    store.insert_jobs([job], ["pool"], None, None, 3, "me")
+    assert not store.supervisor_left
+    farm.close()

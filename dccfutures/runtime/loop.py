@@ -153,7 +153,7 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
     ``sys.stderr``, which are the worker's capture of the item's output.
     """
     job = item.job
-    saved_environ = os.environ.copy()  # a dict copy: cheap; restoring only what changed
+    saved_environ = _snapshot_environ()
     saved_path = list(sys.path)
     saved_cwd = _getcwd()
     saved_stdio = isolation.capture_stdio()
@@ -211,10 +211,29 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
     return status
 
 
-def _restore_environ(saved: Dict[str, str]) -> None:
+def _snapshot_environ() -> Dict[Any, Any]:
+    """The environment as it is now, cheaply: on POSIX a copy of ``os.environ``'s raw
+    byte strings (one C-level dict copy), not the per-variable decoding ``os.environ.copy()``
+    does, which cost a third of a no-op item's time on a worker."""
+    raw = getattr(os.environ, "_data", None)
+    return dict(raw) if isinstance(raw, dict) else dict(os.environ)
+
+
+def _restore_environ(saved: Dict[Any, Any]) -> None:
     """Put ``os.environ`` back as it was, touching only the variables that changed (a DCC's
     environment has hundreds; each putenv costs)."""
     current = os.environ
+    raw = getattr(current, "_data", None)
+    if isinstance(raw, dict) and hasattr(current, "decodekey"):
+        if raw == saved:
+            return
+        decode_key, decode_value = current.decodekey, current.decodevalue  # type: ignore
+        for key in [k for k in raw if k not in saved]:
+            del current[decode_key(key)]
+        for key, value in saved.items():
+            if raw.get(key) != value:
+                current[decode_key(key)] = decode_value(value)
+        return
     for key in [k for k in current if k not in saved]:
         del current[key]
     for key, value in saved.items():

@@ -146,8 +146,8 @@ class LocalFarm(Farm):
             parent = "%s:%s" % (os.environ[JOB_VAR], os.environ[WORK_VAR])
         ids = self.store.insert_jobs(jobs, pools, self._client_waker().path, parent,
                                      self.config.local.max_attempts, _user())
-        if self.supervisor_pid() is None:  # it left (idle) between our check and the insert
-            self.start_supervisor()
+        if self.store.supervisor_left:  # it left (idle) between our check and the insert
+            self.ensure_running(force=True)
         self._wake_farm()
         return ids
 

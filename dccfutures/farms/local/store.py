@@ -170,6 +170,7 @@ class Store:
         # Woken when finished items release others waiting on them (maybe of another pool).
         self.supervisor_fifo = os.path.join(os.path.dirname(path), "run", "supervisor")
         self.pokes: List[str] = []
+        self.supervisor_left = False  # what the last insert_jobs learned
         self.timeout = timeout
         self._lock = threading.RLock()
         new = not os.path.exists(path)
@@ -254,6 +255,21 @@ class Store:
     def transaction(self, mode: str = "IMMEDIATE") -> "Store._Txn":
         return Store._Txn(self, mode)
 
+    def set_supervisor(self, present: bool, unless_active: bool = False) -> bool:
+        """Record whether a supervisor serves this farm; clients read it in the transaction
+        that inserts their jobs, which saves them a look at the lock file per submit.
+
+        ``unless_active``: a supervisor about to leave records its absence only while no work
+        is waiting, in one transaction, so a job is either seen here (and it stays) or
+        inserted after (and its client starts a new supervisor). Returns whether it recorded.
+        """
+        with self.transaction() as db:
+            if unless_active and self._active(db):
+                return False
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('supervisor', ?)",
+                       (1 if present else 0,))
+        return True
+
     @_retrying
     def data_version(self) -> int:
         with self._lock:
@@ -309,7 +325,12 @@ class Store:
         now = time.time()
         ids = []
         with self.transaction() as db:
-            rev = db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
+            meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('rev',"
+                                   " 'supervisor')").fetchall())
+            rev = meta["rev"]
+            # Read in the same transaction as the insert: a supervisor that left before it
+            # committed saw no work (see set_supervisor), so the caller must start one.
+            self.supervisor_left = meta.get("supervisor") == 0
             for spec, pool in zip(jobs, pools):
                 fields = dict(spec.fields)
                 cpus = int(fields.get("cpus") or 0)
@@ -698,9 +719,11 @@ class Store:
                 " ('complete', 'failed', 'killed')", (older_than,))]
 
     @_retrying
-    def ended_since(self, since: float) -> List[Dict[str, Any]]:
+    def ended_since(self, since: float, seen: Any = ()) -> List[Dict[str, Any]]:
         """Jobs that ended at or after ``since``: what the supervisor acts on (their scene
-        copies, ``on_done`` hooks, telling the artist)."""
+        copies, ``on_done`` hooks, telling the artist). Endings in ``seen`` (``(id,
+        finished)``) are left out before their packages are decoded: the supervisor looks
+        back a minute every second, and under a stream of small jobs that is thousands."""
         with self._lock:
             rows = self.db.execute(
                 "SELECT id, name, status, finished, package, notify, user, env, " +
@@ -710,7 +733,8 @@ class Store:
         return [{"id": r[0], "name": r[1], "status": r[2], "finished": r[3],
                  "package": json.loads(r[4]), "notify": r[5], "user": r[6] or "",
                  "env": json.loads(r[7] or "{}"),
-                 "tally": {s: r[8 + i] for i, s in enumerate(TALLY)}} for r in rows]
+                 "tally": {s: r[8 + i] for i, s in enumerate(TALLY)}} for r in rows
+                if (r[0], r[3]) not in seen]
 
     @_retrying
     def scene_copies(self, finished_since: float) -> Tuple[set, set]:
@@ -1029,9 +1053,13 @@ class Store:
     @_retrying
     def active(self) -> bool:
         with self._lock:
-            return self.db.execute("SELECT 1 FROM jobs WHERE status IN ('pending', 'running')"
-                                   " AND (t_pending > 0 OR t_running > 0) AND NOT"
-                                   " (blocked = 1 AND t_running = 0) LIMIT 1").fetchone() is not None
+            return self._active(self.db)
+
+    @staticmethod
+    def _active(db) -> bool:
+        return db.execute("SELECT 1 FROM jobs WHERE status IN ('pending', 'running')"
+                          " AND (t_pending > 0 OR t_running > 0) AND NOT"
+                          " (blocked = 1 AND t_running = 0) LIMIT 1").fetchone() is not None
 
 
 def _size(path: Optional[str]) -> Optional[int]:
