@@ -13,8 +13,10 @@ Exit codes: 0 success; 1 an error (an unknown job, a farm error, a config error)
 for ``wait``, a timeout. Errors are one line on stderr, never a traceback.
 """
 import argparse
+import contextlib
 import dataclasses
 import json
+import math
 import os
 import re
 import sys
@@ -33,11 +35,14 @@ PROG = "dccfutures"
 WAIT_POLL = 0.2          # seconds between looks at a job in ``wait``
 START_TIMEOUT = 5.0      # seconds ``farm start`` waits for the supervisor's lock
 NAME_WIDTH = 40
+USER_WIDTH = 20
 MESSAGE_WIDTH = 50
 ALL_JOBS = 1000000       # "every job", for the tallies of ``farm status``
+MAX_ID = 2 ** 63 - 1     # the largest job id, work id or --limit a farm's database holds
+MAX_ITEMS = 100000       # work items one JOB:WORK may name (JOB alone names the whole job)
+QUOTE_WIDTH = 60         # characters of the user's input an error message repeats
 
 _ID = re.compile(r"[0-9]+\Z")
-_RANGE = re.compile(r"([0-9]+)-([0-9]+)\Z")
 
 
 class CommandError(Exception):
@@ -52,34 +57,55 @@ class CommandError(Exception):
 
 def parse_job(text: str) -> int:
     """A job id (``"12"``); anything else is a usage error naming the text."""
-    if not _ID.match(text) or int(text) < 1:
-        raise CommandError("%r is not a job id (expected JOB, e.g. 12)" % text, 2)
-    return int(text)
+    job = _number(text)
+    if not job:
+        raise CommandError("%s is not a job id (expected JOB, e.g. 12)" % _quote(text), 2)
+    return job
 
 
 def parse_target(text: str) -> Tuple[int, Optional[List[int]]]:
     """A job and optionally some of its items: ``"12"`` -> ``(12, None)``,
-    ``"12:3,5"`` -> ``(12, [3, 5])``, ``"12:0-2"`` -> ``(12, [0, 1, 2])``."""
+    ``"12:3,5"`` -> ``(12, [3, 5])``, ``"12:0-2"`` -> ``(12, [0, 1, 2])``. At most
+    ``MAX_ITEMS`` items, counted before a range is expanded."""
     job_text, colon, work_text = text.partition(":")
-    if not _ID.match(job_text) or int(job_text) < 1:
-        raise CommandError("%r is not a job id (expected JOB or JOB:WORK, e.g. 12 or 12:3)"
-                           % text, 2)
+    job = _number(job_text)
+    if not job:
+        raise CommandError("%s is not a job id (expected JOB or JOB:WORK, e.g. 12 or 12:3)"
+                           % _quote(text), 2)
     if not colon:
-        return int(job_text), None
-    works: List[int] = []
-    for part in work_text.split(","):
-        works.extend(_parse_work(part, text))
-    return int(job_text), sorted(set(works))
+        return job, None
+    spans = [_parse_work(part, text) for part in work_text.split(",")]
+    named = sum(last - first + 1 for first, last in spans)
+    if named > MAX_ITEMS:
+        raise CommandError("%s names %d work items; at most %d at once (JOB alone acts on the "
+                           "whole job)" % (_quote(text), named, MAX_ITEMS), 2)
+    return job, sorted({work for first, last in spans for work in range(first, last + 1)})
 
 
-def _parse_work(part: str, text: str) -> List[int]:
-    if _ID.match(part):
-        return [int(part)]
-    span = _RANGE.match(part)
-    if span and int(span.group(1)) <= int(span.group(2)):
-        return list(range(int(span.group(1)), int(span.group(2)) + 1))
-    raise CommandError("%r has a bad work id %r (expected JOB:WORK with WORK an item index, a "
-                       "list or a range, e.g. 12:3, 12:0,4 or 12:0-9)" % (text, part), 2)
+def _parse_work(part: str, text: str) -> Tuple[int, int]:
+    """One item (``3``) or a range (``0-9``) as ``(first, last)``."""
+    first_text, dash, last_text = part.partition("-")
+    first = _number(first_text)
+    last = _number(last_text) if dash else first
+    if first is not None and last is not None and first <= last:
+        return first, last
+    raise CommandError("%s has a bad work id %s (expected JOB:WORK with WORK an item index, a "
+                       "list or a range, e.g. 12:3, 12:0,4 or 12:0-9)"
+                       % (_quote(text), _quote(part)), 2)
+
+
+def _number(text: str) -> Optional[int]:
+    """``text`` as an id from 0 to ``MAX_ID``, or None. Its length is checked before it is
+    converted: ``int()`` of thousands of digits is slow, then refused."""
+    digits = text.lstrip("0") or "0"
+    if not _ID.match(text) or len(digits) > len(str(MAX_ID)) or int(digits) > MAX_ID:
+        return None
+    return int(digits)
+
+
+def _quote(text: str) -> str:
+    """The user's input as an error repeats it: quoted, escaped and clipped (``repr``)."""
+    return repr(text) if len(text) <= QUOTE_WIDTH else repr(text[:QUOTE_WIDTH - 3]) + "..."
 
 
 # -- formatting ------------------------------------------------------------------------------
@@ -91,8 +117,8 @@ def format_jobs(jobs: Sequence[JobInfo], fractions: Optional[Dict[int, float]] =
     headers = ("ID", "NAME", "STATUS", "PROGRESS", "PRIO", "CPUS", "USER", "SUBMITTED")
     rows = [(str(job.id), status.clip(job.name, NAME_WIDTH), job.status,
              status.progress_text(job.tally, fractions.get(job.id, job.progress)),
-             str(job.priority), str(job.cpus) if job.cpus else "-", job.user or "-",
-             status.when(job.submitted))
+             str(job.priority), str(job.cpus) if job.cpus else "-",
+             status.clip(job.user or "-", USER_WIDTH), status.when(job.submitted))
             for job in jobs]
     return _table(headers, rows, right=(0, 4, 5))
 
@@ -101,12 +127,13 @@ def format_job(job: JobInfo) -> str:
     """One job, its work items and why each failed one failed, as ``dccfutures show`` prints
     them."""
     lines = [
-        "job %d: %s" % (job.id, job.name),
+        "job %d: %s" % (job.id, status.clip(job.name, status.LINE_WIDTH)),
         "  status     %s, %s" % (job.status,
                                  status.progress_text(job.tally, status.live_fraction(job))),
         "  items      %s" % (status.tally_text(job.tally) or "none"),
         "  priority   %s   cpus %s   user %s   prototype %s"
-        % (job.priority, job.cpus or "-", job.user or "-", job.prototype),
+        % (job.priority, job.cpus or "-", status.clip(job.user or "-", USER_WIDTH),
+           status.clip(job.prototype or "-", NAME_WIDTH)),
         "  submitted  %s   started %s   finished %s"
         % (status.when(job.submitted), status.when(job.started), status.when(job.finished)),
         "",
@@ -212,7 +239,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise CommandError("--limit must be at least 1, got %d" % args.limit, 2)
     farm = _open_farm(args)
-    jobs = farm.jobs(args.limit)
+    jobs = farm.jobs(min(args.limit, MAX_ID))  # more than there are: all of them
     _revive(farm, jobs)
     if args.json:
         print(json.dumps([dataclasses.asdict(j) for j in jobs], indent=2, default=str))
@@ -264,6 +291,9 @@ def cmd_action(args: argparse.Namespace) -> int:
 
 def cmd_wait(args: argparse.Namespace) -> int:
     job_id = parse_job(args.job)
+    if args.timeout is not None and not args.timeout >= 0:  # negative, or nan
+        raise CommandError("--timeout must be a number of seconds >= 0, got %g"
+                           % args.timeout, 2)
     farm = _open_farm(args)
     job = _get_job(farm, job_id)
     deadline = None if args.timeout is None else time.monotonic() + max(0.0, args.timeout)
@@ -328,9 +358,10 @@ def _farm_stop(farm) -> int:
 
 def _farm_status(farm) -> int:
     pid = farm.supervisor_pid()
+    jobs = farm.jobs(ALL_JOBS)
+    work = {s: sum(j.tally.get(s, 0) for j in jobs) for s in (PENDING, RUNNING, BLOCKED)}
     if pid is None:
-        print("local farm: not running (it starts on the next submit, or with "
-              "'dccfutures farm start')")
+        print("local farm: not running" + _left_behind(work[RUNNING], work[PENDING]))
     elif pid < 1:
         print("local farm: starting (the supervisor holds its lock but has not written its pid)")
     else:
@@ -340,16 +371,28 @@ def _farm_status(farm) -> int:
     print("workers:    %d" % len(workers))
     if workers:
         rows = [(str(w[0]), "busy %d:%d" % (w[4], w[5]) if w[4] is not None else "idle",
-                 "%.1fs ago" % max(0.0, time.time() - w[3]), _pool_label(w[1]))
-                for w in workers]
+                 "%.1fs ago" % max(0.0, time.time() - w[3]),
+                 status.clip(_pool_label(w[1]), status.LINE_WIDTH)) for w in workers]
         table = _table(("PID", "STATE", "HEARTBEAT", "POOL"), rows, right=(0,))
         print("\n".join("  " + line for line in table.splitlines()))
-    jobs = farm.jobs(ALL_JOBS)
     active = [j for j in jobs if j.status not in TERMINAL]
     print("work:       %d pending, %d running, %d blocked (in %d unfinished job%s)" % (
-        sum(j.tally.get(PENDING, 0) for j in jobs), sum(j.tally.get(RUNNING, 0) for j in jobs),
-        sum(j.tally.get(BLOCKED, 0) for j in jobs), len(active), "" if len(active) == 1 else "s"))
+        work[PENDING], work[RUNNING], work[BLOCKED], len(active), "" if len(active) == 1 else "s"))
     return 0
+
+
+def _left_behind(running: int, pending: int) -> str:
+    """Why a farm that is not running still lists work: its supervisor was killed (its
+    workers died with it) or stopped, and its items wait for the next one."""
+    if running:
+        return ("; %s when it stopped, %s will run again when the farm restarts: dccfutures "
+                "farm start" % ("1 item was running" if running == 1 else
+                                "%d items were running" % running,
+                                "it" if running == 1 else "they"))
+    if pending:
+        return ("; %s for it: dccfutures farm start (or the next submit starts it)"
+                % ("1 pending item waits" if pending == 1 else "%d pending items wait" % pending))
+    return " (it starts on the next submit, or with 'dccfutures farm start')"
 
 
 def _pool_label(pool: str) -> str:
@@ -368,7 +411,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
                            "folder of the config; --farm %s is not for it" % args.farm, 2)
     farm = farms.get_farm("local", config_module.load())  # also when the config says qube
     days = farm.config.local.retention_days if args.older_than is None else args.older_than
-    if days < 0:
+    if not (days >= 0 and math.isfinite(days)):  # negative, nan or inf
         raise CommandError("--older-than must be a number of days >= 0, got %g" % days, 2)
     removed = clean(farm.home, farm.store, days)
     print("removed %d finished job%s older than %g day%s from %s"
@@ -414,7 +457,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def cmd_qube(args: argparse.Namespace) -> int:
     """qube install-jobtypes DEST: copy our jobtypes where Qube's workers look for them."""
     from .assets import install_jobtypes
-    for path in install_jobtypes(args.destination):
+    with _writing("install the Qube jobtypes in", args.destination, "name another DEST"):
+        written = install_jobtypes(args.destination)
+    for path in written:
         print("installed %s" % path)
     print("add %s to worker_template_path in the workers' qb.conf (keep $QBDIR/types in it)"
           % os.path.abspath(args.destination))
@@ -425,22 +470,21 @@ def cmd_maya(args: argparse.Namespace) -> int:
     """maya install|uninstall [--modules DIR]: the Maya module for this user."""
     from . import assets
     modules = os.path.abspath(os.path.expanduser(args.modules or assets.maya_modules_dir()))
+    hint = "name another folder with --modules DIR"
     if args.action == "uninstall":
-        removed = assets.uninstall_maya_module(modules)
+        with _writing("uninstall the Maya module from", modules, hint):
+            removed = assets.uninstall_maya_module(modules)
         print("\n".join("removed %s" % p for p in removed) or "nothing to remove in %s" % modules)
         return 0
-    os.makedirs(modules, exist_ok=True)
-    target = assets.install_maya_module(modules)
+    with _writing("install the Maya module in", modules, hint):
+        os.makedirs(modules, exist_ok=True)
+        target = assets.install_maya_module(modules)
     print("installed the dccfutures Maya module in %s" % target)
     print("Maya reads it from %s if that folder is on MAYA_MODULE_PATH (the default for "
           "$MAYA_APP_DIR/modules); otherwise add MAYA_MODULE_PATH=%s to Maya.env." % (
               os.path.join(modules, "dccfutures.mod"), modules))
     if args.mayapy:
-        command = [args.mayapy, "-m", "pip", "install", "--upgrade", "--target",
-                   os.path.join(target, "python"), "cloudpickle", "PyYAML"]
-        print("$ " + " ".join(command))
-        import subprocess
-        return subprocess.call(command)
+        return _pip_install(args.mayapy, os.path.join(target, "python"))
     print("Then give Maya's Python the dependencies: mayapy -m pip install --target %s "
           "cloudpickle PyYAML (or run this again with --mayapy PATH)"
           % os.path.join(target, "python"))
@@ -457,21 +501,20 @@ def cmd_houdini(args: argparse.Namespace) -> int:
                            "with --prefs DIR (it holds the packages/ folder Houdini scans)", 2)
     for pref in prefs:
         packages = os.path.join(pref, "packages")
+        hint = "name another folder with --prefs DIR"
         if args.action == "uninstall":
-            removed = assets.uninstall_houdini_package(packages)
+            with _writing("uninstall the Houdini package from", packages, hint):
+                removed = assets.uninstall_houdini_package(packages)
             print("\n".join("removed %s" % p for p in removed)
                   or "nothing to remove in %s" % packages)
             continue
-        os.makedirs(packages, exist_ok=True)
-        target = assets.install_houdini_package(packages)
+        with _writing("install the Houdini package in", packages, hint):
+            os.makedirs(packages, exist_ok=True)
+            target = assets.install_houdini_package(packages)
         print("installed the dccfutures Houdini package in %s (Houdini reads %s at start-up)"
               % (target, os.path.join(packages, "dccfutures.json")))
         if args.hython:
-            command = [args.hython, "-m", "pip", "install", "--upgrade", "--target",
-                       os.path.join(target, "python"), "cloudpickle", "PyYAML"]
-            print("$ " + " ".join(command))
-            import subprocess
-            code = subprocess.call(command)
+            code = _pip_install(args.hython, os.path.join(target, "python"))
             if code:
                 return code
         else:
@@ -479,6 +522,42 @@ def cmd_houdini(args: argparse.Namespace) -> int:
                   "%s cloudpickle PyYAML (or run this again with --hython PATH)"
                   % os.path.join(target, "python"))
     return 0
+
+
+@contextlib.contextmanager
+def _writing(what: str, folder: str, hint: str):
+    """Files that cannot be written (a folder under a file, one the user may not write, a full
+    disk) are one line naming the folder and what to do, not a traceback."""
+    try:
+        yield
+    except OSError as error:
+        raise CommandError("cannot %s %s: %s (%s)" % (what, os.path.abspath(folder),
+                                                      _os_reason(error), hint)) from None
+
+
+def _call(command: List[str]) -> int:
+    """Run a DCC's Python (``--mayapy``, ``--hython``); one that cannot run is one line."""
+    import subprocess
+    try:
+        return subprocess.call(command)
+    except OSError as error:
+        raise CommandError("cannot run %s: %s" % (command[0], _os_reason(error))) from None
+
+
+def _pip_install(python: str, target: str) -> int:
+    """``python -m pip install`` our dependencies into ``target``, importing nothing (no pip,
+    no json) from the folder this command was typed in (``bootstrap.python_command``)."""
+    from .runtime.bootstrap import python_command
+    args = ["install", "--upgrade", "--target", target, "cloudpickle", "PyYAML"]
+    print("$ " + " ".join([python, "-m", "pip"] + args))
+    return _call(python_command(python, "pip", args))
+
+
+def _os_reason(error: OSError) -> str:
+    """``Not a directory: /path``; a copy that failed on many files says so in one line."""
+    if error.strerror:
+        return error.strerror + (": %s" % error.filename if error.filename else "")
+    return status.clip(str(error), status.LINE_WIDTH)
 
 
 # -- the parser ------------------------------------------------------------------------------

@@ -53,6 +53,15 @@ def _check_fields(fields: Dict[str, Any], allowed: frozenset, what: str) -> None
                             % (what, key, minimum, value))
     if "name" in fields and not isinstance(fields["name"], str):
         raise TypeError("%s field 'name' must be a string, got %r" % (what, fields["name"]))
+    if "name" in fields and not fields["name"].isascii():
+        try:  # the farm stores and shows names as UTF-8: a lone surrogate cannot be either
+            fields["name"].encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                "%s field 'name' must be text that UTF-8 can encode, got %.200r: its lone "
+                "surrogates are how os.fsdecode() keeps the bytes of a file name that is not "
+                "UTF-8; decode them first, e.g. name.encode('utf-8', 'surrogateescape')"
+                ".decode('utf-8', 'replace')" % (what, fields["name"])) from None
     if "status" in fields and fields["status"] not in (None, "pending", "blocked"):
         raise TypeError("%s field 'status' may only be 'pending' or 'blocked', got %r"
                         % (what, fields["status"]))

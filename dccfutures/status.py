@@ -3,14 +3,21 @@
 One module for both, so a job reads the same in a terminal and in a window: progress counts
 completed items only (a failed or killed item is not progress, and says so), a failed item
 says why in one line, and the traceback follows its output.
+
+Names, messages and failures are written by whoever submitted the work, so everything here
+that shows one escapes what a terminal would act on (``\x1b[2J``, a carriage return, a
+right-to-left override) and clips it to a width: a job name cannot clear a TD's screen, forge
+another job's line, or print 100 KB in a table cell. The ``--json`` output is exact instead.
 """
 import time
+import unicodedata
 from typing import Dict, Iterable, List, Optional
 
 from .farms.base import (COMPLETE, FAILED, KILLED, RUNNING, STATUSES, JobInfo, WorkError,
                          WorkInfo)
 
 DETAIL_LINES = 8  # lines of a failure's message shown under its first (a lost worker's output)
+LINE_WIDTH = 300  # characters of one line of a user's text shown whole (a name, a reason)
 
 
 def percent(fraction: Optional[float]) -> int:
@@ -69,9 +76,36 @@ def elapsed(work: WorkInfo, now: Optional[float] = None) -> str:
     return duration(end - work.started)
 
 
+def printable(text: str) -> str:
+    """``text`` safe to write to a terminal: every character it would act on rather than show
+    (control characters such as ESC, CR and BEL, C1 controls, bidirectional overrides, lone
+    surrogates) is written as its Python escape (``\\x1b``, ``\\r``, ``\\u202e``). Newlines,
+    tabs and spaces stay."""
+    lines = text.split("\n")
+    if all(line.isprintable() for line in lines):
+        return text
+    return "\n".join(line if line.isprintable() else "".join(map(_shown, line))
+                     for line in lines)
+
+
+def _shown(char: str) -> str:
+    if char.isprintable() or char == "\t" or unicodedata.category(char) == "Zs":
+        return char
+    return repr(char)[1:-1]
+
+
 def clip(text: str, width: int) -> str:
-    text = " ".join(text.split())  # a multi-line message stays on its row
-    return text if len(text) <= width else text[:width - 3] + "..."
+    """``text`` on one line (its whitespace runs made single spaces), :func:`printable`, and
+    at most ``width`` characters, the last three ``...`` when it was longer."""
+    return _cut(" ".join(text.split()), width)  # a multi-line message stays on its row
+
+
+def _cut(text: str, width: int) -> str:
+    """:func:`printable`, at most ``width`` characters (escapes included)."""
+    shown = printable(text[:width])
+    if len(text) <= width and len(shown) <= width:
+        return shown
+    return shown[:width - 3] + "..."
 
 
 def items(count: int) -> str:
@@ -108,8 +142,8 @@ def failure_trailer(job_id: object, work: WorkInfo) -> str:
     line naming the failure, then the traceback. Empty for an item that did not fail."""
     if work.status != FAILED:
         return ""
-    text = "--- %s:%d failed: %s ---\n" % (job_id, work.work_id, reason(work))
-    trace = work.error.traceback if work.error else ""
+    text = "--- %s:%d failed: %s ---\n" % (job_id, work.work_id, clip(reason(work), LINE_WIDTH))
+    trace = printable(work.error.traceback) if work.error else ""
     return text + trace + ("" if not trace or trace.endswith("\n") else "\n")
 
 
@@ -119,10 +153,10 @@ def failure_lines(job: JobInfo, limit: int = 20) -> List[str]:
     out: List[str] = []
     for work in failed[:limit]:
         ref = "%s:%d" % (job.id, work.work_id)
-        out.append("  %s  %s" % (ref, reason(work)))
+        out.append("  %s  %s" % (ref, clip(reason(work), LINE_WIDTH)))
         pad = " " * (len(ref) + 4)
         if work.error is not None:
-            out += [pad + "| " + line for line in details(work.error)]
+            out += [pad + "| " + _cut(line, LINE_WIDTH) for line in details(work.error)]
         where = "traceback" if work.error is not None and work.error.traceback else "output"
         out.append("%s%s: dccfutures log %s" % (pad, where, ref))
     if len(failed) > limit:

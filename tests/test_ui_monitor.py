@@ -470,3 +470,25 @@ def test_the_houdini_python_panel_builds_the_monitor(qtbot, farm_home):
     qtbot.addWidget(widget)
     assert isinstance(widget, FarmMonitor)
     widget.stop()
+
+
+def test_names_and_failures_show_escaped_as_in_the_cli(qtbot, local_executor):
+    from tests.test_cli_hostile import HOSTILE, SHOWN, report_then_fail
+    with local_executor.batch(name=HOSTILE) as batch:
+        future = batch.submit_ext(report_then_fail, [HOSTILE], name="item " + HOSTILE)
+    with pytest.raises(ValueError):
+        future.result(30)
+    monitor = make(qtbot)
+    wait_status(qtbot, monitor, future.job_id, "failed")
+    assert row(monitor.jobs_model, future.job_id)[1] == SHOWN          # the CLI's own text
+    monitor.select_job(future.job_id)
+    qtbot.waitUntil(lambda: work_status(monitor, 0) == "failed", timeout=WAIT_MS)
+    cells = row(monitor.work_model, 0)
+    assert cells[1] == "item " + SHOWN
+    assert cells[monitor.work_model.headers.index("Reason")] == \
+        "ValueError: " + SHOWN.split(" ")[0]                           # a CR ends its first line
+    monitor.select_work(0)
+    qtbot.waitUntil(lambda: "Traceback" in monitor.log_text(), timeout=WAIT_MS)
+    shown = [str(cell) for cell in cells] + [monitor.log_text()]
+    assert not any(raw in text for raw in ("\x1b", "\r", "\x07", "\x9b", "\u202e")
+                   for text in shown)

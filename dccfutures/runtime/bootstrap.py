@@ -3,10 +3,11 @@
 Plain Python needs none. A DCC bootstrap (open the scene copy, set the workspace) is named in
 the job package as ``{"kind": …, "executable": …, …}``; the Maya and Houdini bootstraps
 register here. A bootstrap also says how its worker process is started: most run
-``<interpreter> -m <module>``; ``maya -batch`` takes its Python through ``-command``.
+``<interpreter> -c SAFE_RUN <module>`` (see :data:`SAFE_RUN`); ``maya -batch`` takes the same
+Python through ``-command``.
 """
 import importlib
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 # kind -> "module:class"; the class takes the spec dict and has setup() and teardown().
 BOOTSTRAPS: Dict[str, str] = {
@@ -26,10 +27,29 @@ def load_bootstrap(spec: Dict[str, Any]) -> Any:
     return getattr(importlib.import_module(module_name), class_name)(spec)
 
 
+# How every Python we start runs its module (supervisor, workers, hooks, Qube subjobs, the
+# DCCs' pip): ``python -m`` puts the folder it starts in first on sys.path (before it even
+# imports runpy) and ``-c`` puts '' there (the current folder at each later import), so a
+# json.py or runpy.py in a shot folder would run as the farm's user. ``-P`` and
+# PYTHONSAFEPATH only exist from 3.11 (Maya 2023 and Houdini 19.5 run 3.9), and ``-I`` would
+# drop the PYTHONPATH studios rely on. So the first statement drops '', '.' and the folder the
+# process started in (found with the built-in posix/nt module: nothing is imported before),
+# then ``sys.argv[1]`` runs as ``-m`` would run it. One line: it also goes in MEL's python().
+SAFE_RUN = ("import sys; _cwd = __import__('nt' if sys.platform == 'win32' else 'posix')"
+            ".getcwd(); sys.path[:] = [p for p in sys.path if p not in ('', '.', _cwd)]; "
+            "del _cwd; import runpy; sys.argv[:] = sys.argv[1:]; "
+            "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)")
+
+
+def python_command(python: str, module: str, args: Sequence[str] = ()) -> List[str]:
+    """``python -m module args``, without the current folder on ``sys.path``."""
+    return [python, "-c", SAFE_RUN, module] + list(args)
+
+
 def worker_command(python: str, spec: Optional[Dict[str, Any]], module: str,
                    args: List[str]) -> List[str]:
     """The command line that runs ``python -m module args`` for work with this bootstrap."""
     if spec and spec.get("kind") == "maya_batch":
         from .maya import batch_command
         return batch_command(spec["executable"], module, args)
-    return [python, "-m", module] + list(args)
+    return python_command(python, module, args)

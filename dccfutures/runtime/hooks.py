@@ -3,12 +3,15 @@
 The function gets one dict: ``{"id", "name", "status", "tally", "user", "farm"}``. It runs in
 the farm's Python (not in a DCC), with the submitter's ``sys.path`` and the job's environment,
 once per time the job ends (a retried job that ends again runs it again). The local farm's
-supervisor starts it in a process of its own; on Qube a ``done-job-self`` callback of the job
-runs it inside Qube's supervisor, as every Qube callback runs: keep it quick there (start a
-process or submit a job for anything slow, as Qube's callbacks page advises). What it prints
-goes to the supervisor's log (Qube: the job's callback log).
+supervisor starts it in a process of its own, in the folder the job was submitted from, but
+nothing is imported from that folder unless the submitter's ``sys.path`` had it; on Qube a
+``done-job-self`` callback of the job runs it inside Qube's supervisor, as every Qube callback
+runs: keep it quick there (start a process or submit a job for anything slow, as Qube's
+callbacks page advises). What it prints goes to the supervisor's log (Qube: the job's callback
+log).
 """
 import json
+import os
 import sys
 from typing import Any, Dict, List, Sequence
 
@@ -41,8 +44,13 @@ def run_in_qube(qb: Any, reference: str, sys_path: List[str]) -> Any:
 
 
 def main(argv: List[str]) -> int:
-    """``python -m dccfutures.runtime.hooks REFERENCE INFO_JSON SYS_PATH_JSON``."""
+    """``python -m dccfutures.runtime.hooks REFERENCE INFO_JSON SYS_PATH_JSON [FOLDER]``,
+    started as ``bootstrap.python_command`` starts it: ``sys.path`` is already clean when we
+    move into FOLDER (the job's submit folder), so nothing there is imported by accident."""
     reference, info, sys_path = argv[0], json.loads(argv[1]), json.loads(argv[2])
+    folder = argv[3] if len(argv) > 3 else ""
+    if folder and os.path.isdir(folder):
+        os.chdir(folder)
     try:
         run(reference, info, sys_path)
     except Exception:

@@ -60,12 +60,13 @@ def open_scene(spec: Dict[str, Any]) -> None:
 
 
 def batch_command(maya: str, module: str, args: List[str]) -> List[str]:
-    """``maya -batch`` running ``python -m module args`` through its ``-command`` flag.
+    """``maya -batch`` running ``python -m module args`` through its ``-command`` flag, with
+    the same clean ``sys.path`` as every Python we start (``bootstrap.SAFE_RUN``).
 
     The Python goes inside MEL's ``python("…")``: one line, with backslashes and double
     quotes escaped for the MEL string.
     """
-    code = ("import runpy, sys; sys.argv = %r; runpy.run_module(%r, run_name='__main__', "
-            "alter_sys=True)" % ([module] + list(args), module))
+    from .bootstrap import SAFE_RUN
+    code = "import sys; sys.argv = %r; %s" % (["maya", module] + list(args), SAFE_RUN)
     mel_string = code.replace("\\", "\\\\").replace('"', '\\"')
     return [maya, "-batch", "-command", 'python("%s")' % mel_string]

@@ -318,7 +318,8 @@ def jobtype_main(kind: str) -> None:
     Qube runs ``execute.py`` with its worker's Python. Plain work runs in the interpreter the
     submitter named in the job (``package["python"]``); DCC work in the DCC's interpreter. When
     that is not the current one, the subjob replaces itself with it (``exec``), keeping Qube's
-    environment, so Qube still sees one subjob process.
+    environment, so Qube still sees one subjob process; it starts as every Python of ours does
+    (``bootstrap.SAFE_RUN``), importing nothing from Qube's working folder.
     """
     import qb
     job = qb.jobobj()
@@ -338,8 +339,10 @@ def jobtype_main(kind: str) -> None:
     env = dict(os.environ)
     dccfutures_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [_package_root(qb), dccfutures_root]  # the new interpreter must import both
-    env["PYTHONPATH"] = os.pathsep.join(
-        dict.fromkeys(paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    # Empty or relative entries would name Qube's working folder (whoever can write it), and
+    # the new interpreter reads PYTHONPATH before any code of ours runs.
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(
+        paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if os.path.isabs(p)]))
     flush_stdio()
     command = worker_command(interpreter, package.get("bootstrap"), "dccfutures.runtime.qube", [])
     os.execve(command[0], command, env)

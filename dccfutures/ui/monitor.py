@@ -707,7 +707,7 @@ class FarmMonitor(QtWidgets.QWidget):
                          "%d%%" % status_text.percent(fraction),
                          "%d/%d" % (status_text.completed(job.tally), total)
                          + (", " + trouble if trouble else ""), str(job.priority),
-                         job.user or "-", status_text.when(job.submitted)))
+                         status_text.clip(job.user or "-", 40), status_text.when(job.submitted)))
         self._update(self.jobs_view, self.jobs_model, [job.id for job in jobs], rows, progress)
 
     def _show_work(self, job: Optional[JobInfo]) -> None:
@@ -717,7 +717,8 @@ class FarmMonitor(QtWidgets.QWidget):
         progress = [1.0 if w.status == COMPLETE else (w.progress or 0.0) for w in work]
         rows = [(str(w.work_id), status_text.clip(w.name or "", 60), w.status,
                  "%d%%" % status_text.percent(fraction), status_text.elapsed(w, now),
-                 status_text.clip(status_text.reason(w), 200), str(w.attempts), w.host or "-",
+                 status_text.clip(status_text.reason(w), 200), str(w.attempts),
+                 status_text.clip(w.host or "-", 80),
                  status_text.clip(w.message or "", 120)) for w, fraction in zip(work, progress)]
         self._update(self.work_view, self.work_model, [w.work_id for w in work], rows, progress)
 

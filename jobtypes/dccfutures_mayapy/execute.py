@@ -1,5 +1,13 @@
 """Qube back-end of the dccfutures_mayapy jobtype: runs dccfutures work (see dccfutures.runtime.qube)."""
+import os
 import sys
+
+# Python put the folder of the script Qube runs (this file, or the wrapper Qube writes in the
+# job's log folder) first on sys.path, and Qube's working folder may be anyone's: import nothing
+# from either by accident, as dccfutures.runtime.bootstrap.SAFE_RUN does for every process
+# dccfutures starts (dccfutures itself must not be imported from them either).
+_unsafe = (os.getcwd(), os.path.realpath(os.path.dirname(globals().get("__file__", ""))))
+sys.path[:] = [p for p in sys.path if p and os.path.realpath(p) not in _unsafe]
 
 try:
     from dccfutures.runtime.qube import jobtype_main

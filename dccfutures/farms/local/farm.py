@@ -84,6 +84,7 @@ class LocalFarm(Farm):
     def start_supervisor(self) -> None:
         """Start the supervisor detached: its own session, output to its log file only."""
         from ...interpreter import plain_python
+        from ...runtime.bootstrap import python_command
         env = dict(os.environ)
         for name in ("QBLVL", JOB_VAR, WORK_VAR):
             env.pop(name, None)
@@ -98,8 +99,8 @@ class LocalFarm(Farm):
         start_log = self.home.new_start_log()
         with open(start_log, "ab") as log_file:
             child = subprocess.Popen(
-                [python, "-m", "dccfutures.farms.local.supervisor", "--home", self.home.path,
-                 "--start-log", start_log],
+                python_command(python, "dccfutures.farms.local.supervisor",
+                               ["--home", self.home.path, "--start-log", start_log]),
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, env=env, cwd=self.home.path)
         # Reap it when it leaves, or a long Maya session collects zombies.

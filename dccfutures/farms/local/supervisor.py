@@ -330,21 +330,23 @@ class Supervisor:
 
     def _run_hook(self, job: Dict) -> None:
         """``on_done``: in the farm's Python, with the submitter's sys.path; output to our
-        log. Reaped with the workers (``_reap`` waits for any child)."""
+        log. Reaped with the workers (``_reap`` waits for any child). It starts in our home
+        and moves to the job's folder only once its sys.path is clean (``python_command``):
+        nothing in that folder is imported by accident."""
+        from ...runtime.bootstrap import python_command
         package = job["package"]
         info = {"id": job["id"], "name": job["name"], "status": job["status"],
                 "tally": job["tally"], "user": job["user"], "farm": "local"}
-        command = [sys.executable, "-m", "dccfutures.runtime.hooks", package["on_done"],
-                   json.dumps(info), json.dumps(package.get("sys_path") or [])]
-        cwd = package.get("cwd")
+        command = python_command(sys.executable, "dccfutures.runtime.hooks", [
+            package["on_done"], json.dumps(info), json.dumps(package.get("sys_path") or []),
+            package.get("cwd") or ""])
         env = dict(os.environ)
         env.update(job.get("env") or {})  # the job's environment, as its work had
         try:
             with open(self.home.supervisor_log, "ab") as log_file:
                 subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
                                  stderr=subprocess.STDOUT, close_fds=True,
-                                 env=_worker_environment(env),
-                                 cwd=cwd if cwd and os.path.isdir(cwd) else self.home.path)
+                                 env=_worker_environment(env), cwd=self.home.path)
             log("job %d ended %s: running on_done %s" % (job["id"], job["status"],
                                                           package["on_done"]))
         except OSError as error:
