@@ -178,12 +178,17 @@ def _open_farm(args: argparse.Namespace) -> Farm:
         raise CommandError("the %s farm is not available here: %s" % (name, error)) from None
 
 
-def _local_farm(args: argparse.Namespace):
+def _local_farm(args: argparse.Namespace, database: bool = True):
+    """The local farm; ``database=False``: its home and supervisor only, which a farm whose
+    database is broken still has (``farm stop``, ``farm repair``)."""
     config = config_module.load()
     name = _farm_name(args, config)
     if name != "local":
         raise CommandError("'%s' manages the local farm only, not the %s farm (drop --farm, or "
                            "use --farm local)" % (args.command, name), 2)
+    if not database:
+        from .farms.local import LocalFarm
+        return LocalFarm(config, database=False)
     return farms.get_farm("local", config)
 
 
@@ -321,8 +326,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 
 def cmd_farm(args: argparse.Namespace) -> int:
-    farm = _local_farm(args)
-    return {"start": _farm_start, "stop": _farm_stop, "status": _farm_status}[args.action](farm)
+    farm = _local_farm(args, database=args.action not in ("stop", "repair"))
+    return {"start": _farm_start, "stop": _farm_stop, "status": _farm_status,
+            "repair": _farm_repair}[args.action](farm)
 
 
 def _farm_start(farm) -> int:
@@ -353,6 +359,17 @@ def _farm_stop(farm) -> int:
                            % (pid, farm.home.supervisor_log))
     print("local farm stopped: supervisor pid %d; running items will run again on the next "
           "start" % pid)
+    return 0
+
+
+def _farm_repair(farm) -> int:
+    aside, first = farm.repair()
+    if aside is None:
+        print("the local farm database %s is sound: nothing to repair" % farm.home.db)
+    else:
+        print("moved the damaged database aside to %s (sqlite3's .recover may save what it "
+              "held); the new database %s hands out job ids from %d on" % (aside, farm.home.db,
+                                                                          first))
     return 0
 
 
@@ -580,8 +597,10 @@ def build_parser() -> argparse.ArgumentParser:
         child.set_defaults(handler=handler)
         return child
 
-    child = command("farm", cmd_farm, "start, stop or show the local farm's supervisor")
-    child.add_argument("action", nargs="?", default="status", choices=("start", "stop", "status"))
+    child = command("farm", cmd_farm, "start, stop or show the local farm's supervisor; "
+                                      "repair a damaged database")
+    child.add_argument("action", nargs="?", default="status",
+                       choices=("start", "stop", "status", "repair"))
     child = command("jobs", cmd_jobs, "list recent jobs, newest first")
     child.add_argument("--limit", type=int, default=50, metavar="N", help="at most N jobs (50)")
     child.add_argument("--json", action="store_true", help="print JSON instead of a table")

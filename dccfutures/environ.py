@@ -32,7 +32,9 @@ marked *ours*):
   first variable the notes name among those "the DCC sets when it starts".
 * *ours*, per process: ``QBLVL`` (the recursion level is set by the executor for each job, never
   inherited, see :mod:`dccfutures.recursion`), ``DCCFUTURES_JOB_ID``, ``DCCFUTURES_WORK_ID`` and
-  Qube's ``QBJOBID``, ``QBSUBID`` -- the ids of the job this code runs in, if any.
+  Qube's ``QBJOBID``, ``QBSUBID`` -- the ids of the job this code runs in, if any -- and
+  ``DCCFUTURES_WORKER``, the local farm worker it runs in (processes carrying it end with that
+  worker).
 
 :data:`MAYA_DENY` -- what Maya sets at start-up, which the farm's Maya sets again for itself:
 
@@ -104,7 +106,8 @@ DEFAULT_DENY: Tuple[str, ...] = (
     # one interpreter's stdlib
     "PYTHONHOME",
     # ours and Qube's, per process
-    "QBLVL", "DCCFUTURES_JOB_ID", "DCCFUTURES_WORK_ID", "QBJOBID", "QBSUBID",
+    "QBLVL", "DCCFUTURES_JOB_ID", "DCCFUTURES_WORK_ID", "DCCFUTURES_WORKER", "QBJOBID",
+    "QBSUBID",
 )
 
 MAYA_DENY: Tuple[str, ...] = (

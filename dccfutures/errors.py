@@ -108,6 +108,24 @@ def _rebuild_worker_lost(text, log_tail, attempts):
     return error
 
 
+class TimeLimitError(DccFuturesError, RuntimeError):
+    """A work item ran longer than its job's ``timelimit`` (seconds) and was ended, with every
+    process it started. It fails at once: an item that ran out of time is not run again.
+
+    Not a ``TimeoutError``: ``Future.result(timeout)`` raises that when the wait runs out
+    (``concurrent.futures.TimeoutError`` is ``TimeoutError`` since Python 3.11), and code
+    that waits again on it must not wait forever on work that failed. ``timelimit`` holds
+    the limit.
+    """
+
+    def __init__(self, message: str, timelimit: float = 0.0):
+        super().__init__(message)
+        self.timelimit = timelimit
+
+    def __reduce__(self):
+        return (TimeLimitError, (self.args[0], self.timelimit))
+
+
 class DependencyError(DccFuturesError, RuntimeError):
     """Work that this work depends on failed, was killed or was removed, so it never ran.
 

@@ -51,6 +51,11 @@ def _check_fields(fields: Dict[str, Any], allowed: frozenset, what: str) -> None
                 error = ValueError if isinstance(value, int) and value < minimum else TypeError
                 raise error("%s field %r must be an integer >= %d, got %r"
                             % (what, key, minimum, value))
+    if fields.get("timelimit") is not None:  # seconds an item may run; 0 or -1: no limit
+        value = fields["timelimit"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise TypeError("%s field 'timelimit' must be a number of seconds, got %r"
+                            % (what, value))
     if "name" in fields and not isinstance(fields["name"], str):
         raise TypeError("%s field 'name' must be a string, got %r" % (what, fields["name"]))
     if "name" in fields and not fields["name"].isascii():

@@ -28,7 +28,7 @@ from .errors import (DependencyError, DependencyInputError, PayloadTooLargeError
 # The header's two bytes name the Python that pickled a blob: functions pickled by value only
 # load in the same minor version, and the error should say so rather than show a bytecode error.
 _HEADER = b"DF"
-_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\Z")
 
 Call = Tuple[Any, tuple, dict]
 Outcome = tuple
@@ -351,19 +351,30 @@ def unpack(outcome: Outcome) -> Tuple[bool, Any]:
             return True, loads(outcome[1])
         _, exc_blob, type_name, message, tb_text = outcome
     except BaseException as error:
+        _reraise_ctrl_c(error)
         return False, RemoteError(type(error).__name__, "the result could not be loaded here: "
                                   "unpickling it raised %s" % _raised(error), "")
     exc: Optional[BaseException] = None
     if exc_blob is not None:
         try:
             exc = loads(exc_blob)
-        except BaseException:  # the type name, message and traceback text still tell
+        except BaseException as error:  # the type name, message and traceback text still tell
+            _reraise_ctrl_c(error)
             exc = None
     if not isinstance(exc, BaseException):
         exc = RemoteError(type_name, message, tb_text)
     if tb_text:
         exc.__cause__ = RemoteTraceback(tb_text)
     return False, exc
+
+
+def _reraise_ctrl_c(error: BaseException) -> None:
+    """A Ctrl-C on the main thread (``attach`` loads results there) is the user's, not the
+    result's: let it through. Elsewhere only a hostile pickle can raise one."""
+    import threading
+    if isinstance(error, KeyboardInterrupt) and \
+            threading.current_thread() is threading.main_thread():
+        raise error
 
 
 def _qualname(cls: type) -> str:

@@ -16,20 +16,34 @@ ever deleted, whatever a record or a job package says.
 import hashlib
 import os
 import re
+import stat
 import time
 import uuid
 from typing import Iterable, List, Optional, Tuple
 
 FOLDER = ".dccfutures"
-_COPY_NAME = re.compile(r"^.+\.[0-9a-f]{8}(\.[A-Za-z0-9]+)?$")
+_COPY_NAME = re.compile(r"^.+\.[0-9a-f]{8}(\.[A-Za-z0-9]+)?\Z")
 
 
 def copy_path(scene: str) -> str:
-    """A new copy's path for ``scene``, its folder created."""
-    folder = os.path.join(os.path.dirname(os.path.abspath(scene)), FOLDER)
-    os.makedirs(folder, exist_ok=True)
+    """A new copy's path for ``scene``, its folder created (see :func:`_make_folder`)."""
+    folder = _make_folder(os.path.dirname(os.path.abspath(scene)))
     stem, ext = os.path.splitext(os.path.basename(scene))
     return os.path.join(folder, "%s.%s%s" % (stem, uuid.uuid4().hex[:8], ext))
+
+
+def _make_folder(scene_folder: str) -> str:
+    """The ``.dccfutures`` folder next to a scene. Made here, it is as open as the scene's
+    folder, whatever the umask: the group (and its setgid bit) as the folder's, so farm users
+    of the shot's group read the copy as they read the scene, but never writable by others.
+    One that exists is left as it is: not ours to change."""
+    folder = os.path.join(scene_folder, FOLDER)
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        return folder
+    os.chmod(folder, stat.S_IMODE(os.stat(scene_folder).st_mode) & 0o2775 | 0o700)
+    return folder
 
 
 def is_scene_copy(path: str) -> bool:
@@ -39,10 +53,18 @@ def is_scene_copy(path: str) -> bool:
 
 def register(copy: str, home: Optional[str] = None) -> None:
     """Remember ``copy`` (and that this process made it) in the user's farm home, so the
-    farm and ``dccfutures clean`` find it later."""
+    farm and ``dccfutures clean`` find it later. The DCC saved the copy under the artist's
+    umask: it is made no more writable than its folder, and never by others (the farm opens
+    it, and a scene can hold code)."""
+    try:
+        folder_mode = os.stat(os.path.dirname(copy)).st_mode
+        os.chmod(copy, stat.S_IMODE(os.stat(copy).st_mode) & ~(0o022 & ~folder_mode) & ~0o002)
+    except OSError:
+        pass  # not saved (a test, a failed save): nothing to protect
     folder = _records(home, create=True)
-    with open(os.path.join(folder, _key(copy)), "w") as handle:
-        handle.write("%s\n%d\n" % (copy, os.getpid()))
+    fd = os.open(os.path.join(folder, _key(copy)), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w") as handle:
+        handle.write("%s\n%d\n%d\n" % (copy, os.getpid(), _start_time(os.getpid()) or 0))
 
 
 def owner_alive(copy: str, home: Optional[str] = None) -> bool:
@@ -50,7 +72,7 @@ def owner_alive(copy: str, home: Optional[str] = None) -> bool:
     so only it decides when the copy goes."""
     folder = _records(home)
     record = _read(os.path.join(folder, _key(copy))) if folder else None
-    return record is not None and record[1] is not None and pid_alive(record[1])
+    return record is not None and record[1] is not None and pid_alive(record[1], record[2])
 
 
 def remove(copy: str, home: Optional[str] = None) -> bool:
@@ -80,7 +102,7 @@ def remove_orphans(max_age: float, in_use: Iterable[str] = (), home: Optional[st
         if found is None:
             continue
         copy = found[0]
-        if copy in in_use or (found[1] is not None and pid_alive(found[1])):
+        if copy in in_use or (found[1] is not None and pid_alive(found[1], found[2])):
             continue  # a job, or the live session that made it, may still open it
         try:
             old = os.path.getmtime(copy) < cutoff
@@ -104,7 +126,8 @@ def _records(home: Optional[str], create: bool = False) -> Optional[str]:
     return folder
 
 
-def _read(record: str) -> Optional[Tuple[str, Optional[int]]]:
+def _read(record: str) -> Optional[Tuple[str, Optional[int], Optional[int]]]:
+    """``(copy, pid, start time)`` of the session that made it, from its record."""
     try:
         with open(record) as handle:
             lines = handle.read().splitlines()
@@ -113,11 +136,15 @@ def _read(record: str) -> Optional[Tuple[str, Optional[int]]]:
     if not lines:
         return None
     pid = int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else None
-    return lines[0], pid
+    started = int(lines[2]) if len(lines) > 2 and lines[2].isdigit() else None
+    return lines[0], pid, started or None
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (ours or not)."""
+def pid_alive(pid: int, started: Optional[int] = None) -> bool:
+    """Whether process ``pid`` exists (ours or not); with its start time, whether it is still
+    that process, and not a later one that got its pid."""
+    if started:
+        return _start_time(pid) == started
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -125,6 +152,11 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _start_time(pid: int) -> Optional[int]:
+    from .farms.local.processes import start_time
+    return start_time(pid)
 
 
 def _key(copy: str) -> str:

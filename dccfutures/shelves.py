@@ -72,8 +72,8 @@ HOUDINI_SHELF = "houdini_plugin/toolbar/dccfutures.shelf"
 HOUDINI_MENU = "houdini_plugin/MainMenuCommon.xml"
 GENERATED = (MAYA_SHELF, HOUDINI_SHELF, HOUDINI_MENU)
 
-_ID = re.compile(r"^[a-z0-9_.]+$")
-_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_ID = re.compile(r"^[a-z0-9_.]+\Z")
+_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 _REQUIRED = ("id", "label", "callable", "dcc")
 
 

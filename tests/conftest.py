@@ -12,7 +12,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from dccfutures import farms  # noqa: E402
-from dccfutures.farms.local import LocalFarm  # noqa: E402
+from dccfutures.farms.local import LocalFarm, processes  # noqa: E402
 
 ARTIFACTS = os.path.join(ROOT, ".test-artifacts")
 FAKES = os.path.join(ROOT, "tests", "fakes")
@@ -62,14 +62,12 @@ def stop_farm(home):
     farm = LocalFarm(home=home)
     try:
         if not farm.stop_supervisor(timeout=15):
-            pid = farm.supervisor_pid()
-            if pid and pid > 0:
-                os.kill(pid, signal.SIGKILL)
-        for pid, *_ in farm.store.workers():
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+            found = farm._supervisor()
+            if found and found[0] > 0:
+                processes.signal_process(found[0], found[1], signal.SIGKILL)
+        # Workers left behind (their supervisor killed by the test) and what their items
+        # started, only while still theirs: a dead worker's pid may be another test's now.
+        processes.end_workers((row[0], row[8], row[9]) for row in farm.store.workers())
     finally:
         farm.close()
 

@@ -271,3 +271,17 @@ def test_a_leaving_supervisor_stays_for_work_that_came_in_at_the_last_moment(far
     store.insert_jobs([job], ["pool"], None, None, 3, "me")
     assert not store.supervisor_left
     farm.close()
+
+
+def test_a_submit_right_after_the_supervisor_crashed_starts_another(farm_home):
+    """A SIGKILLed supervisor cannot record that it left: the submit still finds out (from
+    the lock), so a client that submits and exits never leaves its job unserved."""
+    ex = Executor()
+    assert ex.submit(workloads.add, 1, 2).result(30) == 3
+    pid = ex.farm.supervisor_pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: ex.farm.supervisor_pid() is None, what="the supervisor's lock to go")
+    ex.farm._checked = time.monotonic()  # as if the periodic check had just run
+    future = ex.submit(workloads.add, 2, 3)
+    assert ex.farm.supervisor_pid() is not None
+    assert future.result(30) == 5

@@ -45,6 +45,17 @@ def test_a_finished_item_is_not_held_behind_the_slow_one_claimed_with_it(local_e
     results.close()
 
 
+def test_a_finished_item_is_not_held_behind_one_that_holds_the_gil(local_executor):
+    """The worker's own reporter thread cannot run while the next item holds the GIL (most
+    DCC commands do): the supervisor, another process, reports what the worker finished."""
+    _warm(local_executor)
+    started = time.monotonic()
+    results = local_executor.map(workloads.fast_or_hold_gil, [0, 4, 4], timeout=20)
+    assert next(results) == 0
+    assert time.monotonic() - started < 2.5
+    results.close()
+
+
 def test_map_timeout_keeps_the_item_that_finished(local_executor, tmp_path):
     _warm(local_executor)
     never = str(tmp_path / "never")

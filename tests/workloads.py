@@ -264,3 +264,50 @@ def initialize_with_scene():
     global INITIALIZED
     import maya.cmds as cmds
     INITIALIZED = cmds.file(query=True, sceneName=True)
+
+
+def fast_or_hold_gil(seconds):
+    """Return at once for 0; else block ``seconds`` in C WITHOUT releasing the GIL, as most
+    maya.cmds and hou calls do (``ctypes.PyDLL`` keeps the GIL across the call)."""
+    if seconds:
+        import ctypes
+        ctypes.PyDLL(None).sleep(int(seconds))
+    return seconds
+
+
+def start_sleepers(pid_file, marker=None, in_group=True):
+    """Start ``sleep 600`` in the worker's process group (unless ``in_group`` is False) and
+    one in a session of its own (setsid), write ``pid start-ticks`` of the worker and of each
+    sleeper (one line each, the worker first), then wait. With a ``marker``, only the first
+    attempt does so: a retry returns "retried"."""
+    import subprocess
+    if marker is not None:
+        if os.path.exists(marker):
+            return "retried"
+        open(marker, "w").close()
+    children = [subprocess.Popen(["sleep", "600"])] if in_group else []
+    children.append(subprocess.Popen(["sleep", "600"], start_new_session=True))
+    lines = ["%d %d" % (pid, start_ticks(pid)) for pid in [os.getpid()] +
+             [child.pid for child in children]]
+    with open(pid_file + ".tmp", "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.rename(pid_file + ".tmp", pid_file)
+    time.sleep(600)
+    return "survived"
+
+
+def start_ticks(pid):
+    """A process's start time in clock ticks since boot (/proc/PID/stat field 22)."""
+    with open("/proc/%d/stat" % pid) as handle:
+        return int(handle.read().rpartition(")")[2].split()[19])
+
+
+def exhaust_memory_in(cgroup, megabytes):
+    """Move this worker into memory cgroup ``cgroup`` (limited by the test) and use more
+    memory than it allows: the kernel's out-of-memory killer ends the worker."""
+    with open(os.path.join(cgroup, "cgroup.procs"), "w") as handle:
+        handle.write(str(os.getpid()))
+    hog = bytearray(megabytes << 20)
+    for at in range(0, len(hog), 4096):
+        hog[at] = 1
+    return len(hog)

@@ -14,7 +14,9 @@ so mid-item progress shows. Qube has no push, so the poller backs off from ``qub
 
 Trust: on Qube, payloads and results live in the supervisor's database and in
 ``qube.spool_dir``, whose permissions are the studio's; anyone who can write there can make a
-worker or a client unpickle what they wrote.
+worker or a client unpickle what they wrote. Each side reads only files of the spool folder its
+own config names: a job carries neither spool settings nor ``DCCFUTURES_CONFIG`` to its
+subjobs, which read their worker's config.
 """
 import os
 import re
@@ -152,8 +154,8 @@ class QubeFarm(Farm):
         qb = self.qb
         callbacks = []
         package = dict(spec.package)
+        # No spool settings: a subjob trusts only its own config's (runtime/qube.py).
         package.update(dccfutures=__version__, dccfutures_path=_DCCFUTURES_ROOT,
-                       spool_dir=self.spool_dir, spool_threshold=self.spool_threshold,
                        max_log_mb=self.config.qube.max_log_mb)
         if spec.function is not None:
             package["function"] = self._pack(spec.function, "the function of %s" % spec.name)
@@ -174,7 +176,7 @@ class QubeFarm(Farm):
             agenda.append(qb.Work(fields))
         fields = {k: v for k, v in spec.fields.items() if k not in _LOCAL_ONLY}
         fields.update(name=spec.name, prototype=spec.prototype, package=package,
-                      env=dict(spec.env), agenda=agenda)
+                      env=_farm_env(spec.env), agenda=agenda)
         if package.get("on_done"):
             from ..runtime.hooks import qube_callback
             callbacks.append(qube_callback(package["on_done"], package.get("sys_path") or [],
@@ -457,6 +459,12 @@ class QubeFarm(Farm):
 
 
 _TRIGGER_UNSAFE = re.compile(r"[\s()&|,]")
+
+
+def _farm_env(env: Dict[str, str]) -> Dict[str, str]:
+    """The job's environment for its subjobs, less ``DCCFUTURES_CONFIG``: a subjob reads the
+    config of its worker (its spool folder is the only one it trusts), not the submitter's."""
+    return {name: value for name, value in env.items() if name != "DCCFUTURES_CONFIG"}
 
 
 def _unique_names(names: List[str]) -> List[str]:

@@ -107,9 +107,11 @@ class ModuleCache:
         self.fresh = isolation.FreshImports()
         sys.meta_path.insert(0, self.fresh)
 
-    def enter(self, job_id: int, job_paths: Sequence[str]) -> None:
+    def enter(self, job_id: int, job_paths: Sequence[str]) -> bool:
+        """Make the worker ready for an item of ``job_id``; True when that is a change of
+        job (the previous job's modules were dropped)."""
         if job_id == self.job_id:
-            return
+            return False
         if self.job_id is not None:
             for name in self.loaded:
                 sys.modules.pop(name, None)
@@ -117,6 +119,7 @@ class ModuleCache:
             self.loaded = set()
             self.process.restore()
         self.job_id = job_id
+        return True
 
     def record(self, before: int, roots: Sequence[str]) -> None:
         """After an item: remember modules it imported from the job's own folders; every other
@@ -169,7 +172,8 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
         extra = [p for p in job.get("sys_path") or () if p not in sys.path]
         sys.path[:0] = extra
         if modules is not None:
-            modules.enter(item.job_id, job.get("sys_path") or ())
+            if modules.enter(item.job_id, job.get("sys_path") or ()):
+                functions.clear()  # a map's function decoded earlier holds dropped modules
             count_before = len(sys.modules)
         cwd = job.get("cwd")
         if cwd and os.path.isdir(cwd):

@@ -8,7 +8,9 @@ same loop over SQLite instead of ``qb``.
 
 Packages and resultpackages must be plain data (Qube converts them), so encoded payloads
 travel base64-encoded, or, above ``qube.spool_threshold_mb``, as a file in ``qube.spool_dir``
-on shared storage, referenced by path. Jobtype ``execute.py`` files call :func:`jobtype_main`.
+on shared storage, referenced by path. Client and subjob each read only files of that folder
+as their own config names it (the subjob's: its worker's), never one a package names.
+Jobtype ``execute.py`` files call :func:`jobtype_main`.
 """
 import base64
 import os
@@ -22,6 +24,7 @@ import uuid
 from typing import Any, Dict, Optional, Tuple
 
 from .. import payload
+from ..errors import DccFuturesError, FarmError
 from .bootstrap import worker_command
 from .loop import Item, WorkSource, exit_process, flush_stdio, serve
 from .output import cap_bytes, punch_middle
@@ -46,7 +49,7 @@ def pack_blob(blob: bytes, spool_dir: Optional[str] = None, threshold: float = f
     return {"b64": base64.b64encode(blob).decode("ascii")}
 
 
-SPOOL_NAME = re.compile(r"^dccfutures-[0-9a-f]{32}\.bin$")
+SPOOL_NAME = re.compile(r"^dccfutures-[0-9a-f]{32}\.bin\Z")
 
 
 def in_spool(path: str, spool_dir: Optional[str]) -> bool:
@@ -65,9 +68,12 @@ def unpack_blob(ref: Dict[str, str], remove: bool = False,
     if "b64" in ref:
         return base64.b64decode(ref["b64"])
     path = ref["spool"]
+    if not spool_dir:
+        raise ValueError("%r is in a spool folder, and the dccfutures config here sets no "
+                         "qube.spool_dir" % (path,))
     if not in_spool(path, spool_dir):
-        raise ValueError("%r is not a dccfutures file in the spool folder %s"
-                         % (path, spool_dir))
+        raise ValueError("%r is not a dccfutures file in the spool folder %s (qube.spool_dir "
+                         "of the dccfutures config here)" % (path, spool_dir))
     with open(path, "rb") as handle:
         blob = handle.read()
     if remove:
@@ -98,18 +104,28 @@ def spool_paths(package: Any) -> list:
 class QubeWorkSource(WorkSource):
     """Work items of one Qube job, handed out to this subjob by the supervisor."""
 
-    def __init__(self, qb: Any, job: Any):
+    def __init__(self, qb: Any, job: Any, config: Any = None):
+        """``config``: this worker's dccfutures config (by default the one it loads, see
+        :func:`dccfutures.config.load`). Its ``qube.spool_dir`` is the only spool folder read
+        or written here: a job's package is data whoever submits or modifies the job wrote,
+        and a folder it names is not one to trust."""
         self.qb = qb
         self.job_id = int(job["id"])
         package = job.get("package") or {}
-        self.spool_dir = package.get("spool_dir")
-        self.threshold = float(package.get("spool_threshold", float("inf")))
+        if config is None:
+            from ..config import load
+            config = load()
+        self.spool_dir = config.qube.spool_dir
+        self.threshold = config.qube.spool_threshold_mb * 1e6
         function = package.get("function")
+        try:
+            function = unpack_blob(function, spool_dir=self.spool_dir) if function else None
+        except ValueError as error:
+            raise FarmError("cannot read the function of this job: %s" % error) from None
         # Qube already put the job's env in this process's environment.
         self.job = {"env": {}, "sys_path": package.get("sys_path") or [],
-                    "cwd": package.get("cwd"),
-                    "function": unpack_blob(function, spool_dir=self.spool_dir)
-                    if function else None, "initializer": package.get("initializer")}
+                    "cwd": package.get("cwd"), "function": function,
+                    "initializer": package.get("initializer")}
         self.final = "complete"
         self._last_progress = 0.0
         self._output = OutputCap(cap_bytes(package.get("max_log_mb")))
@@ -298,6 +314,9 @@ def run_subjob(qb: Any = None) -> int:
         if spec:
             from .bootstrap import load_bootstrap
             bootstrap = load_bootstrap(spec)
+    except DccFuturesError as error:  # a bad config, an untrusted spool: the message says it
+        _fail_agenda(qb, "this subjob could not set up: %s" % error)
+        return 1
     except BaseException:  # nothing can run here: fail the items, never leave them waiting
         _fail_agenda(qb, "this subjob could not set up:\n" + traceback.format_exc())
         return 1

@@ -94,6 +94,8 @@ class _FarmWorker(QtCore.QObject):
 
     @Slot(object)
     def refresh(self, request: Dict[str, Any]) -> None:
+        if self.farm is None and request.get("farm") == self.name:
+            self.set_farm(self.name)  # it failed to open (a broken database): maybe fixed now
         farm = self.farm
         if farm is None or request.get("farm") != self.name:
             self.failed.emit(request, self._farm_error

@@ -24,9 +24,9 @@ from ...config import load as load_config
 from ...runtime.loop import JOB_VAR, WORK_VAR
 from ...runtime.output import cap_bytes, read_capped
 from ..base import REMOVED, Farm, JobInfo, JobSpec, JobState, WorkRef, WorkState
-from . import wakeup
+from . import processes, wakeup
 from .home import HOME_VAR, Home, read_current_item, read_finished, take_output
-from .store import Store
+from .store import Store, storage_error
 
 SUPERVISOR_CHECK_EVERY = 1.0
 SUPERVISOR_START_TIMEOUT = 10.0
@@ -38,20 +38,25 @@ class LocalFarm(Farm):
     name = "local"
     pushes = True  # workers poke our FIFO when our jobs change
 
-    def __init__(self, config: Optional[Config] = None, home: Optional[str] = None):
+    def __init__(self, config: Optional[Config] = None, home: Optional[str] = None,
+                 database: bool = True):
+        """``database=False`` opens only the home: enough to look for the supervisor, stop
+        it and :meth:`repair` the database, so that a farm whose database is broken can
+        still be stopped and repaired."""
         self.config = config or load_config()
         self.home = Home(home)
-        self.store = Store(self.home.db)
+        self.store = Store(self.home.db) if database else None
         self._poll_store: Optional[Store] = None
         self._waker: Optional[wakeup.Waker] = None
         self._waker_lock = threading.Lock()
-        self._cursor = self._current_rev()
+        self._cursor = self.store.revision() if database else 0
         self._data_version = -1
         self._known: set = set()
         self._checked = 0.0
         self._workers_listed = -1
         self._worker_fifos: List[str] = []
         self._poker = wakeup.Poker()
+        self._lock_fd: Optional[int] = None
 
     def __repr__(self) -> str:
         return "<LocalFarm home=%s>" % self.home.path
@@ -60,18 +65,43 @@ class LocalFarm(Farm):
 
     def supervisor_pid(self) -> Optional[int]:
         """The running supervisor's pid, or None. Holding its lock file is what 'running' means."""
-        fd = os.open(self.home.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        found = self._supervisor()
+        return None if found is None else found[0]
+
+    def _supervisor(self) -> Optional[Tuple[int, Optional[int]]]:
+        """``(pid, start time)`` of the running supervisor from its lock file (pid -1 while
+        it starts), or None when none runs."""
+        fd = _open_lock(self.home.lock)
+        if fd is None:
+            return None  # a read-only home where no supervisor ever ran
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError as error:
                 if error.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-                text = os.pread(fd, 32, 0).decode().strip()
-                return int(text) if text.isdigit() else -1
+                words = os.pread(fd, 64, 0).split()
+                if not words or not words[0].isdigit():
+                    return -1, None
+                started = int(words[1]) if len(words) > 1 and words[1].isdigit() else None
+                return int(words[0]), started
             return None
         finally:
             os.close(fd)  # also drops our shared lock
+
+    def _supervisor_holds_lock(self) -> bool:
+        """Whether a supervisor holds the farm's lock: :meth:`supervisor_pid` for every
+        submit, at two system calls on a lock file kept open."""
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self.home.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno in (errno.EAGAIN, errno.EACCES):
+                return True
+            raise
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        return False
 
     def ensure_running(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -86,7 +116,7 @@ class LocalFarm(Farm):
         from ...interpreter import plain_python
         from ...runtime.bootstrap import python_command
         env = dict(os.environ)
-        for name in ("QBLVL", JOB_VAR, WORK_VAR):
+        for name in ("QBLVL", JOB_VAR, WORK_VAR, processes.WORKER_VAR):
             env.pop(name, None)
         env[HOME_VAR] = self.home.path
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -96,7 +126,10 @@ class LocalFarm(Farm):
         python = plain_python(self.config)
         # Its output goes to a file of its own until it opens its log: if it cannot start,
         # the error shows what it said, and no line another process wrote meanwhile.
-        start_log = self.home.new_start_log()
+        try:
+            start_log = self.home.new_start_log()
+        except OSError as error:  # a full disk, a home turned read-only
+            raise storage_error(error, self.home.log_dir) from error
         with open(start_log, "ab") as log_file:
             child = subprocess.Popen(
                 python_command(python, "dccfutures.farms.local.supervisor",
@@ -121,19 +154,18 @@ class LocalFarm(Farm):
 
     def stop_supervisor(self, timeout: float = 10.0) -> bool:
         """Stop the supervisor and its workers; True once it is gone. Running items are
-        given back to pending and run again by the next supervisor."""
-        pid = self.supervisor_pid()
-        if pid is None:
-            return True
-        if pid > 0:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        given back to pending and run again by the next supervisor. Signalled only once its
+        lock file names it with its start time: a supervisor that took the lock and has not
+        written it yet leaves an earlier one's pid there, maybe another process's now."""
+        signalled = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.supervisor_pid() is None:
+            found = self._supervisor()
+            if found is None:
                 return True
+            if found != signalled and processes.signal_process(found[0], found[1],
+                                                               signal.SIGTERM):
+                signalled = found
             time.sleep(0.02)
         return False
 
@@ -147,7 +179,9 @@ class LocalFarm(Farm):
             parent = "%s:%s" % (os.environ[JOB_VAR], os.environ[WORK_VAR])
         ids = self.store.insert_jobs(jobs, pools, self._client_waker().path, parent,
                                      self.config.local.max_attempts, _user())
-        if self.store.supervisor_left:  # it left (idle) between our check and the insert
+        # It may have left (idle) or died since our last look: a job must never be left
+        # without one, even if this client exits right now.
+        if self.store.supervisor_left or not self._supervisor_holds_lock():
             self.ensure_running(force=True)
         self._wake_farm()
         return ids
@@ -201,13 +235,30 @@ class LocalFarm(Farm):
                 notify.append(self.home.worker_fifo(pid))
         if doomed:
             self.store.mark_stopping(doomed)  # so nothing else it held is charged
-            for pid in doomed:
+            # Only a worker that is still itself: after its supervisor died, its pid may be
+            # anyone's. What its items started is ended by the supervisor once it is gone
+            # (or by the next one's recovery: we start it).
+            who = {row[0]: row[8] for row in self.store.workers()}
+            if not all([processes.signal_process(pid, who.get(pid), signal.SIGKILL, group=True)
+                        for pid in doomed]):
                 try:
-                    os.killpg(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+                    self.ensure_running(force=True)
+                except FarmError:
+                    pass  # the items are killed; the next call that needs it says why not
         wakeup.poke_all(notify + [self.home.supervisor_fifo])
         return count
+
+    def repair(self) -> Tuple[Optional[str], int]:
+        """Move a damaged or empty database aside for a new one whose job ids carry on after
+        the old ones, stopping the farm first (see repair.py). Returns where the old one went
+        (None when it was sound and nothing was done) and the new database's first job id."""
+        from .repair import repair
+
+        def stop() -> None:
+            if not self.stop_supervisor():
+                raise FarmError("the local farm's supervisor did not stop, and the database "
+                                "cannot be repaired under it; see %s" % self.home.supervisor_log)
+        return repair(self.home.path, stop)
 
     def _worker_files(self, pid: int):
         """What a worker runs and what it finished but has not reported (see home.py)."""
@@ -255,6 +306,9 @@ class LocalFarm(Farm):
 
     def close(self) -> None:
         self._poker.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         with self._waker_lock:
             if self._waker is not None:
                 self._waker.close()
@@ -267,7 +321,10 @@ class LocalFarm(Farm):
             if self._waker is None:
                 path = os.path.join(self.home.run_dir, "c-%d-%s" % (os.getpid(),
                                                                      secrets.token_hex(4)))
-                self._waker = wakeup.Waker(path)
+                try:
+                    self._waker = wakeup.Waker(path)
+                except OSError as error:  # a full disk has no room for one more name
+                    raise storage_error(error, path) from error
                 atexit.register(self.close)  # leave no FIFO behind in the farm home
             return self._waker
 
@@ -294,8 +351,19 @@ class LocalFarm(Farm):
             self._workers_listed = listed
         self._poker.poke(self._worker_fifos)
 
-    def _current_rev(self) -> int:
-        return self.store.db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
+
+def _open_lock(path: str) -> Optional[int]:
+    """The supervisor's lock file, to look at; read-only where the home is (None if it does
+    not exist there): a farm on a disk that turned read-only can still be stopped."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        if error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
 
 
 def _said(output: Optional[str], home: Home) -> str:

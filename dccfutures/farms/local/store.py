@@ -10,26 +10,31 @@ of its agenda. Every index costs a WAL page on each state change, so there are o
 the hot paths need (claims, polls); rare paths (a dying worker, a kill) may scan. Each write bumps a global revision counter and stamps the rows it touched, so a
 client polls only what changed since its last look (``rev > cursor``), in one query.
 """
+import errno
 import functools
 import json
 import os
 import sqlite3
+import stat
+import tempfile
 import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ...errors import FarmError
+from .home import check_private_file, finished_now
 from ..base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, RUNNING, JobInfo, JobSpec,
                     WorkInfo, work_error)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)  # older in some DCC Pythons
 TALLY = {PENDING: "t_pending", BLOCKED: "t_blocked", RUNNING: "t_running",
          COMPLETE: "t_complete", FAILED: "t_failed", KILLED: "t_killed"}
 _TALLY_COLUMNS = ", ".join(TALLY.values())
-# What a worker's files say: its current item (row id, attempt, log start) or None, and the
-# items it finished but has not reported, {row id: (attempt, status, outcomes, log start,
-# log end)} (see home.py).
-WorkerFiles = Tuple[Optional[Tuple[int, int, int]], Dict[int, Tuple[int, str, bytes, int, int]]]
+# What a worker's files say: its current item (row id, attempt, log start, run) or None, and
+# the items it finished but has not reported, {row id: (attempt, status, outcomes, log start,
+# log end, run)} (see home.py).
+WorkerFiles = Tuple[Optional[Tuple[int, ...]], Dict[int, Tuple[int, str, bytes, int, int, int]]]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -102,7 +107,9 @@ CREATE TABLE IF NOT EXISTS workers(
     job_id INTEGER,
     idx INTEGER,
     log_start INTEGER,
-    killed INTEGER NOT NULL DEFAULT 0
+    killed INTEGER NOT NULL DEFAULT 0,
+    ticks INTEGER,  -- when it started (processes.start_time): its pid alone may be another's
+    token TEXT      -- in the environment of every process it starts (processes.WORKER_VAR)
 );
 CREATE TABLE IF NOT EXISTS deps(job_id INTEGER NOT NULL, idx INTEGER NOT NULL,
     dep_job INTEGER NOT NULL, dep_idx INTEGER NOT NULL);
@@ -132,8 +139,143 @@ def _busy(error: Exception) -> bool:
     return "locked" in text or "busy" in text
 
 
+class StorageError(FarmError):
+    """The farm database cannot be used: its disk is full, it is read-only, damaged, empty
+    next to the remains of earlier work, or stays locked. The message names the file and what
+    to do; ``kind`` says which ('full', 'read-only', 'damaged', 'empty', 'locked', 'io',
+    'unusable'), ``path`` names the file."""
+
+    def __init__(self, message: str, kind: str, path: str):
+        super().__init__(message)
+        self.kind, self.path = kind, path
+
+    def __reduce__(self):
+        return (StorageError, (self.args[0], self.kind, self.path))
+
+
+LOW_SPACE = 1 << 20  # less free space than this on the home's disk: writes are failing there
+
+
+def storage_error(error: BaseException, path: str) -> StorageError:
+    """What a sqlite3 or OS error on ``path`` (the database, or a file next to it) means to
+    the user, and what to do about it."""
+    text = str(error)
+    code = getattr(error, "errno", None)
+    if "disk is full" in text or code in (errno.ENOSPC, errno.EDQUOT):
+        folder = os.path.dirname(path)
+        free = free_bytes(folder)
+        return StorageError(
+            "cannot write %s: its disk (the filesystem mounted at %s) is full, %s free. Free "
+            "some space there: the farm carries on by itself once there is room, and nothing "
+            "it stored before is lost" % (path, _mount_point(folder),
+                                          "?" if free is None else _size_text(free)),
+            "full", path)
+    if "readonly" in text or code in (errno.EROFS, errno.EACCES, errno.EPERM) or (
+            "unable to open" in text and not _writable(path)):
+        return _read_only(path)
+    if "not a database" in text or "malformed" in text:
+        return StorageError(
+            "the local farm database %s is damaged (%s). Run `dccfutures farm repair`: it "
+            "stops the farm, moves the file aside (kept, for sqlite3's .recover) and starts a "
+            "new database whose job ids carry on after the old ones" % (path, text),
+            "damaged", path)
+    if _busy(error):
+        return StorageError("the local farm database %s stayed locked by another process "
+                            "(%s); try again, or stop the farm (`dccfutures farm stop`) if it "
+                            "persists" % (path, text), "locked", path)
+    if "I/O error" in text or code == errno.EIO:
+        return StorageError("reading or writing the local farm database %s failed (%s): the "
+                            "disk may be failing; if the error persists once it is sound, run "
+                            "`dccfutures farm repair`" % (path, text), "io", path)
+    return StorageError("the local farm database %s cannot be used: %s" % (path, text),
+                        "unusable", path)
+
+
+def _read_only(path: str) -> StorageError:
+    folder = os.path.dirname(path)
+    try:
+        mounted_read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        mounted_read_only = False
+    if mounted_read_only:
+        why = "it is on a read-only mount (%s)" % _mount_point(folder)
+        fix = "mount it read-write, or set DCCFUTURES_HOME to a writable local folder"
+    else:
+        try:
+            mode = "mode %04o" % stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            mode = "missing"
+        why = "this user cannot write it or its folder (%s; an immutable file shows an 'i' in " \
+              "lsattr)" % mode
+        fix = "make them writable again (chmod 600 %s; chattr -i %s)" % (path, path)
+    what = "the local farm database " if os.path.basename(path) == "farm.db" else ""
+    return StorageError("%s%s is read-only: %s. The farm cannot run without writing it: %s, "
+                        "then try again" % (what, path, why, fix), "read-only", path)
+
+
+def _writable(path: str) -> bool:
+    return os.access(path, os.W_OK) and os.access(os.path.dirname(path) or ".", os.W_OK)
+
+
+def free_bytes(path: str) -> Optional[int]:
+    """Free space for this user on the filesystem holding ``path`` (None where unknown)."""
+    try:
+        info = os.statvfs(path)
+    except (OSError, AttributeError):
+        return None
+    return info.f_bavail * info.f_frsize
+
+
+def _mount_point(path: str) -> str:
+    path = os.path.abspath(path)
+    while not os.path.ismount(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def _size_text(size: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= scale:
+            return "%.1f %s" % (size / scale, unit)
+    return "%d bytes" % size
+
+
+class TroubleLog:
+    """Says each kind of storage trouble once, and once more when it is over: a full disk or
+    a locked database must not fill a log (which may not even be writable meanwhile)."""
+
+    def __init__(self, say: Callable[[str], None]):
+        self.say = say
+        self.open: Dict[str, List[Any]] = {}  # kind -> [first failure, last failure, text]
+
+    def failed(self, error: BaseException) -> None:
+        kind = getattr(error, "kind", None) or errno.errorcode.get(
+            getattr(error, "errno", None) or 0) or type(error).__name__
+        now = time.monotonic()
+        if kind in self.open:
+            self.open[kind][1] = now
+            return
+        self.open[kind] = [now, now, str(error)]
+        self.say("%s (said once; trying again until it works)" % error)
+
+    def worked(self, quiet: float = 0.0) -> None:
+        """Storage works again: for each trouble not seen for ``quiet`` seconds (what fails
+        may be tried only now and then), say so, and how long it lasted."""
+        if not self.open:
+            return
+        now = time.monotonic()
+        for kind, (since, last, text) in sorted(self.open.items()):
+            if now - last >= quiet:
+                del self.open[kind]
+                self.say("works again (it failed for %.0f s): %s" % (last - since, text))
+
+
 def _retrying(method):
-    """Retry a read (or the schema set-up) while another process holds a lock.
+    """Retry a read (or the schema set-up) while another process holds a lock; any other
+    sqlite3 error, or a lock held past the timeout, is a :class:`StorageError`.
 
     Connections run with SQLite's busy timeout at 0, because its handler sleeps in steps of
     1 ms and more; in WAL mode readers are rarely refused at all (recovery after a crash), and
@@ -147,10 +289,92 @@ def _retrying(method):
                 return method(self, *args, **kwargs)
             except sqlite3.OperationalError as error:
                 if not _busy(error) or time.monotonic() > deadline:
-                    raise
+                    raise storage_error(error, self.path) from error
+            except sqlite3.Error as error:  # DatabaseError: "file is not a database"
+                raise storage_error(error, self.path) from error
             time.sleep(delay)
             delay = min(delay * 2, 0.005)
     return retry
+
+
+def _create(path: str) -> None:
+    """Make a new farm database at ``path``, whole or not at all: it is built aside and linked
+    into place, so an empty ``farm.db`` is never one of ours half made (see :func:`_connect`).
+    Next to the remains of an earlier farm (its logs, a database moved aside) its job ids carry
+    on after theirs: a job id never names two jobs."""
+    from .repair import first_job_id
+    folder = os.path.dirname(path) or "."
+    temp = None
+    try:
+        first = first_job_id(folder)
+        fd, temp = tempfile.mkstemp(prefix=".farm.db.new-", dir=folder)  # 0600
+        os.close(fd)
+        db = sqlite3.connect(temp, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            if first > 1:
+                db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('jobs', ?)",
+                           (first - 1,))
+        finally:
+            db.close()
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # another process made it meanwhile: theirs is the farm's
+        except OSError:  # a filesystem without hard links
+            if not os.path.exists(path):
+                os.rename(temp, path)
+    except (sqlite3.Error, OSError) as error:
+        raise storage_error(error, path) from error
+    finally:
+        for leftover in ([temp, temp + "-wal", temp + "-shm"] if temp else []):
+            try:
+                os.unlink(leftover)
+            except OSError:
+                pass
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """Open the farm database, refusing first what SQLite would take wrongly: an empty file
+    next to the logs of earlier work is a farm that lost its database, not a new farm (its
+    job ids would name old jobs again), and a database we cannot write would fail at the
+    first submit, after SQLite made its -wal and -shm files read-only too."""
+    folder = os.path.dirname(path) or "."
+    try:
+        empty = os.path.getsize(path) == 0
+    except OSError as error:
+        raise storage_error(error, path) from error
+    if empty:
+        from .repair import has_history
+        if has_history(folder):
+            raise StorageError(
+                "the local farm database %s is empty, but this farm home holds the logs of "
+                "earlier work: the database was lost or cut short, and a new one in its place "
+                "would give new jobs the ids of old ones. Run `dccfutures farm repair`: it "
+                "moves the empty file aside and starts a new database whose job ids carry on "
+                "after the old ones" % path, "empty", path)
+    if not _writable(path):
+        raise _read_only(path)
+    for sidecar in (path + "-wal", path + "-shm"):
+        _make_private(sidecar)
+    try:
+        return sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as error:
+        raise storage_error(error, path) from error
+
+
+def _make_private(path: str) -> None:
+    """Give a -wal or -shm file of ours mode 0600: SQLite makes them with the database's
+    mode, so one made while the database was read-only would keep the farm read-only after
+    the database is writable again."""
+    try:
+        info = os.stat(path)
+        if stat.S_IMODE(info.st_mode) != 0o600 and (
+                not hasattr(os, "geteuid") or info.st_uid == os.geteuid()):
+            os.chmod(path, 0o600)
+    except OSError:
+        pass
 
 
 class Claimed:
@@ -173,11 +397,15 @@ class Store:
         self.supervisor_left = False  # what the last insert_jobs learned
         self.timeout = timeout
         self._lock = threading.RLock()
-        new = not os.path.exists(path)
-        self.db = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
-        if new:
-            os.chmod(path, 0o600)
-        self._ensure_schema()
+        if not os.path.exists(path):
+            _create(path)
+        check_private_file(path, "the farm database")  # on every open: it holds pickles
+        self.db = _connect(path)
+        try:
+            self._ensure_schema()
+        except BaseException:
+            self.db.close()
+            raise
 
     @_retrying
     def _ensure_schema(self) -> None:
@@ -191,9 +419,10 @@ class Store:
             row = None
         if row is None:
             self.db.executescript(_SCHEMA)  # IF NOT EXISTS: two processes racing here is fine
-        elif row[0] == 2:  # v3 adds farm-side dependencies
+        elif row[0] in (2, 3):
             with self.transaction() as db:
-                if db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == 2:
+                version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+                if version == 2:  # v3 adds farm-side dependencies
                     db.execute("ALTER TABLE work ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0")
                     db.execute("ALTER TABLE work ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
                     db.execute("CREATE TABLE IF NOT EXISTS deps(job_id INTEGER NOT NULL, idx"
@@ -201,9 +430,14 @@ class Store:
                                " NOT NULL)")
                     db.execute("CREATE INDEX IF NOT EXISTS deps_on ON deps(dep_job, dep_idx)")
                     db.execute("UPDATE meta SET value = 3 WHERE key = 'schema'")
+                    version = 3
+                if version == 3:  # v4 records who each worker is, not only its pid
+                    db.execute("ALTER TABLE workers ADD COLUMN ticks INTEGER")
+                    db.execute("ALTER TABLE workers ADD COLUMN token TEXT")
+                    db.execute("UPDATE meta SET value = 4 WHERE key = 'schema'")
         elif row[0] != SCHEMA_VERSION:
-            raise RuntimeError("the farm database %s has schema %s, this dccfutures expects %d"
-                               % (self.path, row[0], SCHEMA_VERSION))
+            raise FarmError("the farm database %s has schema %s, this dccfutures expects %d"
+                            % (self.path, row[0], SCHEMA_VERSION))
 
     def close(self) -> None:
         with self._lock:
@@ -228,11 +462,32 @@ class Store:
             return self.store.db
 
         def __exit__(self, kind, value, tb):
+            store = self.store
             try:
-                self.store.db.execute("COMMIT" if kind is None else "ROLLBACK")
+                if kind is None:
+                    try:
+                        store.db.execute("COMMIT")
+                    except sqlite3.Error as error:  # a full disk: nothing of it was written
+                        store._rollback()
+                        raise storage_error(error, store.path) from error
+                else:
+                    store._rollback()
+                    # A reader's lock conflict is left to @_retrying around it.
+                    if isinstance(value, sqlite3.Error) and not (
+                            self.mode != "IMMEDIATE" and _busy(value)):
+                        raise storage_error(value, store.path) from value
             finally:
-                self.store._lock.release()
+                store._lock.release()
             return False
+
+    def _rollback(self) -> None:
+        """End the transaction, whatever state a failed statement left it in (a COMMIT that
+        failed on a full disk may leave it open, and the next BEGIN would fail)."""
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     def _begin_immediate(self) -> None:
         """Take the write lock, retrying every 0.1 ms at first.
@@ -246,9 +501,9 @@ class Store:
             try:
                 self.db.execute("BEGIN IMMEDIATE")
                 return
-            except sqlite3.OperationalError as error:
+            except sqlite3.Error as error:
                 if not _busy(error) or time.monotonic() > deadline:
-                    raise
+                    raise storage_error(error, self.path) from error
             time.sleep(delay)
             delay = min(delay * 2, 0.005)
 
@@ -269,6 +524,25 @@ class Store:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('supervisor', ?)",
                        (1 if present else 0,))
         return True
+
+    @_retrying
+    def revision(self) -> int:
+        """The global revision counter: a new poller's starting point."""
+        with self._lock:
+            return self.db.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0]
+
+    @_retrying
+    def healthy(self) -> bool:
+        """Whether SQLite finds the database sound (``PRAGMA quick_check``)."""
+        with self._lock:
+            return self.db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+
+    @_retrying
+    def next_job_id(self) -> int:
+        with self._lock:
+            row = self.db.execute("SELECT MAX(seq) FROM sqlite_sequence WHERE name = 'jobs'"
+                                  ).fetchone()
+        return (row[0] or 0) + 1
 
     @_retrying
     def data_version(self) -> int:
@@ -529,7 +803,7 @@ class Store:
                     if worker is not None:
                         held.setdefault(worker, []).append(row_id)
                         current = files[worker][0] if worker in files else None
-                        if current is not None and current[:2] == (row_id, attempt):
+                        if current is not None and tuple(current[:2]) == (row_id, attempt):
                             running.append((worker, worker, current[2], row_id))
                 db.executemany("UPDATE work SET status = 'killed', worker = NULL, finished = ?,"
                                " waiting = 0, rev = ? WHERE id = ?",
@@ -559,11 +833,10 @@ class Store:
                 files[worker] = worker_files(worker)
             current, finished = files[worker]
             entry = finished.get(row_id)
-            if entry is not None and entry[0] == attempt and (
-                    current is None or current[:2] != (row_id, attempt)):
+            if finished_now(current, row_id, attempt, entry):
                 done.setdefault(worker, []).append(
                     (Claimed(row_id, job_id, idx, attempt, None, 0, None),) + entry[1:3]
-                    + (self._worker_log(db, worker),) + entry[3:])
+                    + (self._worker_log(db, worker),) + entry[3:5])
         for worker, items in done.items():
             self._finish(db, worker, items, rev, now)
         return {item[0].row_id for items in done.values() for item in items}
@@ -763,11 +1036,16 @@ class Store:
 
     # -- workers -------------------------------------------------------------------------
 
-    def register_worker(self, pid: int, pool: str, supervisor: int, log_path: str) -> None:
+    def register_worker(self, pid: int, pool: str, supervisor: int, log_path: str,
+                        ticks: Optional[int] = None, token: Optional[str] = None) -> None:
+        """A worker starts: ``ticks`` is when process ``pid`` started and ``token`` what its
+        processes carry (see processes.py), so that no one ever signals its pid once it is
+        another process's."""
         now = time.time()
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO workers(pid, pool, supervisor, started, heartbeat,"
-                       " log_path) VALUES (?,?,?,?,?,?)", (pid, pool, supervisor, now, now, log_path))
+                       " log_path, ticks, token) VALUES (?,?,?,?,?,?,?,?)",
+                       (pid, pool, supervisor, now, now, log_path, ticks, token))
 
     def heartbeat(self, pid: int, current: Optional[Tuple[int, int, int]],
                   progress: Sequence[Tuple[int, int, float, Optional[str]]]) -> None:
@@ -906,15 +1184,18 @@ class Store:
     # -- supervisor ----------------------------------------------------------------------
 
     @_retrying
-    def workers(self) -> List[Tuple[int, str, int, float, Optional[int], Optional[int], str, int]]:
+    def workers(self) -> List[Tuple[int, str, int, float, Optional[int], Optional[int], str, int,
+                                    Optional[int], Optional[str]]]:
+        """``(pid, pool, supervisor, heartbeat, job_id, idx, log_path, killed, ticks,
+        token)`` of each registered worker."""
         with self._lock:
             return self.db.execute("SELECT pid, pool, supervisor, heartbeat, job_id, idx, log_path,"
-                                   " killed FROM workers").fetchall()
+                                   " killed, ticks, token FROM workers").fetchall()
 
     def worker_lost(self, pid: int, lost_outcome, current: Optional[Tuple[int, int, int]] = None,
                     deliberate: bool = False,
-                    finished: Optional[Dict[int, Tuple[int, str, bytes, int, int]]] = None
-                    ) -> List[str]:
+                    finished: Optional[Dict[int, Tuple[int, str, bytes, int, int]]] = None,
+                    verdict: Optional[bytes] = None) -> List[str]:
         """A worker died. Items it finished but had not reported land as finished (from its
         finished file, ``finished``); the others go back to pending, and the one it was
         running is charged an attempt and fails with ``WorkerLostError`` once out of attempts.
@@ -924,7 +1205,8 @@ class Store:
         whatever becomes of it; so does an item killed while the worker ran it. Items it had
         only claimed are given back uncharged. ``deliberate``: we stopped it (a kill, a farm
         stop), so nothing is charged. ``lost_outcome(attempts, log_tail)`` encodes the error.
-        Returns the wake-up FIFOs of clients whose jobs changed.
+        ``verdict``: the encoded outcome the item it was running fails with at once (it ran
+        past its time limit), whatever attempts it has left. Returns the wake-up FIFOs of clients whose jobs changed.
         """
         now = time.time()
         self.pokes = []
@@ -944,9 +1226,9 @@ class Store:
                 return []
             rev = self._bump(db)
             reported = [(Claimed(r[0], r[1], r[2], r[3], None, 0, None),) + finished[r[0]][1:3]
-                        + (log_path,) + finished[r[0]][3:]
-                        for r in rows if finished and finished.get(r[0], (0,))[0] == r[3]
-                        and (current is None or current[:2] != (r[0], r[3]))]
+                        + (log_path,) + finished[r[0]][3:5]
+                        for r in rows if finished and finished_now(current, r[0], r[3],
+                                                                   finished.get(r[0]))]
             changed = self._finish(db, pid, reported, rev, now) if reported else []
             landed = {item[0].row_id for item in reported}
             touched: Dict[int, Dict[Tuple[str, str], int]] = {}
@@ -954,16 +1236,20 @@ class Store:
             for row_id, job_id, idx, attempts, max_attempts in rows:
                 if row_id in landed:
                     continue
-                ran = current is not None and current[:2] == (row_id, attempts)
+                ran = current is not None and tuple(current[:2]) == (row_id, attempts)
                 charged = ran and not deliberate
                 if ran and log_path:
                     db.execute("UPDATE work SET log_path = ?, log_start = ?, log_end = ? WHERE"
                                " id = ?", (log_path, current[2], log_end, row_id))
-                if charged and attempts >= max_attempts:
-                    tail = _read_tail(log_path, current[2], log_end) if log_path else ""
+                if ran and verdict is not None or charged and attempts >= max_attempts:
+                    if ran and verdict is not None:
+                        outcome = verdict
+                    else:
+                        tail = _read_tail(log_path, current[2], log_end) if log_path else ""
+                        outcome = lost_outcome(attempts, tail)
                     db.execute("UPDATE work SET status = 'failed', result = ?, worker = NULL,"
                                " finished = ?, rev = ? WHERE id = ?",
-                               (lost_outcome(attempts, tail), now, rev, row_id))
+                               (outcome, now, rev, row_id))
                     new = FAILED
                     ended.append((job_id, idx, FAILED))
                 else:
@@ -977,11 +1263,44 @@ class Store:
             notify = self._notify(db, changed + list(touched) + self._settle(db, ended, rev, now))
         return notify + self.pokes
 
+    def land_reports(self, pid: int, current: Optional[Tuple[int, ...]],
+                     finished: Dict[int, Tuple]) -> List[str]:
+        """Record the items a live worker finished but has not reported (from its files):
+        its next item holds the GIL (most DCC commands do), so its reporter thread cannot
+        run. Its own report, when it comes, finds them landed. Returns the wake-up FIFOs."""
+        now = time.time()
+        self.pokes = []
+        with self.transaction() as db:
+            rows = db.execute("SELECT id, job_id, idx, attempts FROM work WHERE worker = ? AND"
+                              " status = 'running'", (pid,)).fetchall()
+            log_path = self._worker_log(db, pid)
+            items = [(Claimed(r[0], r[1], r[2], r[3], None, 0, None),) + finished[r[0]][1:3]
+                     + (log_path,) + finished[r[0]][3:5]
+                     for r in rows if finished_now(current, r[0], r[3], finished.get(r[0]))]
+            if not items:
+                return []
+            rev = self._bump(db)
+            changed = self._finish(db, pid, items, rev, now)
+            notify = self._notify(db, changed)
+        return notify + self.pokes
+
     @_retrying
     def registered(self, pid: int) -> bool:
         with self._lock:
             return self.db.execute("SELECT 1 FROM workers WHERE pid = ?",
                                    (pid,)).fetchone() is not None
+
+    @_retrying
+    def timelimit(self, row_id: int) -> float:
+        """The ``timelimit`` job field (seconds) of a work item's job; 0 for none."""
+        with self._lock:
+            row = self.db.execute("SELECT j.fields FROM work w JOIN jobs j ON j.id = w.job_id"
+                                  " WHERE w.id = ?", (row_id,)).fetchone()
+        try:
+            limit = float(json.loads(row[0]).get("timelimit") or 0) if row else 0.0
+        except (TypeError, ValueError, AttributeError):
+            return 0.0
+        return limit if limit > 0 else 0.0  # Qube's -1 (and NaN): none
 
     @_retrying
     def item_ref(self, row_id: int) -> Optional[Tuple[int, int]]:

@@ -2,8 +2,10 @@
 
 It owns the workers (they are its children and die with it), starts them when there is work,
 notices when one dies and gives its items back (or fails them with ``WorkerLostError`` once out
-of attempts), and leaves after ``local.idle_timeout`` seconds without work. A client starts it on
-first use; a lock file guarantees there is only one.
+of attempts), ends what a worker's items started once the worker is gone (it is a child
+subreaper, see processes.py) and items that run past their ``timelimit``, and leaves after
+``local.idle_timeout`` seconds without work. A client starts it on first use; a lock file
+guarantees there is only one.
 
 It never unpickles anything: payloads are only ever loaded by workers.
 """
@@ -12,6 +14,7 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 import select
 import signal
 import subprocess
@@ -22,10 +25,10 @@ from typing import Dict, List, Optional, Tuple
 from ... import config as config_module
 from ... import payload, scene_copies
 from ...runtime.bootstrap import worker_command
-from ...errors import WorkerLostError
-from . import clean, wakeup
+from ...errors import FarmError, TimeLimitError, WorkerLostError
+from . import clean, processes, wakeup
 from .home import Home, read_current_item, read_finished, take_output
-from .store import Store
+from .store import LOW_SPACE, Store, StorageError, TroubleLog, free_bytes
 
 CLEAN_EVERY = 3600.0
 ENDED_EVERY = 1.0  # how often jobs that ended are looked for (scene copies, hooks, news)
@@ -37,6 +40,14 @@ MIN_CYCLE = 0.01  # a burst of submits pokes us thousands of times: look at most
 # the supervisor's looks cost a tenth of the farm's CPU under a stream of separate submits.
 SETTLED_CYCLE = 0.05
 HEARTBEATS_EVERY = 0.5  # seconds between looks at the workers' heartbeats
+TROUBLE_QUIET = 5.0  # storage trouble not seen for this long is over (some looks are rare)
+# Our log notes the job ids handed out so far at start and every this many jobs: a database
+# made after a broken one hands out ids past them (see repair.py).
+ID_NOTE_EVERY = 100
+# A worker reports what it finished from a thread within milliseconds, unless its next item
+# holds the GIL (most DCC commands): then we report it, from its finished file, once that
+# file is this old. While workers run we look at least this often.
+STALE_REPORT = 0.05
 
 
 class Supervisor:
@@ -46,9 +57,27 @@ class Supervisor:
         self.lock_fd = lock_fd
         self.early_deaths: Dict[str, int] = {}
         self.retired = 0  # workers asked to leave to make room for another pool's
+        self.reports_seen: Dict[int, Tuple[int, int]] = {}  # pid -> finished file looked at
         self.cpu_seen: Dict[int, int] = {}
         self.children: Dict[int, Tuple[str, subprocess.Popen]] = {}
+        # Who each child is (its start time and the token its processes carry, see
+        # processes.py), and the out-of-memory kills counted when it started.
+        self.identity: Dict[int, Tuple[Optional[int], str]] = {}
+        self.oom_kills: Dict[int, Optional[int]] = {}
+        self.sent_kill: set = set()  # children we SIGKILLed
+        self.signals: Dict[int, int] = {}  # reaped children: the signal that ended them
+        self.limits: Dict[int, Tuple[Tuple[int, int], float]] = {}  # pid -> item, timelimit
+        self.timed_out: Dict[int, Tuple[Tuple[int, int], float]] = {}
+        self.started = processes.start_time(os.getpid())
+        processes.become_subreaper()  # what items leave behind becomes ours, not init's
         self.start_logs: Dict[int, str] = {}  # a child's output until it opens its own log
+        # Workers reaped whose end is not in the store yet (a full disk, a locked database):
+        # pid -> (pool, how it ended, its output before it opened its log).
+        self.unrecorded: Dict[int, Tuple[str, str, str]] = {}
+        self.spared: set = set()  # workers missing heartbeats left alone on a full disk
+        self.troubles = TroubleLog(log)
+        self.starting = True  # our presence recorded, the last supervisor's workers recovered
+        self.ids_noted = 0
         self.waker = wakeup.Waker(home.supervisor_fifo)
         self.stopping = False
         self.idle_since: Optional[float] = None
@@ -73,27 +102,42 @@ class Supervisor:
         self.stopping = True
 
     def run(self) -> None:
-        self.store.set_supervisor(True)
-        self._recover()
         try:
             heartbeats_checked = 0.0
             while not self.stopping:
-                changed = self._reap()
-                if time.monotonic() - heartbeats_checked > HEARTBEATS_EVERY:
-                    heartbeats_checked = time.monotonic()
-                    self._check_heartbeats()
-                changed = self._schedule() or changed
-                if time.time() - self.last_clean > CLEAN_EVERY:
-                    self._clean()
-                if time.time() - self.ended_checked > ENDED_EVERY:
-                    self._jobs_ended()
-                if self._idle_for() > self.settings.idle_timeout:
-                    self._stop_workers()
-                    if self._leave():
-                        log("idle for %.0f s: leaving" % self.settings.idle_timeout)
-                        break
+                changed = False
+                try:
+                    if self.starting:
+                        self.store.set_supervisor(True)
+                        self._recover()
+                        self._note_ids(self.store.next_job_id() - 1)
+                        self.starting = False
+                    changed = self._reap()
+                    if time.monotonic() - heartbeats_checked > HEARTBEATS_EVERY:
+                        heartbeats_checked = time.monotonic()
+                        self._check_heartbeats()
+                        self._check_timelimits()
+                    changed = self._schedule() or changed
+                    self._land_stale_reports()
+                    if time.time() - self.last_clean > CLEAN_EVERY:
+                        self._clean()
+                    if time.time() - self.ended_checked > ENDED_EVERY:
+                        self._jobs_ended()
+                    if self._idle_for() > self.settings.idle_timeout:
+                        self._stop_workers()
+                        if self._leave():
+                            log("idle for %.0f s: leaving" % self.settings.idle_timeout)
+                            break
+                    if not self.unrecorded:
+                        self.troubles.worked(TROUBLE_QUIET)
+                except (StorageError, OSError) as error:
+                    # A full disk, a locked or broken database: said once, tried again each
+                    # cycle. Leaving would not help: every client would start a supervisor
+                    # again, into the same error.
+                    self.troubles.failed(error)
                 time.sleep(MIN_CYCLE if changed or not self.children else SETTLED_CYCLE)
-                ready, _, _ = select.select([self.waker.fd, self.signal_r], [], [], 1.0)
+                ready, _, _ = select.select([self.waker.fd, self.signal_r], [], [],
+                                            2 * STALE_REPORT if self.children else 1.0)
                 if self.waker.fd in ready:
                     self.waker.drain()
                 if self.signal_r in ready:
@@ -105,13 +149,20 @@ class Supervisor:
             self._shutdown()
 
     def _recover(self) -> None:
-        """Workers recorded by an earlier supervisor died with it: give their items back, and
-        end what their items started (a render must not run twice side by side)."""
-        for row in self.store.workers():
-            if row[0] not in self.children:
-                if _is_our_worker(row[0], self.home.path):
-                    _killpg(row[0])
-                self._lost(row[0], "died with its supervisor (pid %d)" % row[2])
+        """Workers recorded by an earlier supervisor died with it: end what their items
+        started, wherever it went (a render must not run twice side by side), then give their
+        items back. A worker's pid is only signalled while it is still that worker."""
+        stale = [row for row in self.store.workers() if row[0] not in self.children]
+        processes.end_workers((row[0], row[8], row[9]) for row in stale)
+        for row in stale:
+            self._lost(row[0], "died with its supervisor (pid %d)" % row[2])
+        try:
+            names = os.listdir(self.home.run_dir)
+        except OSError:
+            names = []
+        for name in names:
+            if name.startswith("pool-"):  # for workers that never started: none will now
+                _remove(os.path.join(self.home.run_dir, name))
 
     def _reap(self) -> bool:
         """Reap children that ended; True when a worker was among them."""
@@ -120,25 +171,45 @@ class Supervisor:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return reaped
+                break
             if pid == 0:
-                return reaped
+                break
             if pid in self.children:
                 reaped = True
                 pool = self.children.pop(pid)[0]
                 output = take_output(self.start_logs.pop(pid, ""))
+                started, token = self.identity.pop(pid, (None, ""))
+                _remove(self._pool_file(token))
+                # What its items started ends with it: in its process group (kept by a
+                # process we adopted) or anywhere else, found by its token.
+                processes.end_workers([(pid, started, token)], groups=[pid])
                 if os.WIFSIGNALED(status):
+                    self.signals[pid] = os.WTERMSIG(status)
                     how = "was killed by %s" % _signal_name(os.WTERMSIG(status))
                 else:
                     how = "exited with code %d" % os.WEXITSTATUS(status)
+                self.unrecorded[pid] = (pool, how, output or "")
+        self._record_ends()
+        return reaped
+
+    def _record_ends(self) -> None:
+        """Record how reaped workers ended. One the store cannot take now (a full disk, a
+        locked database) waits for the next cycle; its files in run/ keep what it was
+        running and what it finished, so nothing it did is lost meanwhile."""
+        for pid, (pool, how, output) in list(self.unrecorded.items()):
+            try:
                 if self.store.registered(pid):
-                    if output and output.strip():
+                    if output.strip():
                         log("worker %d wrote before it opened its log:\n%s"
                             % (pid, output.rstrip("\n")))
                     self.early_deaths.pop(pool, None)
                     self._lost(pid, how)
                 else:
-                    self._died_early(pool, pid, how, (output or "").rstrip("\n"))
+                    self._died_early(pool, pid, how, output.rstrip("\n"))
+            except (StorageError, OSError) as error:
+                self.troubles.failed(error)
+                return
+            del self.unrecorded[pid]
 
     def _died_early(self, pool: str, pid: int, how: str, output: str) -> None:
         """A worker that never got going: after a few in a row, fail the pool's work with the
@@ -157,27 +228,68 @@ class Supervisor:
 
     def _lost(self, pid: int, how: str) -> None:
         given_up: List[str] = []
+        current = read_current_item(self.home.worker_item(pid))
+        stopped = any(row[0] == pid and row[7] for row in self.store.workers())
+        timed_out = self.timed_out.get(pid)
+        verdict, note = None, ""
+        if timed_out and current and tuple(current[:2]) == timed_out[0]:
+            how = "was killed for running past its timelimit of %g s" % timed_out[1]
+            verdict = _encode_time_limit(timed_out[1])
+            given_up.append("after %g s: TimeLimitError" % timed_out[1])
+        elif self.signals.get(pid) == signal.SIGKILL and not stopped and \
+                pid not in self.sent_kill:
+            note = _unexpected_kill(self.oom_kills.get(pid))
 
         def outcome(attempts: int, tail: str) -> bytes:
-            error = WorkerLostError("the worker process (pid %d) running this item %s, on each "
-                                    "of %d attempts" % (pid, how, attempts), tail, attempts)
+            error = WorkerLostError("the worker process (pid %d) running this item %s%s, on "
+                                    "each of %d attempts" % (pid, how, note, attempts), tail,
+                                    attempts)
             given_up.append("after %d attempts: WorkerLostError" % attempts)
             return payload.encode_outcomes([payload.failure(error, "")])
-        current = read_current_item(self.home.worker_item(pid))
+        self.reports_seen.pop(pid, None)
         item = self.store.item_ref(current[0]) if current else None
         running = "%d:%d" % item if item else "its item"
         doing = ", running %s (attempt %d)" % (running, current[1]) if current else \
             ", running no item"
-        if any(row[0] == pid and row[7] for row in self.store.workers()):
+        if stopped:
             doing += " (stopped on purpose%s)" % (": no attempt is charged" if current else "")
-        log("worker %d %s%s" % (pid, how, doing))
         finished = read_finished(self.home.worker_finished(pid))
-        wakeup.poke_all(self.store.worker_lost(pid, outcome, current, finished=finished))
+        # Killed for an item that finished meanwhile: the one it ran next is not charged.
+        wakeup.poke_all(self.store.worker_lost(pid, outcome, current, finished=finished,
+                                               verdict=verdict,
+                                               deliberate=bool(timed_out) and verdict is None))
+        log("worker %d %s%s%s" % (pid, how, doing, note))  # once recorded: may be tried again
         for why in given_up:
             log("gave up %s %s" % (running, why))
         _remove(self.home.worker_fifo(pid))
         _remove(self.home.worker_item(pid))
         _remove(self.home.worker_finished(pid))
+        for known in (self.signals, self.limits, self.timed_out, self.oom_kills):
+            known.pop(pid, None)
+        self.sent_kill.discard(pid)
+
+    def _land_stale_reports(self) -> None:
+        """Report the items a worker finished and could not report itself (see
+        STALE_REPORT): one stat of its finished file per worker and look."""
+        now = time.time()
+        for pid in list(self.children):
+            path = self.home.worker_finished(pid)
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            seen = (info.st_mtime_ns, info.st_size)
+            if not info.st_size or now - info.st_mtime < STALE_REPORT or \
+                    self.reports_seen.get(pid) == seen:
+                continue
+            self.reports_seen[pid] = seen
+            try:
+                wakeup.poke_all(self.store.land_reports(
+                    pid, read_current_item(self.home.worker_item(pid)), read_finished(path)))
+            except StorageError as error:  # the worker reports them itself once it can
+                self.troubles.failed(error)
+            except Exception as error:
+                log("reporting what worker %d finished failed: %s" % (pid, error))
 
     def _check_heartbeats(self) -> None:
         """Kill a worker whose heartbeat stopped, unless its CPU time still advances: a long
@@ -187,13 +299,53 @@ class Supervisor:
         for pid, _, _, heartbeat, *_ in self.store.workers():
             if pid not in self.children or heartbeat >= deadline:
                 self.cpu_seen.pop(pid, None)
+                self.spared.discard(pid)
                 continue
             cpu, stopped = _cpu_time(pid)
             if cpu is not None and not stopped and cpu != self.cpu_seen.get(pid):
                 self.cpu_seen[pid] = cpu
                 continue
+            free = free_bytes(self.home.path)
+            if free is not None and free < LOW_SPACE and not stopped:
+                if pid not in self.spared:  # its heartbeats may be what could not be written
+                    self.spared.add(pid)
+                    log("worker %d missed its heartbeats while the farm home's disk has no room "
+                        "(%d bytes free): left running" % (pid, free))
+                continue
             log("worker %d missed its heartbeats for %.0f s and is %s: killing it"
                 % (pid, self.settings.lease_timeout, "stopped" if stopped else "idle"))
+            self._kill(pid)
+
+    def _check_timelimits(self) -> None:
+        """End an item that ran longer than its job's ``timelimit`` (seconds, as Qube's):
+        its worker is killed with everything the item started, and the item fails with
+        ``TimeLimitError`` at once (see :meth:`_lost`). An item starts when its worker
+        writes its current-item file, whose modification time therefore says when."""
+        now = time.time()
+        for pid in list(self.children):
+            path = self.home.worker_item(pid)
+            current = read_current_item(path)
+            if current is None or pid in self.timed_out:
+                continue
+            known = self.limits.get(pid)
+            if known is None or known[0] != tuple(current[:2]):
+                known = self.limits[pid] = (tuple(current[:2]), self.store.timelimit(current[0]))
+            try:
+                ran = now - os.stat(path).st_mtime
+            except OSError:
+                continue
+            if known[1] and ran > known[1]:
+                item = self.store.item_ref(current[0])
+                log("%s ran longer than its timelimit of %g s: killing worker %d with what it "
+                    "started" % ("%d:%d" % item if item else "an item", known[1], pid))
+                self.timed_out[pid] = known
+                self._kill(pid)
+
+    def _kill(self, pid: int) -> None:
+        """SIGKILL a worker with its process group. It is our child, reaped only by
+        :meth:`_reap`, which forgets it: until then its pid cannot be another's."""
+        if pid in self.children:
+            self.sent_kill.add(pid)
             _killpg(pid)
 
     def _schedule(self) -> bool:
@@ -236,26 +388,43 @@ class Supervisor:
             self._fail_pool(pool, missing)
             return
         python = spec.get("python") or sys.executable
+        # The pool (a DCC job's cloned environment among it) goes through a private file,
+        # never the command line, which every user reads (ps) and which holds 128 KB at most.
+        token = secrets.token_hex(8)
+        pool_file = self._pool_file(token)
+        try:
+            _write_private(pool_file, pool)
+        except OSError as error:
+            self._fail_pool(pool, "cannot write %s for this job's work: %s" % (pool_file, error))
+            return
         command = worker_command(python, spec.get("bootstrap"), "dccfutures.farms.local.worker",
-                                 ["--home", self.home.path, "--pool", pool,
+                                 ["--home", self.home.path, "--pool-file", pool_file,
                                   "--supervisor", str(os.getpid()),
+                                  "--supervisor-start", str(self.started or 0),
                                   "--heartbeat", str(self.settings.heartbeat),
                                   "--max-log-mb", str(self.settings.max_log_mb)])
+        env = _worker_environment(spec.get("env"))
+        env[processes.WORKER_VAR] = token
         start_log = self.home.new_start_log()
         try:
             with open(start_log, "ab") as log_file:
                 child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
                                          stderr=subprocess.STDOUT, start_new_session=True,
-                                         close_fds=True,
-                                         env=_worker_environment(spec.get("env")),
-                                         cwd=self.home.path)
+                                         close_fds=True, env=env, cwd=self.home.path)
         except OSError as error:
             _remove(start_log)
+            _remove(pool_file)
             self._fail_pool(pool, "cannot start %s for this job's work: %s" % (command[0], error))
             return
         self.children[child.pid] = (pool, child)
+        self.identity[child.pid] = (processes.start_time(child.pid), token)
+        self.oom_kills[child.pid] = processes.oom_kills()
         self.start_logs[child.pid] = start_log
         log("started worker %d for %s" % (child.pid, _pool_label(spec)))
+
+    def _pool_file(self, token: str) -> str:
+        """Where a worker we start reads its pool (see :meth:`_spawn`); it removes it."""
+        return os.path.join(self.home.run_dir, "pool-%s" % token) if token else ""
 
     def _fail_pool(self, pool: str, reason: str) -> None:
         log(reason)
@@ -302,14 +471,22 @@ class Supervisor:
                 return
             for job in ended:
                 self.ended_seen[(job["id"], job["finished"])] = now
+            self._note_ids(max(job["id"] for job in ended))
             for key, seen in list(self.ended_seen.items()):
                 if seen < now - 3 * ENDED_OVERLAP:
                     del self.ended_seen[key]
             _, active = self.store.scene_copies(now)
             for job in ended:
                 self._job_ended(job, active)
+        except StorageError as error:  # looked at again: ENDED_OVERLAP covers the gap
+            self.troubles.failed(error)
         except Exception as error:
             log("looking at ended jobs failed: %s" % error)
+
+    def _note_ids(self, highest: int) -> None:
+        if highest and (not self.ids_noted or highest >= self.ids_noted + ID_NOTE_EVERY):
+            self.ids_noted = highest
+            log("job ids handed out so far: up to job %d" % highest)
 
     def _job_ended(self, job: Dict, active_copies: set) -> None:
         bootstrap = job["package"].get("bootstrap") or {}
@@ -359,6 +536,8 @@ class Supervisor:
                                   live_workers=set(self.children))
             if removed:
                 log("removed %d jobs older than %s days" % (removed, self.settings.retention_days))
+        except StorageError as error:
+            self.troubles.failed(error)
         except Exception as error:
             log("clean-up failed: %s" % error)
 
@@ -373,7 +552,10 @@ class Supervisor:
 
     def _stop_workers(self) -> None:
         """Stop every worker (SIGTERM, then SIGKILL after 5 s); their items go back uncharged."""
-        self.store.mark_stopping(self.children)
+        try:
+            self.store.mark_stopping(self.children)
+        except StorageError as error:  # they are stopped all the same
+            self.troubles.failed(error)
         for pid in list(self.children):
             _signal(pid, signal.SIGTERM)
             wakeup.poke(self.home.worker_fifo(pid))
@@ -401,6 +583,33 @@ def _encode_failure(reason: str) -> bytes:
     return payload.encode_outcomes([payload.failure(RuntimeError(reason), "")])
 
 
+def _encode_time_limit(limit: float) -> bytes:
+    error = TimeLimitError("this item ran longer than its timelimit of %g s and was ended, with "
+                           "the processes it started" % limit, limit)
+    return payload.encode_outcomes([payload.failure(error, "")])
+
+
+def _unexpected_kill(oom_kills_before: Optional[int]) -> str:
+    """What we can say of a SIGKILL we did not send: the kernel's out-of-memory killer
+    sends those, and counts them (/proc/vmstat; no dmesg needed)."""
+    now = processes.oom_kills()
+    if oom_kills_before is not None and now is not None and now > oom_kills_before:
+        return (" (not by dccfutures: most likely the kernel's out-of-memory killer, which "
+                "ended %d process%s while this worker ran)"
+                % (now - oom_kills_before, "" if now - oom_kills_before == 1 else "es"))
+    return " (not by dccfutures: possibly the kernel's out-of-memory killer)"
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write a new file only we can read (the farm home is ours alone as well)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with open(fd, "w", encoding="utf-8", closefd=False) as handle:
+            handle.write(text)
+    finally:
+        os.close(fd)
+
+
 def _pool_spec(pool: str) -> dict:
     import json
     return json.loads(pool)
@@ -415,6 +624,7 @@ def _worker_environment(cloned: Optional[Dict[str, str]] = None) -> Dict[str, st
     """The supervisor's environment, or the one a DCC job cloned from the artist's session
     (a DCC boots with it: module paths, licences); dccfutures importable either way."""
     env = dict(cloned) if cloned else dict(os.environ)
+    env.pop(processes.WORKER_VAR, None)  # a worker gets its own (see _spawn); a hook none
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))))
     paths = [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -429,6 +639,7 @@ def _client_alive(fifo: str) -> bool:
 
 
 def _signal(pid: int, signum: int) -> None:
+    """Signal a child of ours (not reaped yet, so its pid is its own)."""
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
@@ -436,22 +647,11 @@ def _signal(pid: int, signum: int) -> None:
 
 
 def _killpg(pid: int) -> None:
+    """SIGKILL a child of ours with the process group it leads."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         _signal(pid, signal.SIGKILL)
-
-
-def _is_our_worker(pid: int, home: str) -> bool:
-    """Whether process group ``pid`` is still a worker of this farm (and not a reused pid)."""
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as handle:
-            words = handle.read().split(b"\0")
-    except OSError:
-        return False
-    # Substrings: under `maya -batch` both sit inside the -command argument.
-    return (any(b"dccfutures.farms.local.worker" in word for word in words)
-            and any(home.encode() in word for word in words))
 
 
 def _cpu_time(pid: int) -> Tuple[Optional[int], bool]:
@@ -486,8 +686,11 @@ def _open_log(path: str, start_log: Optional[str]) -> None:
 
 
 def log(message: str) -> None:
-    print("%s dccfutures supervisor %d: %s" % (time.strftime("%Y-%m-%d %H:%M:%S"), os.getpid(),
-                                               message), flush=True)
+    try:
+        print("%s dccfutures supervisor %d: %s" % (time.strftime("%Y-%m-%d %H:%M:%S"),
+                                                   os.getpid(), message), flush=True)
+    except OSError:  # a full disk: the line is lost, the supervisor must not be
+        pass
 
 
 def acquire_lock(home: Home, wait: float = 1.0) -> Optional[int]:
@@ -506,8 +709,14 @@ def acquire_lock(home: Home, wait: float = 1.0) -> Optional[int]:
                 os.close(fd)
                 return None
             time.sleep(0.01)
-    os.ftruncate(fd, 0)
-    os.write(fd, b"%d\n" % os.getpid())
+    try:  # in place, at a fixed width: a full disk has no room for a new block
+        # With our start time: a client that reads an earlier supervisor's pid here (we hold
+        # the lock, and have not written yet) must not signal whoever has that pid now.
+        os.pwrite(fd, b"%-20d %-20d\n" % (os.getpid(), processes.start_time(os.getpid()) or 0),
+                  0)
+        os.ftruncate(fd, 42)
+    except OSError:  # a new lock file on a full disk: clients see a supervisor starting
+        pass
     return fd
 
 
@@ -521,11 +730,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     lock = acquire_lock(home)
     if lock is None:
         return  # another supervisor runs this home
-    for name in ("QBLVL", "DCCFUTURES_JOB_ID", "DCCFUTURES_WORK_ID"):
+    for name in ("QBLVL", "DCCFUTURES_JOB_ID", "DCCFUTURES_WORK_ID", processes.WORKER_VAR):
         os.environ.pop(name, None)  # the supervisor is nobody's job
     settings = config_module.load().local
     log("started (workers=%d, idle_timeout=%ss)" % (settings.workers, settings.idle_timeout))
-    Supervisor(home, Store(home.db), settings, lock).run()
+    try:
+        store = Store(home.db)
+    except FarmError as error:  # a broken database: one line says what to do
+        log("cannot open the farm database: %s" % error)
+        sys.exit(1)
+    Supervisor(home, store, settings, lock).run()
     log("stopped")
 
 
