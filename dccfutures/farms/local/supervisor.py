@@ -725,7 +725,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--home", required=True)
     parser.add_argument("--start-log", help="where the client saw our output until now")
     args = parser.parse_args(argv)
-    home = Home(args.home)
+    try:
+        home = Home(args.home)
+    except FarmError as error:  # the client checked the home first: a race, said in one line
+        print("dccfutures supervisor: %s" % error, file=sys.stderr)
+        sys.exit(1)
     _open_log(home.supervisor_log, args.start_log)
     lock = acquire_lock(home)
     if lock is None:
