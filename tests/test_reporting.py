@@ -74,6 +74,29 @@ def test_map_timeout_keeps_the_item_that_finished(local_executor, tmp_path):
     assert "complete" in row
 
 
+def _stop_with_item_0_finished_unreported(ex, farm_home, job_id, gate, finished):
+    """Items 0 and 1 claimed by one worker; let item 0 finish while the farm's write lock is
+    held (so its worker cannot report it), then SIGSTOP the worker. Returns its pid."""
+    db = ex.farm.store.db
+    wait_until(lambda: db.execute("SELECT COUNT(DISTINCT worker) FROM work WHERE job_id = ? AND"
+                                  " idx < 2 AND status = 'running'", (job_id,)).fetchone()[0],
+               what="items 0 and 1 claimed")
+    worker = db.execute("SELECT worker FROM work WHERE job_id = ? AND idx = 0",
+                        (job_id,)).fetchone()[0]
+    blocker = sqlite3.connect(os.path.join(farm_home, "farm.db"), isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        open(gate, "w").close()
+        wait_until(lambda: os.path.exists(finished), what="item 0 to finish")
+        record = os.path.join(farm_home, "run", "f-%d" % worker)  # see the README, Faults
+        wait_until(lambda: os.path.getsize(record), what="item 0 recorded as finished")
+        os.killpg(worker, signal.SIGSTOP)  # now it cannot even try
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    return worker
+
+
 def test_a_kill_never_turns_a_finished_unreported_item_into_killed(farm_home, farm_config,
                                                                   tmp_path):
     farm_config(workers=1)
@@ -82,24 +105,7 @@ def test_a_kill_never_turns_a_finished_unreported_item_into_killed(farm_home, fa
     gate, finished, never = (str(tmp_path / n) for n in ("gate", "finished", "never"))
     results = ex.map(workloads.wait_then_mark, [gate, never, never], [finished, None, None])
     job_id = ex.farm.jobs(limit=1)[0].id
-    db = ex.farm.store.db
-    wait_until(lambda: db.execute("SELECT COUNT(DISTINCT worker) FROM work WHERE job_id = ? AND"
-                                  " idx < 2 AND status = 'running'", (job_id,)).fetchone()[0],
-               what="items 0 and 1 claimed")
-    worker = db.execute("SELECT worker FROM work WHERE job_id = ? AND idx = 0",
-                        (job_id,)).fetchone()[0]
-    # Hold the farm's write lock: item 0 finishes, and its worker cannot report it ...
-    blocker = sqlite3.connect(os.path.join(farm_home, "farm.db"), isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        open(gate, "w").close()
-        wait_until(lambda: os.path.exists(finished), what="item 0 to finish")
-        record = os.path.join(farm_home, "run", "f-%d" % worker)  # see the README, Faults
-        wait_until(lambda: os.path.getsize(record), what="item 0 recorded as finished")
-        os.killpg(worker, signal.SIGSTOP)  # ... and now it cannot even try
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    worker = _stop_with_item_0_finished_unreported(ex, farm_home, job_id, gate, finished)
     try:
         assert ex.farm.kill(job_id) == 2  # items 1 and 2; item 0 had finished
         work = ex.farm.job(job_id).work
@@ -117,7 +123,6 @@ def test_a_kill_never_turns_a_finished_unreported_item_into_killed(farm_home, fa
     assert ex.farm.job(job_id).work[1].status == "killed"
 
 
-
 def test_cancelling_a_finished_unreported_item_gives_its_result(farm_home, farm_config,
                                                                  tmp_path):
     """``shutdown(cancel_futures=True)`` (and a map's timeout) cancel many futures at once:
@@ -130,23 +135,7 @@ def test_cancelling_a_finished_unreported_item_gives_its_result(farm_home, farm_
         for flag, mark in ((gate, finished), (never, None), (never, None)):
             batch.submit(workloads.wait_then_mark, flag, mark)
     job_id = batch.futures[0].job_id
-    db = ex.farm.store.db
-    wait_until(lambda: db.execute("SELECT COUNT(DISTINCT worker) FROM work WHERE job_id = ? AND"
-                                  " idx < 2 AND status = 'running'", (job_id,)).fetchone()[0],
-               what="items 0 and 1 claimed")
-    worker = db.execute("SELECT worker FROM work WHERE job_id = ? AND idx = 0",
-                        (job_id,)).fetchone()[0]
-    blocker = sqlite3.connect(os.path.join(farm_home, "farm.db"), isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        open(gate, "w").close()
-        wait_until(lambda: os.path.exists(finished), what="item 0 to finish")
-        record = os.path.join(farm_home, "run", "f-%d" % worker)
-        wait_until(lambda: os.path.getsize(record), what="item 0 recorded as finished")
-        os.killpg(worker, signal.SIGSTOP)
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    worker = _stop_with_item_0_finished_unreported(ex, farm_home, job_id, gate, finished)
     try:
         first, second, third = batch.futures
         # The poller would learn of item 0 on its own, but cancelling must not depend on it.
