@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	DCCFUTURES_HOME=$(CURDIR)/.demo-home $(PY) -m dccfutures.demo
 
-# The static check keeps the code valid for Python 3.9 (Maya 2023, Houdini 19.5).
+# The static checks keep the code valid for Python 3.9 (Maya 2023, Houdini 19.5), and its calls
+# into Maya and Houdini valid for the published stubs (mypy.ini: which files, and why).
 lint: $(STAMP)
 	$(VENV)/bin/vermin -t=3.9- --no-tips --violations --eval-annotations --backport typing dccfutures jobtypes maya_plugin tests benchmarks
+	$(PY) -m mypy
 
 test: lint
 	$(PY) -m pytest -q
@@ -27,4 +29,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .demo-home .bench-home .test-artifacts build dist *.egg-info
+	rm -rf $(VENV) .demo-home .bench-home .test-artifacts .mypy_cache build dist *.egg-info

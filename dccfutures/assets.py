@@ -7,9 +7,10 @@ install-jobtypes``, ``dccfutures maya install`` and ``dccfutures houdini install
 here, so they work from a plain ``pip install``.
 """
 import os
+import re
 import shutil
 import sys
-from typing import List
+from typing import List, Optional
 
 FOLDERS = ("jobtypes", "maya_plugin", "houdini_plugin", "shelves")
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -101,16 +102,11 @@ HOUDINI_PACKAGE = "dccfutures"
 def houdini_pref_dirs() -> List[str]:
     """Where ``dccfutures houdini install`` puts the package by default: $HOUDINI_USER_PREF_DIR,
     else every ``~/houdiniX.Y`` of Houdini 19.5 or later found on this machine."""
-    pattern = os.environ.get("HOUDINI_USER_PREF_DIR")
-    if pattern and "__HVER__" not in pattern:
-        return [os.path.expanduser(pattern)]
-    if not pattern:  # Houdini's default: ~/houdiniX.Y (macOS and Windows elsewhere)
-        base = os.path.expanduser("~/Library/Preferences/houdini") if sys.platform == "darwin" \
-            else os.path.join(os.path.expanduser("~"), "Documents") \
-            if sys.platform == "win32" else os.path.expanduser("~")
-        pattern = os.path.join(base, "houdini__HVER__")
+    pattern = _houdini_pref_pattern()
+    if "__HVER__" not in pattern:
+        return [pattern]
     # __HVER__ stands for the version (X.Y): every existing folder of Houdini 19.5 or later.
-    folder, name = os.path.split(os.path.expanduser(pattern))
+    folder, name = os.path.split(pattern)
     before, _, after = name.partition("__HVER__")
     found = []
     for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
@@ -122,6 +118,37 @@ def houdini_pref_dirs() -> List[str]:
                 (int(parts[0]), int(parts[1])) >= (19, 5):
             found.append(os.path.join(folder, entry))
     return found
+
+
+def houdini_pref_dir_for(version: str) -> str:
+    """The preferences folder Houdini ``version`` (X.Y) uses for this user."""
+    return _houdini_pref_pattern().replace("__HVER__", version)
+
+
+def houdini_pref_version(folder: str) -> Optional[str]:
+    """The Houdini version (X.Y) a preferences folder is for, from its name (``houdini20.5``,
+    macOS's ``houdini/20.5``, or $HOUDINI_USER_PREF_DIR's ``__HVER__`` part); None when its
+    name does not say (one folder for every version)."""
+    pattern = _houdini_pref_pattern()
+    if "__HVER__" in pattern:
+        head, _, tail = pattern.partition("__HVER__")
+        if folder.startswith(head) and folder.endswith(tail) and \
+                re.match(r"\d+\.\d+\Z", folder[len(head):len(folder) - len(tail)]):
+            return folder[len(head):len(folder) - len(tail)]
+    found = re.search(r"(?:^|houdini)(\d+\.\d+)\Z", os.path.basename(folder.rstrip(os.sep)))
+    return found.group(1) if found else None
+
+
+def _houdini_pref_pattern() -> str:
+    """$HOUDINI_USER_PREF_DIR, else Houdini's default (``__HVER__`` stands for X.Y)."""
+    pattern = os.environ.get("HOUDINI_USER_PREF_DIR")
+    if pattern:
+        return os.path.expanduser(pattern)
+    if sys.platform == "darwin":
+        return os.path.expanduser("~/Library/Preferences/houdini/__HVER__")
+    if sys.platform == "win32":
+        return os.path.join(os.path.expanduser("~"), "Documents", "houdini__HVER__")
+    return os.path.join(os.path.expanduser("~"), "houdini__HVER__")
 
 
 def install_houdini_package(packages: str) -> str:

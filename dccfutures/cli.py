@@ -502,20 +502,21 @@ def cmd_maya(args: argparse.Namespace) -> int:
               os.path.join(modules, "dccfutures.mod"), modules))
     if args.mayapy:
         return _pip_install(args.mayapy, os.path.join(target, "python"))
-    print("Then give Maya's Python the dependencies: mayapy -m pip install --target %s "
-          "cloudpickle PyYAML (or run this again with --mayapy PATH)"
-          % os.path.join(target, "python"))
+    print("Then give Maya's Python the dependencies: run this again with --mayapy PATH, or "
+          "run: %s" % _pip_command_line("mayapy", os.path.join(target, "python")))
     return 0
 
 
 def cmd_houdini(args: argparse.Namespace) -> int:
-    """houdini install|uninstall [--prefs DIR]: the Houdini package for this user."""
+    """houdini install|uninstall [--prefs DIR] [--hython PATH]...: the Houdini package for this
+    user; each hython installs the dependencies for the Houdini of its own version."""
     from . import assets
     prefs = [os.path.abspath(os.path.expanduser(args.prefs))] if args.prefs \
         else assets.houdini_pref_dirs()
     if not prefs:
         raise CommandError("no Houdini 19.5+ preferences folder found (~/houdiniX.Y); name one "
                            "with --prefs DIR (it holds the packages/ folder Houdini scans)", 2)
+    hythons = _hython_for_each(prefs, args.hython or []) if args.action == "install" else {}
     for pref in prefs:
         packages = os.path.join(pref, "packages")
         hint = "name another folder with --prefs DIR"
@@ -530,15 +531,82 @@ def cmd_houdini(args: argparse.Namespace) -> int:
             target = assets.install_houdini_package(packages)
         print("installed the dccfutures Houdini package in %s (Houdini reads %s at start-up)"
               % (target, os.path.join(packages, "dccfutures.json")))
-        if args.hython:
-            code = _pip_install(args.hython, os.path.join(target, "python"))
+        if hythons.get(pref):
+            code = _pip_install(hythons[pref], os.path.join(target, "python"))
             if code:
                 return code
         else:
-            print("Then give Houdini's Python the dependencies: hython -m pip install --target "
-                  "%s cloudpickle PyYAML (or run this again with --hython PATH)"
-                  % os.path.join(target, "python"))
+            version = assets.houdini_pref_version(pref)
+            which = "Houdini %s" % version if version else "Houdini"
+            print("Then give %s's Python the dependencies: run this again with --hython "
+                  "<%s's hython>, or run: %s" % (which, which, _pip_command_line(
+                      "hython", os.path.join(target, "python"))))
     return 0
+
+
+# Run in a hython: its Houdini version and Python version (any Python 3), importing nothing
+# from the folder this command was typed in (as bootstrap.SAFE_RUN).
+_HYTHON_VERSIONS = ("import sys; _cwd = __import__('nt' if sys.platform == 'win32' else "
+                    "'posix').getcwd(); sys.path[:] = [p for p in sys.path if p not in "
+                    "('', '.', _cwd)]; import hou; sys.stdout.write('dccfutures-versions "
+                    "%d.%d %d.%d\\n' % (tuple(hou.applicationVersion()[:2]) + "
+                    "tuple(sys.version_info[:2])))")
+_VERSIONS_LINE = re.compile(r"dccfutures-versions (\d+\.\d+) (\d+)\.(\d+)\s*\Z")
+
+
+def _hython_for_each(prefs: List[str], hythons: List[str]) -> Dict[str, str]:
+    """Which hython installs the dependencies into each preferences folder: the one of the
+    folder's Houdini version (a hython of another version may run another Python, whose
+    compiled packages the folder's Houdini cannot import). Checked before anything is
+    installed: a hython on Python < 3.9, or one whose Houdini has no folder, is an error."""
+    from . import assets
+    by_version: Dict[str, str] = {}
+    for hython in hythons:
+        houdini, python = _hython_versions(hython)
+        if python < (3, 9):
+            raise CommandError("%s is Houdini %s on Python %d.%d: dccfutures needs Python 3.9 "
+                               "or later (install a Houdini %s build on Python 3.9+)"
+                               % (hython, houdini, python[0], python[1], houdini), 2)
+        if by_version.get(houdini, hython) != hython:
+            raise CommandError("two hythons of Houdini %s: %s and %s; give one"
+                               % (houdini, by_version[houdini], hython), 2)
+        by_version[houdini] = hython
+    chosen: Dict[str, str] = {}
+    for pref in prefs:
+        version = assets.houdini_pref_version(pref)
+        if version is None and len(by_version) > 1:
+            raise CommandError("%s is for every Houdini version: give it one --hython" % pref, 2)
+        hython = by_version.pop(version, None) if version else \
+            (by_version.popitem()[1] if by_version else None)
+        if hython:
+            chosen[pref] = hython
+    if by_version:  # a hython of a Houdini with no folder here
+        houdini, hython = sorted(by_version.items())[0]
+        raise CommandError("%s is Houdini %s, and there is no preferences folder of Houdini %s "
+                           "here (%s): start that Houdini once to make it, or name its folder "
+                           "with --prefs DIR" % (hython, houdini, houdini,
+                                                 assets.houdini_pref_dir_for(houdini)), 2)
+    return chosen
+
+
+def _hython_versions(hython: str) -> Tuple[str, Tuple[int, int]]:
+    """Ask ``hython`` for its Houdini version (X.Y) and its Python version."""
+    import subprocess
+    try:
+        done = subprocess.run([hython, "-c", _HYTHON_VERSIONS], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, errors="replace", timeout=300)
+    except OSError as error:
+        raise CommandError("cannot run %s: %s" % (hython, _os_reason(error))) from None
+    except subprocess.TimeoutExpired:
+        raise CommandError("%s did not answer within 300 s" % hython) from None
+    for line in reversed(done.stdout.splitlines()):
+        found = _VERSIONS_LINE.match(line.strip())
+        if found:
+            return found.group(1), (int(found.group(2)), int(found.group(3)))
+    said = (done.stderr.strip() or done.stdout.strip()).splitlines()
+    raise CommandError("%s did not say which Houdini it is (exit code %d, %s)" % (
+        hython, done.returncode, "it said: " + status.clip(said[-1], QUOTE_WIDTH) if said
+        else "no output"))
 
 
 @contextlib.contextmanager
@@ -561,13 +629,27 @@ def _call(command: List[str]) -> int:
         raise CommandError("cannot run %s: %s" % (command[0], _os_reason(error))) from None
 
 
+# What a DCC's Python needs to run dccfutures: the library's requirements and the `ui`
+# extra's (every dialog and the Farm Monitor import qtpy). No Qt binding: the DCC ships PySide.
+DCC_DEPENDENCIES = ("cloudpickle>=2.2", "PyYAML>=5.4", "qtpy>=2.4")
+
+
 def _pip_install(python: str, target: str) -> int:
     """``python -m pip install`` our dependencies into ``target``, importing nothing (no pip,
     no json) from the folder this command was typed in (``bootstrap.python_command``)."""
     from .runtime.bootstrap import python_command
-    args = ["install", "--upgrade", "--target", target, "cloudpickle", "PyYAML"]
-    print("$ " + " ".join([python, "-m", "pip"] + args))
-    return _call(python_command(python, "pip", args))
+    print("$ " + _pip_command_line(python, target))
+    return _call(python_command(python, "pip", _pip_arguments(target)))
+
+
+def _pip_arguments(target: str) -> List[str]:
+    return ["install", "--upgrade", "--target", target] + list(DCC_DEPENDENCIES)
+
+
+def _pip_command_line(python: str, target: str) -> str:
+    """The pip command, as a user would type it in a shell."""
+    import shlex
+    return " ".join(shlex.quote(word) for word in [python, "-m", "pip"] + _pip_arguments(target))
 
 
 def _os_reason(error: OSError) -> str:
@@ -624,22 +706,24 @@ def build_parser() -> argparse.ArgumentParser:
     child.add_argument("--modules", metavar="DIR",
                        help="the modules folder (default: $MAYA_APP_DIR/modules, ~/maya/modules)")
     child.add_argument("--mayapy", metavar="PATH",
-                       help="also install cloudpickle and PyYAML for this mayapy")
+                       help="also install cloudpickle, PyYAML and qtpy for this mayapy")
     child = command("houdini", cmd_houdini, "install or uninstall the Houdini package (Farm "
                                             "menu, shelf) for this user")
     child.add_argument("action", choices=("install", "uninstall"))
     child.add_argument("--prefs", metavar="DIR",
                        help="the Houdini preferences folder (default: $HOUDINI_USER_PREF_DIR, "
                             "else every ~/houdiniX.Y of 19.5 or later)")
-    child.add_argument("--hython", metavar="PATH",
-                       help="also install cloudpickle and PyYAML for this hython")
+    child.add_argument("--hython", metavar="PATH", action="append",
+                       help="also install cloudpickle, PyYAML and qtpy with this hython, for "
+                            "the Houdini of its version (repeat it for each Houdini)")
     child = command("qube", cmd_qube, "Qube set-up: install-jobtypes DEST copies the dccfutures "
                                       "jobtypes into DEST (a folder on worker_template_path)")
     child.add_argument("action", choices=("install-jobtypes",))
     child.add_argument("destination", metavar="DEST")
-    child = sub.add_parser("shelves", help="build the Maya and Houdini shelves and Farm menus "
-                           "from shelves/*.yaml (build [--check] [--out DIR]), or list the "
-                           "actions (list [--dcc DCC])", add_help=False)
+    child = sub.add_parser("shelves", help="build the Houdini shelf and Farm menu from "
+                           "shelves/*.yaml (build [--check] [--out DIR]; Maya's plug-in builds "
+                           "its own each session), or list the actions (list [--dcc DCC])",
+                           add_help=False)
     child.add_argument("rest", nargs=argparse.REMAINDER)
     child.set_defaults(handler=cmd_shelves)
     child = command("monitor", cmd_monitor, "open the farm monitor window (Qt: needs "

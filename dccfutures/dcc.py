@@ -21,6 +21,7 @@ class DccExecutor(executor.Executor):
     root_variable = ""                     # the install root, stripped from cloned PATH-likes
     # prototype -> (bootstrap kind, executable key under dcc.<dcc>.<version> in the config)
     bootstraps: Dict[str, Tuple[str, str]] = {}
+    copy_beside_scene = False              # the copy in the scene's own folder, not .dccfutures/
 
     def __init__(self, clone_environ: Optional[bool] = None, create_tempfile: bool = False,
                  filename: Optional[str] = None, version: Optional[str] = None,
@@ -77,12 +78,13 @@ class DccExecutor(executor.Executor):
             self.config, dcc=self.dcc, dcc_root=os.environ.get(self.root_variable))
 
     def create_tempfile(self) -> str:
-        """Save a copy of the current scene next to it (under ``.dccfutures/``) for the farm
-        to open, without renaming the artist's scene or touching its unsaved-changes flag."""
+        """Save a copy of the current scene next to it (under ``.dccfutures/``, or beside it
+        with ``copy_beside_scene``) for the farm to open, without renaming the artist's scene
+        or touching its unsaved-changes flag."""
         current = self._session_scene()
         if not current:
             raise RuntimeError("save the scene once before sending a copy of it to the farm")
-        copy = scene_copies.copy_path(current)
+        copy = scene_copies.copy_path(current, beside=self.copy_beside_scene)
         self._save_copy(copy)
         scene_copies.register(copy)
         self.original, self.filename = current, copy
@@ -104,8 +106,10 @@ class DccExecutor(executor.Executor):
                                "(%s)" % (key, self.title, self.version, self.dcc, self.version,
                                          key, self.config.path or "not found"))
         package["python"] = executable or key
-        package["bootstrap"] = spec
-        package["env_cloned"] = self.environ is not None  # workers boot with the job's env
+        # A Qube package holds strings, numbers, lists and dicts: no None, no booleans.
+        package["bootstrap"] = {name: value for name, value in spec.items() if value is not None}
+        if self.environ is not None:
+            package["env_cloned"] = "yes"  # workers boot with the job's env
         return package
 
     def _job(self, fields, work, func, function=None, kind="submit"):

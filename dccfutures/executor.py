@@ -308,14 +308,19 @@ class Executor(concurrent.futures.Executor):
         return self.farm.submit([job])[0]
 
     def _package(self, func: Any) -> Dict[str, Any]:
-        """Readable facts about the work, for the farm, the worker and the monitor."""
-        return {
+        """Readable facts about the work, for the farm, the worker and the monitor. Plain
+        strings, numbers, lists and dicts (a Qube package holds nothing else): an empty
+        fact is left out."""
+        package = {
             "callable": payload.describe(func) if func is not None else "batch",
             "python": self._python(),
             "python_version": "%d.%d" % sys.version_info[:2],
             "sys_path": _importable_paths(),
-            "cwd": _getcwd(),
         }
+        cwd = _getcwd()
+        if cwd:
+            package["cwd"] = cwd
+        return package
 
     def _python(self) -> str:
         if self._python_path is None:

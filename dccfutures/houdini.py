@@ -24,6 +24,9 @@ class Executor(DccExecutor):
 
     dcc, title, root_variable = "houdini", "Houdini", "HFS"
     bootstraps = {PROTOTYPE: ("hython", "hython")}
+    # hipFile.load sets $HIP to the folder of the file it loads, and the assets in $HIP/otls
+    # and $HIP/hda are found during the load: the copy must sit in the artist's own folder.
+    copy_beside_scene = True
 
     def __init__(self, clone_environ: Optional[bool] = None, create_tempfile: bool = False,
                  hipfile: Optional[str] = None, version: Optional[str] = None, **kwargs: Any):

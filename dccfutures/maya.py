@@ -44,7 +44,8 @@ class Executor(DccExecutor):
 
     def _session_scene(self) -> Optional[str]:
         import maya.cmds as cmds
-        return cmds.file(query=True, sceneName=True) or None
+        # maya-stubs types a query as the union of every flag's type; sceneName's is a str.
+        return cmds.file(query=True, sceneName=True) or None  # type: ignore[return-value]
 
     def _session_version(self) -> str:
         import maya.cmds as cmds
@@ -52,7 +53,9 @@ class Executor(DccExecutor):
 
     def _session_clone(self) -> None:
         import maya.cmds as cmds
-        self.workspace = self.workspace or cmds.workspace(query=True, rootDirectory=True)
+        # maya-stubs types a query as the union of every flag's type; rootDirectory's is a str.
+        self.workspace = (self.workspace  # type: ignore[assignment]
+                          or cmds.workspace(query=True, rootDirectory=True))
 
     def _save_copy(self, path: str) -> None:
         # Export all, not Save As: the session keeps its name and its modified flag.
@@ -81,15 +84,16 @@ def progress(futures: Iterable[Any], status: str = "Waiting for the farm",
     """Wait for ``futures`` while Maya's main progress bar shows how many are done; Esc
     cancels (kills) the ones still running or pending. Returns the futures.
 
-    Outside interactive Maya (mayapy, ``maya -batch``) it just waits.
+    Outside interactive Maya (mayapy, ``maya -batch``) it just waits: there is no progress
+    bar there, and ``$gMainProgressBar`` is not even declared (reading it is a MEL error).
     """
     import maya.cmds as cmds
     import maya.mel as mel
     futures = list(futures)
-    bar = mel.eval("$tmp = $gMainProgressBar")
-    if not bar:
+    if cmds.about(batch=True):
         concurrent.futures.wait(futures)
         return futures
+    bar = mel.eval("$tmp = $gMainProgressBar")
     cmds.progressBar(bar, edit=True, beginProgress=True, isInterruptable=True, status=status,
                      maxValue=max(1, len(futures)))
     try:

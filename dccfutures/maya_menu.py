@@ -2,9 +2,13 @@
 
 Built deferred (the main window exists only once Maya is up) and only in interactive Maya.
 Building again replaces what is there, so reloading the plug-in never leaves two menus, two
-shelves or doubled buttons. Maya also loads ``shelf_dccfutures.mel`` from the module's
-``MAYA_SHELF_PATH`` at start-up, and saves a copy of every shelf in the user's prefs on exit;
-refilling the shelf from the YAML here keeps a stale saved copy from hiding new buttons.
+shelves or doubled buttons.
+
+The plug-in is the shelf's only owner: the shelf is built afresh each session and is never
+saved. Maya writes every shelf in its shelf bar to a file when it quits (``saveAllShelves``),
+so the plug-in takes the shelf out just before (:func:`remove_shelf` on
+``MSceneMessage.kMayaExiting``). A saved copy would hide later buttons, outlive an
+uninstall, or be written into the module itself.
 """
 from typing import Any
 
@@ -29,8 +33,7 @@ def remove() -> None:
     notify.unwatch()
     if cmds.menu(MENU, exists=True):
         cmds.deleteUI(MENU, menu=True)
-    if cmds.shelfLayout(SHELF, exists=True):
-        cmds.deleteUI(SHELF, layout=True)
+    remove_shelf()
 
 
 def build_menu() -> None:
@@ -47,19 +50,26 @@ def build_menu() -> None:
 
 
 def build_shelf() -> None:
-    """Fill the dccfutures shelf with our buttons, creating it when Maya has not loaded it."""
+    """The dccfutures shelf with our buttons. A shelf of that name Maya loaded at start-up
+    (a copy it saved before dccfutures stopped it) is replaced."""
     import maya.cmds as cmds
     from . import shelves
-    if cmds.shelfLayout(SHELF, exists=True):
-        for button in cmds.shelfLayout(SHELF, query=True, childArray=True) or []:
-            cmds.deleteUI(button, control=True)
-    else:
-        cmds.shelfLayout(SHELF, parent="ShelfLayout")
+    remove_shelf()
+    cmds.shelfLayout(SHELF, parent="ShelfLayout")
     for action in shelves.shelf_actions("maya"):
         image, overlay = shelves.maya_image(action)
+        # maya-stubs types command= as a callable only; Maya documents a script string too.
         cmds.shelfButton(label=action.label, annotation=action.tooltip or action.label,
-                         image=image, imageOverlayLabel=overlay, command=action.command(),
+                         image=image, imageOverlayLabel=overlay,
+                         command=action.command(),  # type: ignore[arg-type]
                          sourceType="python", parent=SHELF)
+
+
+def remove_shelf(*_: Any) -> None:
+    """Take the shelf out (unload, and Maya's exit: ``kMayaExiting`` passes client data)."""
+    import maya.cmds as cmds
+    if cmds.shelfLayout(SHELF, exists=True):
+        cmds.deleteUI(SHELF, layout=True)
 
 
 def _runner(action_id: str) -> Any:

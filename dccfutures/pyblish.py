@@ -346,10 +346,10 @@ class FarmIntegrator(_FarmPlugin):
                           else extracts or None)
         future = self._submit(instance, func, [extracted, self.farm_data(instance)],
                               "integrate")
-        future.extraction = extracted
+        future.extraction = extracted  # type: ignore[attr-defined]  # ours, for reports
         state["integrate"] = future
         reporter = state["reporter"] = self._reporter()
-        name = future.instance_name
+        name = future.instance_name  # type: ignore[attr-defined]  # set by _submit
         # Report once the extractions are done too, so a failure names their own error.
         future.add_done_callback(lambda f: _when_all_done(
             list(extracts.values()), lambda: _safe_report(reporter, name, f)))
@@ -391,8 +391,9 @@ def publish_on_farm(context: Any = None, plugins: Optional[List[Any]] = None,
             extract = own["extract"]
             reporter = own.get("reporter") or _default_reporter
             futures = list(own["extracts"].values())
-            _when_all_done(futures, lambda r=reporter, f=extract: _safe_report(
-                r, f.instance_name, f))
+            # mypy cannot type a lambda with default arguments.
+            _when_all_done(futures, lambda r=reporter, f=extract:  # type: ignore[misc]
+                           _safe_report(r, f.instance_name, f))
     return state["futures"][before:]
 
 

@@ -1,8 +1,11 @@
 """Temp copies of the artist's scene: where they go, and who removes them.
 
 A DCC executor's ``create_tempfile()`` saves the scene to ``<scene folder>/.dccfutures/
-<name>.<8 hex><ext>`` (next to the scene, so relative paths and ``$HIP`` still resolve) and
-records it in the user's private farm home. Three things remove a copy, whichever comes first:
+<name>.<8 hex><ext>`` (next to the scene, so relative paths still resolve), or, for Houdini,
+beside it as the hidden ``<scene folder>/.<name>.dccfutures-<8 hex><ext>``: Houdini sets
+``$HIP`` to the folder of the file it loads, and finds the assets in ``$HIP/otls`` and
+``$HIP/hda`` during the load, so the copy must be in the artist's own folder. The copy is
+recorded in the user's private farm home. Three things remove a copy, whichever comes first:
 
 * the submitting session, once every future that uses it is done;
 * the local farm's supervisor, once every job that uses it has ended and the session that made
@@ -10,8 +13,9 @@ records it in the user's private farm home. Three things remove a copy, whicheve
 * ``dccfutures clean``, for copies left by crashes, once older than the retention time, not
   used by a job still active on the local farm and not made by a session still running.
 
-Only files that look like our copies (in a ``.dccfutures`` folder, with our name pattern) are
-ever deleted, whatever a record or a job package says.
+Only files that look like our copies (in a ``.dccfutures`` folder with our name pattern, or
+named ``.<name>.dccfutures-<8 hex><ext>``) are ever deleted, whatever a record or a job package
+says.
 """
 import hashlib
 import os
@@ -23,13 +27,18 @@ from typing import Iterable, List, Optional, Tuple
 
 FOLDER = ".dccfutures"
 _COPY_NAME = re.compile(r"^.+\.[0-9a-f]{8}(\.[A-Za-z0-9]+)?\Z")
+_BESIDE_NAME = re.compile(r"^\..+\.dccfutures-[0-9a-f]{8}(\.[A-Za-z0-9]+)?\Z")
 
 
-def copy_path(scene: str) -> str:
-    """A new copy's path for ``scene``, its folder created (see :func:`_make_folder`)."""
-    folder = _make_folder(os.path.dirname(os.path.abspath(scene)))
+def copy_path(scene: str, beside: bool = False) -> str:
+    """A new copy's path for ``scene``: in its ``.dccfutures`` folder, created (see
+    :func:`_make_folder`); with ``beside``, in the scene's own folder as a hidden file."""
+    scene_folder = os.path.dirname(os.path.abspath(scene))
     stem, ext = os.path.splitext(os.path.basename(scene))
-    return os.path.join(folder, "%s.%s%s" % (stem, uuid.uuid4().hex[:8], ext))
+    token = uuid.uuid4().hex[:8]
+    if beside:
+        return os.path.join(scene_folder, ".%s.dccfutures-%s%s" % (stem, token, ext))
+    return os.path.join(_make_folder(scene_folder), "%s.%s%s" % (stem, token, ext))
 
 
 def _make_folder(scene_folder: str) -> str:
@@ -47,8 +56,10 @@ def _make_folder(scene_folder: str) -> str:
 
 
 def is_scene_copy(path: str) -> bool:
-    return (os.path.basename(os.path.dirname(path)) == FOLDER
-            and bool(_COPY_NAME.match(os.path.basename(path))))
+    name = os.path.basename(path)
+    if _BESIDE_NAME.match(name):
+        return True
+    return os.path.basename(os.path.dirname(path)) == FOLDER and bool(_COPY_NAME.match(name))
 
 
 def register(copy: str, home: Optional[str] = None) -> None:

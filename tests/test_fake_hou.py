@@ -200,7 +200,48 @@ def test_environment_and_expand(hou, fake, tmp_path):
     hou.setFrame(7)
     assert hou.frame() == 7.0
     assert hou.expandString("${SHOT}_$F.$F3.${FF}_$UNDEFINED") == "sh010_7.007.7_$UNDEFINED"
-    assert hou.playbar.frameRange() == (1.0, 240.0)
+    assert hou.playbar.frameRange() == hou.Vector2(1.0, 240.0)
+
+
+def test_playbar_frame_range_is_a_vector_as_in_houdini(hou):
+    """hou.playbar.frameRange() is a hou.Vector2: indexed by int, unpacked, never sliced."""
+    frame_range = hou.playbar.frameRange()
+    assert isinstance(frame_range, hou.Vector2) and len(frame_range) == 2
+    assert (frame_range[0], frame_range[1]) == (frame_range.x(), frame_range.y()) == (1.0, 240.0)
+    start, end = frame_range
+    assert (start, end) == (1.0, 240.0)
+    assert frame_range != (1.0, 240.0)                 # not a tuple
+    with pytest.raises(TypeError):
+        frame_range[:2]
+    with pytest.raises(IndexError):
+        frame_range[2]
+
+
+def test_load_finds_assets_in_hip_otls_and_hda(hou, fake, tmp_path):
+    """Houdini looks for asset libraries in $HIP/otls and $HIP/hda, $HIP being the folder of
+    the file it is loading: a node whose asset type it does not find is not created."""
+    shots = tmp_path / "shots"
+    fake.write_hda(shots / "otls" / "rock.hda", ["studio::rock"])
+    fake.write_hda(shots / "hda" / "tree.otl", ["studio::tree::2.0"])
+    nodes = {"/obj/rock": "studio::rock", "/obj/tree": "studio::tree::2.0",
+             "/obj/bush": "studio::bush", "/obj/bush/leaf": "box", "/obj/geo1": "geo"}
+    hip = fake.write_hip(shots / "shot010.hip", nodes)
+    with pytest.raises(hou.LoadWarning, match=r"Bad node type found: studio::bush in /obj/bush"):
+        hou.hipFile.load(hip)
+    assert hou.expandString("$HIP") == str(shots)
+    assert hou.node("/obj/rock").type().name() == "studio::rock"
+    assert hou.node("/obj/tree") and hou.node("/obj/geo1")
+    assert hou.node("/obj/bush") is None and hou.node("/obj/bush/leaf") is None
+    # The same file loaded from another folder: $HIP is that folder, with no assets in it.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    copy = fake.write_hip(elsewhere / "shot010.hip", nodes)
+    hou.hipFile.load(copy, suppress_save_prompt=True, ignore_load_warnings=True)
+    assert hou.node("/obj/rock") is None and hou.node("/obj/geo1")
+    # Setting HIP before the load changes nothing: the load sets it from the file's folder.
+    hou.putenv("HIP", str(shots))
+    hou.hipFile.load(copy, suppress_save_prompt=True, ignore_load_warnings=True)
+    assert hou.node("/obj/rock") is None
 
 
 def test_deferred_queue(hou, fake):

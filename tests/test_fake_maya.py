@@ -114,6 +114,39 @@ def test_workspace_about_selection(cmds, maya, tmp_path):
     assert cmds.ls(sl=True) == []
 
 
+def test_a_new_scene_is_newFile_short_new(cmds, maya, tmp_path):  # noqa: N802
+    """Maya's flag is ``newFile``, short name ``new`` (Autodesk's ``file`` reference);
+    ``n`` is no flag of ``file``'s."""
+    cmds.file(maya.write_scene(tmp_path / "shot.ma", {"a": "transform"}), open=True,
+              force=True)
+    cmds.createNode("mesh")
+    with pytest.raises(RuntimeError, match="Unsaved changes"):
+        cmds.file(newFile=True)
+    assert cmds.file(newFile=True, force=True) == "" and cmds.ls() == []
+    cmds.createNode("mesh")
+    assert cmds.file(new=True, force=True) == "" and cmds.ls() == []
+    with pytest.raises(TypeError, match="Invalid flag 'n'"):
+        cmds.file(n=True, force=True)
+
+
+@pytest.mark.parametrize("command, args, flags", [
+    ("file", ("a.ma", "b.ma"), {"open": True, "force": True}),
+    ("workspace", ("a", "b"), {"openWorkspace": True}),
+    ("menu", ("dccMenu", "other"), {"parent": "MayaWindow"}),
+    ("menuItem", ("item", "other"), {"exists": True}),
+    ("shelfLayout", ("Farm", "other"), {"parent": "ShelfLayout"}),
+    ("shelfButton", ("button", "other"), {"exists": True}),
+    ("evalDeferred", ("pass", "pass"), {}),
+    ("pluginInfo", ("AbcExport", "other"), {"query": True, "loaded": True}),
+    ("progressBar", ("MainProgressBar", "other"), {"query": True, "progress": True}),
+])
+def test_commands_take_at_most_one_positional_argument(cmds, command, args, flags):
+    """As in Maya (and its stubs): one object name, folder or script; a second is an error,
+    never silently ignored."""
+    with pytest.raises(TypeError, match="positional argument"):
+        getattr(cmds, command)(*args, **flags)
+
+
 def build_menu(cmds):
     if cmds.menu("dccfuturesMenu", exists=True):
         cmds.deleteUI("dccfuturesMenu")
@@ -157,7 +190,11 @@ def test_ui_unavailable_in_batch(cmds, maya):
     assert MQtUtil.mainWindow() is not None
     maya.reset("batch")
     assert cmds.about(batch=True) is True
-    assert mel.eval("$tmp = $gMainWindow") == "" and MQtUtil.mainWindow() is None
+    assert MQtUtil.mainWindow() is None
+    # Only the GUI start-up declares the UI globals: reading one in batch is a MEL error.
+    with pytest.raises(RuntimeError, match='"\\$gMainProgressBar" is an undeclared variable'):
+        mel.eval("$tmp = $gMainProgressBar")
+    assert mel.eval("global string $gMainWindow; $tmp = $gMainWindow") == ""
     assert MGlobal.mayaState() == MGlobal.kBatch
     with pytest.raises(RuntimeError, match="batch"):
         cmds.menu("m", exists=True)
@@ -253,8 +290,14 @@ def test_plugin_load_unload_reload(cmds, maya, tmp_path, monkeypatch):
     (tmp_path / "dcc_plugin.py").write_text(PLUGIN)
     monkeypatch.setenv("MAYA_PLUG_IN_PATH", str(tmp_path))
     assert cmds.pluginInfo("dcc_plugin", q=True, loaded=True) is False
-    assert cmds.loadPlugin("dcc_plugin") == ["dcc_plugin"]
-    assert cmds.loadPlugin("dcc_plugin") == []
+    # Without an extension Maya looks for dcc_plugin.so (.mll, .bundle): a Python plug-in is
+    # named with its .py, and quiet (which only hushes "already loaded") does not hide that.
+    for quiet in (False, True):
+        with pytest.raises(RuntimeError, match='"dcc_plugin", was not found'):
+            cmds.loadPlugin("dcc_plugin", quiet=quiet)
+    assert cmds.loadPlugin("dcc_plugin.py") == ["dcc_plugin"]
+    assert cmds.loadPlugin("dcc_plugin.py", quiet=True) == []
+    assert cmds.pluginInfo("dcc_plugin", q=True, loaded=True)   # the registered name
     assert cmds.dccHello(1, 2) == "hello 2" and cmds.menu("dccMenu", exists=True)
     cmds.unloadPlugin("dcc_plugin")
     assert not cmds.menu("dccMenu", exists=True) and not hasattr(cmds, "dccHello")
@@ -317,3 +360,114 @@ def test_fake_maya_batch_command(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             universal_newlines=True, timeout=60)
     assert failed.returncode == 1 and "ValueError: 42" in failed.stderr
+
+
+def test_abc_export_splits_its_job_as_abcexport_does(cmds, maya, tmp_path, capsys):
+    from maya._fake import write_scene
+    split_job = load_plugin_module("AbcExport").split_job
+    assert split_job('-fr 1 5 -file "/a b/c \\"d\\".abc" -root |x') == [
+        "-fr", "1", "5", "-file", '/a b/c "d".abc', "-root", "|x"]
+    assert split_job("-file C:\\out dir\\x.abc") == ["-file", "C:\\out", "dir\\x.abc"]
+    cmds.file(write_scene(tmp_path / "s.ma", {"a": "transform"}), open=True, force=True)
+    cmds.loadPlugin("AbcExport")       # Maya's own, compiled plug-in: found without extension
+    folder = tmp_path / "cache dir"
+    folder.mkdir()
+    cmds.AbcExport(jobArg='-frameRange 1 5 -file "%s"' % (folder / "x.abc"))
+    assert (folder / "x.abc").is_file()
+    # Unquoted, the path is cut at the space: AbcExport writes the first piece and only
+    # warns about the rest.
+    cmds.AbcExport(jobArg="-frameRange 1 5 -file %s" % (folder / "y.abc"))
+    assert not (folder / "y.abc").exists() and (tmp_path / "cache").is_file()
+    assert "Ignoring unsupported flag: dir/y.abc" in capsys.readouterr().out
+
+
+def load_plugin_module(name):
+    import importlib.util
+    from maya.cmds import BUILT_IN_PLUGINS
+    spec = importlib.util.spec_from_file_location("_abc", os.path.join(BUILT_IN_PLUGINS,
+                                                                       name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def app_dir(tmp_path, monkeypatch):
+    """$MAYA_APP_DIR for a start-up: the user's modules and prefs live there."""
+    folder = tmp_path / "maya_app"
+    monkeypatch.setenv("MAYA_APP_DIR", str(folder))
+    for name in ("MAYA_MODULE_PATH", "MAYA_SHELF_PATH", "MAYA_PLUG_IN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    return folder
+
+
+def write_module(folder, text, name="tool"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ("%s.mod" % name)).write_text(text)
+    for sub in ("plug-ins", "scripts", "python"):
+        (folder / name / sub).mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def test_start_applies_module_files_as_maya_does(maya, app_dir, tmp_path, monkeypatch):
+    from maya import cmds
+    module = write_module(app_dir / "modules", (
+        "+ MAYAVERSION:2024 tool 1.0 ./elsewhere\n"          # another Maya's entry
+        "+ MAYAVERSION:2025 PLATFORM:nowhere tool 1.0 ./elsewhere\n"
+        "+ tool 1.0 ./tool\n"                                # no condition: every Maya
+        "PYTHONPATH +:= python\n"
+        "TOOL_HOME := .\n"
+        "\n"
+        "DROPPED = yes\n"                                    # after a blank line: dropped
+        "+ other 2.0 %s\n" % (tmp_path / "other")))
+    (module / "plug-ins" / "tool_plugin.py").write_text(
+        "maya_useNewAPI = True\ndef initializePlugin(o):\n    pass\n"
+        "def uninitializePlugin(o):\n    pass\n")
+    (module / "scripts" / "userSetup.py").write_text(
+        "import maya._fake\nmaya._fake.calls['tool userSetup'] += 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # sys.path is restored after the test
+    assert maya.start() == ["tool", "other"]
+    assert cmds.loadPlugin("tool_plugin.py") == ["tool_plugin"]   # plug-ins/ is on the path
+    assert maya.calls["tool userSetup"] == 1                      # scripts/ is on sys.path
+    import sys
+    assert str(module / "python") in sys.path
+    from maya._state import STATE
+    assert STATE.env["TOOL_HOME"] == str(module) and "DROPPED" not in STATE.env
+    assert "DROPPED" not in os.environ and "TOOL_HOME" not in os.environ
+
+
+def test_quit_saves_every_shelf_in_the_shelf_bar(maya, app_dir, tmp_path, monkeypatch):
+    from maya import cmds
+    from maya.api import OpenMaya
+    studio = tmp_path / "studio_shelves"
+    studio.mkdir()
+    (studio / "shelf_Studio.mel").write_text(
+        'global proc shelf_Studio () {\n    shelfButton\n        -label "Publish" \n'
+        '        -command "print(\\"publish\\")" \n        -sourceType "python" \n    ;\n}\n')
+    monkeypatch.setenv("MAYA_SHELF_PATH", str(studio))
+    maya.start()
+    assert [r["label"] for r in maya.ui().values() if r["kind"] == "shelfButton"] == ["Publish"]
+    cmds.shelfButton(label="Mine", command="pass", sourceType="python", parent="Studio")
+    cmds.shelfLayout("Session", parent="ShelfLayout")
+    cmds.shelfLayout("Temporary", parent="ShelfLayout")
+    removed = []
+
+    def before_exit(data):   # a plug-in taking its shelf out before Maya saves
+        removed.append(data)
+        cmds.deleteUI("Temporary", layout=True)
+    ident = OpenMaya.MSceneMessage.addCallback(OpenMaya.MSceneMessage.kMayaExiting,
+                                               before_exit, "data")
+    assert maya.callbacks()[ident][2] == "data"
+    prefs = app_dir / "2025" / "prefs" / "shelves"
+    assert sorted(maya.quit()) == [str(prefs / "shelf_Session.mel"),
+                                   str(studio / "shelf_Studio.mel")]
+    assert removed == ["data"]
+    saved = (studio / "shelf_Studio.mel").read_text()   # written back where it came from
+    assert '-label "Mine"' in saved and '-command "print(\\"publish\\")"' in saved
+    OpenMaya.MMessage.removeCallback(ident)
+    assert maya.callbacks() == {}
+    # The next session loads the saved shelves (the prefs' copy first).
+    maya.reset("interactive")
+    maya.start()
+    assert {n for n, r in maya.ui().items() if r["kind"] == "shelfLayout"} == {"Studio",
+                                                                              "Session"}

@@ -103,6 +103,7 @@ def test_objects_are_dicts_with_attributes(qb):
 @pytest.mark.parametrize("package", [
     {"t": (1, 2)}, {"b": b"bytes"}, {"o": object()}, {1: "int key"}, {"s": {1, 2}},
     {"deep": [{"x": [1, (2,)]}]},
+    {"file": None}, {"env_cloned": True}, {"deep": [{"x": [1, False]}]}, {"l": [None]},
 ])
 def test_packages_must_be_plain_data(qb, package):
     with pytest.raises(TypeError):
@@ -110,6 +111,21 @@ def test_packages_must_be_plain_data(qb, package):
     with pytest.raises(TypeError):
         qb.submit(job_of(qb, items=[package]))
     assert qb.jobinfo() == []
+
+
+def test_reportwork_refuses_none_and_booleans_in_the_resultpackage(qb, monkeypatch):
+    jobid = submit(qb, items=[{}])
+    monkeypatch.setenv("QBJOBID", str(jobid))  # this process plays subjob 0
+    monkeypatch.setenv("QBSUBID", "0")
+    work = qb.requestwork()
+    for bad in ({"progress": None}, {"message": None}, {"done": True}, {"x": [{"y": False}]}):
+        work["resultpackage"] = bad
+        with pytest.raises(TypeError, match="is (None|True|False); packages hold only"):
+            qb.reportwork(work)
+    work["resultpackage"] = {"progress": 0.5, "message": "half"}
+    qb.reportwork(work)  # still running: progress
+    assert qb.jobinfo(id=[jobid], agenda=True)[0]["agenda"][0]["resultpackage"] == \
+        {"progress": 0.5, "message": "half"}
 
 
 def test_submit_rejects_typos_and_bad_fields(qb):
@@ -254,14 +270,14 @@ def test_jobinfo_agenda_only_when_asked(qube, qb):
 
 
 def test_mid_item_progress(qube, qb):
-    jobid = submit(qb, items=[{"progress": True, "hold": 1.0}])
+    jobid = submit(qb, items=[{"progress": "yes", "hold": 1.0}])
 
     def progress():
         [item] = work(qb, jobid)
         return item["status"] == "running" and item["resultpackage"] == {"progress": 0.5}
     wait_until(progress, what="progress")
     job = finished(qb, jobid)
-    assert job["agenda"][0]["resultpackage"]["echo"]["progress"] is True
+    assert job["agenda"][0]["resultpackage"]["echo"]["progress"] == "yes"
 
 
 def test_killwork_kills_the_running_item_and_its_process(qube, qb):
@@ -277,7 +293,7 @@ def test_killwork_kills_the_running_item_and_its_process(qube, qb):
     assert job["status"] == "killed"  # nothing left to run, an item killed, none failed
     assert qb.killwork("%d:0" % jobid) == []  # already terminal
     # a failed item outweighs a killed one
-    jobid = submit(qb, items=[{"sleep": 60}, {"fail": True}], cpus=2)
+    jobid = submit(qb, items=[{"sleep": 60}, {"fail": "always"}], cpus=2)
     wait_until(lambda: [w["status"] for w in work(qb, jobid)] == ["running", "failed"],
                what="item 0 running, item 1 failed")
     qb.killwork("%d:0" % jobid)
@@ -300,7 +316,7 @@ def test_kill_a_job(qube, qb):
 
 
 def test_a_crashed_subjob_loses_its_item_which_is_retried(qube, qb):
-    jobid = submit(qb, items=[{"crash": "first"}, {}, {"crash": True}, {}])
+    jobid = submit(qb, items=[{"crash": "first"}, {}, {"crash": "always"}, {}])
     job = finished(qb, jobid)
     assert [(w["status"], w["count"]) for w in job["agenda"]] == [
         ("complete", 2), ("complete", 1), ("failed", 2), ("complete", 1)]
@@ -308,12 +324,12 @@ def test_a_crashed_subjob_loses_its_item_which_is_retried(qube, qb):
     [err] = qb.stderr(jobid)
     assert err["data"].count("without calling qb.reportjob") == 3
     # with retrywork=2 the always-crashing item gets three attempts
-    jobid = submit(qb, items=[{"crash": True}], retrywork=2)
+    jobid = submit(qb, items=[{"crash": "always"}], retrywork=2)
     assert [w["count"] for w in finished(qb, jobid)["agenda"]] == [3]
 
 
 def test_a_back_end_that_dies_at_start_fails_the_job(qube, qb):
-    jobid = submit(qb, items=[{}, {}], cpus=2, package={"crash_at_start": True})
+    jobid = submit(qb, items=[{}, {}], cpus=2, package={"crash_at_start": "yes"})
     job = finished(qb, jobid)
     assert job["status"] == "failed"
     assert job["todotally"]["pending"] == 2 and job["cpustally"]["failed"] == 2
@@ -463,7 +479,7 @@ def test_subjob_environment(qube, qb, tmp_path):
         "work['status'] = 'complete'\n"
         "work['resultpackage'] = {'env': os.environ.get('PROBE'), 'qb': qb.__file__,\n"
         "    'ids': [os.environ['QBJOBID'], os.environ['QBSUBID'], qb.jobid(), qb.subid()],\n"
-        "    'job': [job['name'], job['cpus'], job['package'], 'agenda' in job]}\n"
+        "    'job': [job['name'], job['cpus'], job['package'], str('agenda' in job)]}\n"
         "qb.reportwork(work)\n"
         "qb.reportjob('complete')\n")
     qube.stop()
@@ -478,7 +494,7 @@ def test_subjob_environment(qube, qb, tmp_path):
     assert result["env"] == "yes"
     assert result["qb"] == os.path.join(FAKES, "qb", "__init__.py")
     assert result["ids"] == [str(job["id"]), "0", job["id"], 0]
-    assert result["job"] == ["p", 1, {"k": [1]}, False]
+    assert result["job"] == ["p", 1, {"k": [1]}, "False"]
 
 
 def test_threads_share_nothing(qb):
@@ -605,7 +621,7 @@ def test_callbacks_page_example_unblocks_frame_by_frame(qube, qb):
     """reference/004: job C's items are blocked; each is unblocked (with C) by a callback once
     the same frame of jobs A AND B completes. Frame 1 of B fails: C's frame 1 stays blocked."""
     jobA = job_of(qb, "a", items=[{}, {}, {}], label="ribGen")
-    jobB = job_of(qb, "b", items=[{"sleep": 0.3}, {"fail": True}, {}], label="render")
+    jobB = job_of(qb, "b", items=[{"sleep": 0.3}, {"fail": "always"}, {}], label="render")
     jobC = job_of(qb, "c", items=[{}, {}, {}], label="composite")
     callbacks = []
     for item in jobC["agenda"]:
@@ -638,7 +654,7 @@ def test_or_and_latching_and_refiring(qube, qb):
     a, b, c, x = [job["id"] for job in qb.submit([
         job_of(qb, "a", items=[{}], label="a", status="blocked"),
         job_of(qb, "b", items=[{}], label="b", status="blocked"),
-        job_of(qb, "c", items=[{"fail": True}], label="c"),
+        job_of(qb, "c", items=[{"fail": "always"}], label="c"),
         job_of(qb, "x", items=[{}], status="blocked", callbacks=[
             callback("(complete-job-a && complete-job-b) || failed-job-c", code)])])]
     assert finished(qb, x)["status"] == "complete"
@@ -660,7 +676,7 @@ def test_done_job_self_fires_once_per_ending(qube, qb):
             callback("complete-job-self || failed-job-self || killed-job-self",
                      "print('ended')", maximum=1)]
     ok = submit(qb, "ok", [{}, {}], callbacks=done)
-    bad = submit(qb, "bad", [{}, {"fail": True}], callbacks=done)
+    bad = submit(qb, "bad", [{}, {"fail": "always"}], callbacks=done)
     slow = submit(qb, "slow", [{"sleep": 30}], callbacks=done)
     wait_until(lambda: work(qb, slow)[0]["status"] == "running", what="slow to run")
     qb.kill(slow)
@@ -681,7 +697,7 @@ def test_done_job_self_fires_once_per_ending(qube, qb):
 
 def test_failed_work_triggers_and_state_changes_from_callbacks(qube, qb):
     retry = "qb.retrywork('%d:1' % qb.jobid())\nprint('retried')\n"
-    jobid = submit(qb, "j", [{}, {"fail": "first"}, {"fail": True}], callbacks=[
+    jobid = submit(qb, "j", [{}, {"fail": "first"}, {"fail": "always"}], callbacks=[
         callback("failed-work-self-*", "print('failed')"),
         callback("failed-work-self-1", retry),
         callback("complete-work-self-1", "print('item 1 complete')")])
@@ -695,7 +711,7 @@ def test_failed_work_triggers_and_state_changes_from_callbacks(qube, qb):
                cb_log(jobid).count("failed\n") == 2, what="their output")
     assert "retried" in cb_log(jobid)
     # an automatic retry (retrywork) is not a failure event: only the final failure is
-    auto = submit(qb, "auto", [{"fail": "first"}, {"fail": True}], retrywork=1,
+    auto = submit(qb, "auto", [{"fail": "first"}, {"fail": "always"}], retrywork=1,
                   callbacks=[callback("failed-work-self-*", "print('failed')")])
     assert [w["status"] for w in finished(qb, auto)["agenda"]] == ["complete", "failed"]
     wait_until(lambda: counts(qb, auto) == [1], what="one failure event")

@@ -56,7 +56,8 @@ def test_work_runs_in_hython_with_a_copy_of_the_hip_file(houdini_session):
     ex = Executor(clone_environ=True, create_tempfile=True)
     assert hou.hipFile.path() == hip and fake.is_modified()    # the session is untouched
     copy = ex.hipfile
-    assert os.path.dirname(copy) == os.path.join(os.path.dirname(hip), ".dccfutures")
+    assert os.path.dirname(copy) == os.path.dirname(hip)        # beside it: the same $HIP
+    assert os.path.basename(copy).startswith(".shot010.dccfutures-")   # hidden, and ours
     report = ex.submit(session_report).result(60)
     assert report["hip"] == hip                                 # named back: $HIPNAME resolves
     assert report["hipname"] == "shot010"
@@ -164,6 +165,19 @@ def test_cook_selected_rops_needs_a_rop(houdini_session):
         cook_selected_rops()
 
 
+def test_rendering_a_node_that_is_no_rop_names_the_node_and_its_type(houdini_session):
+    """An OBJ or SOP node has no render(): the farm says which node it is, not
+    "AttributeError: 'Node' object has no attribute 'render'"."""
+    from dccfutures.actions.houdini import render_chunk
+    from dccfutures.houdini import Executor
+    ex = Executor(clone_environ=True, create_tempfile=True)
+    future = ex.submit(render_chunk, "/obj/geo1", "1-3")
+    with pytest.raises(ValueError, match=r"^/obj/geo1 is not a ROP \(its type is Object/geo\): "
+                                         r"only ROP nodes, in /out or a ROP network, render"):
+        future.result(60)
+    ex.shutdown()
+
+
 def test_houdini_work_through_the_qube_jobtype(houdini_session, qube_root, farm_config,
                                                tmp_path):
     farm_config(extra='farm: qube\nqube: {spool_dir: %s, poll_min: 0.02, poll_max: 0.2}\n%s'
@@ -190,7 +204,7 @@ def test_the_copy_of_a_hip_file_with_dollars_in_its_path(houdini_session, tmp_pa
     hou.hipFile.load(odd, suppress_save_prompt=True)
     from dccfutures.houdini import Executor
     ex = Executor(clone_environ=True, create_tempfile=True)
-    assert os.path.dirname(ex.hipfile) == str(folder / ".dccfutures")
+    assert os.path.dirname(ex.hipfile) == str(folder)
     assert os.path.isfile(ex.hipfile)
 
 
@@ -209,3 +223,93 @@ def test_attaching_from_houdini_never_takes_the_copy_away(houdini_session, tmp_p
     open(flag, "w").close()
     running.result(60)
     wait_until(lambda: not os.path.exists(copy), what="the copy removed with its last future")
+
+
+def asset_nodes():
+    import hou
+    return {path: (hou.node(path).type().name() if hou.node(path) else None)
+            for path in ("/obj/rock", "/obj/tree")}
+
+
+def test_the_farm_loads_the_copy_with_the_artists_hip_for_its_assets(houdini_session,
+                                                                       tmp_path):
+    """Assets in $HIP/otls and $HIP/hda are found while the copy loads ($HIP is the folder
+    of the file being loaded): the copy sits beside the hip file, not in a subfolder."""
+    fake, hip, _ = houdini_session
+    import hou
+    shots = os.path.dirname(hip)
+    fake.write_hda(os.path.join(shots, "otls", "rock.hda"), ["studio::rock"])
+    fake.write_hda(os.path.join(shots, "hda", "tree.hda"), ["studio::tree::2.0"])
+    fake.write_hip(hip, {"/obj/rock": "studio::rock", "/obj/tree": "studio::tree::2.0"})
+    hou.hipFile.load(hip, suppress_save_prompt=True)
+    assert asset_nodes() == {"/obj/rock": "studio::rock", "/obj/tree": "studio::tree::2.0"}
+    from dccfutures.houdini import Executor
+    ex = Executor(clone_environ=True, create_tempfile=True)
+    assert ex.submit(asset_nodes).result(60) == {"/obj/rock": "studio::rock",
+                                                 "/obj/tree": "studio::tree::2.0"}
+    ex.shutdown()
+
+
+def test_clean_removes_hip_copies_and_never_the_artists_files(houdini_session, farm_home,
+                                                              capsys):
+    """A hip copy sits among the artist's files: `clean` deletes only files named like our
+    copies, whatever a record says."""
+    fake, hip, _ = houdini_session
+    import subprocess
+    from dccfutures import scene_copies
+    from dccfutures.cli import main
+    from tests.conftest import ROOT
+    copy = scene_copies.copy_path(hip, beside=True)
+    shots = os.path.dirname(hip)
+    lookalikes = [os.path.join(shots, name) for name in
+                  ("shot010.1a2b3c4d.hip", ".shot010.hip", "shot010.dccfutures-1a2b3c4d.hip")]
+    for path in [copy] + lookalikes:
+        open(path, "w").close()
+    # Recorded by a session that has crashed since (its process is gone).
+    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); from dccfutures "
+                    "import scene_copies; [scene_copies.register(p) for p in %r]"
+                    % (ROOT, [copy, hip] + lookalikes)], check=True, timeout=60)
+    week_ago = os.path.getmtime(hip) - 8 * 86400
+    for path in [copy, hip] + lookalikes:
+        os.utime(path, (week_ago, week_ago))
+    assert main(["clean"]) == 0
+    assert "removed scene copy %s" % copy in capsys.readouterr().out
+    assert not os.path.exists(copy)
+    assert all(os.path.exists(path) for path in [hip] + lookalikes)
+
+
+def fake_houdini_install(root):
+    """A Houdini install as the farm sees it: $HFS/bin/houdini (the running application),
+    $HFS/bin/hython and the plain Python Houdini ships ($HFS/python/bin/python3.X)."""
+    hfs = root / "hfs20.5"
+    (hfs / "bin").mkdir(parents=True)
+    (hfs / "bin" / "houdini").write_text("")
+    os.symlink(HYTHON, str(hfs / "bin" / "hython"))
+    python = hfs / "python" / "bin" / ("python3.%d" % sys.version_info[1])
+    python.parent.mkdir(parents=True)
+    python.write_text('#!/bin/sh\nexec "%s" "$@"\n' % sys.executable)
+    python.chmod(0o755)
+    return hfs
+
+
+def which_interpreter():
+    """"hython" when this work runs in the (fake) hython, else "python"."""
+    return "hython" if os.environ.get("DCCFUTURES_FAKE_HOU_MODE") == "hython" else "python"
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_plain_work_from_houdini_runs_in_a_plain_python(houdini_session, farm_config,
+                                                        monkeypatch, tmp_path, configured):
+    """Plain work (a plain Executor) from Houdini runs in the config's `python:`, else in the
+    Python Houdini ships: not in hython, which takes a licence per worker."""
+    hfs = fake_houdini_install(tmp_path)
+    if configured:
+        studio_python = tmp_path / "studio-python"
+        studio_python.write_text('#!/bin/sh\nexec "%s" "$@"\n' % sys.executable)
+        studio_python.chmod(0o755)
+        farm_config(workers=2, extra="python: %s\n%s" % (studio_python, CONFIG))
+    monkeypatch.setattr(sys, "executable", str(hfs / "bin" / "houdini"))  # inside Houdini
+    from dccfutures import Executor
+    ex = Executor()
+    assert ex.submit(which_interpreter).result(60) == "python"
+    ex.shutdown()

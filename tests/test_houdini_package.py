@@ -3,6 +3,7 @@ Houdini reads them; `dccfutures houdini install` / `uninstall`; the menu's Pytho
 fake Houdini."""
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -34,9 +35,66 @@ def package_env(json_path):
     return spec, variables, pythonpath, expand(spec["hpath"], variables)
 
 
+def enabled(expression, keywords):
+    """Houdini's package expression (SideFX, "Houdini packages": Houdini keywords, quoted
+    strings, comparison operators, and/or, parentheses) for the given keyword values.
+    houdini_version is compared as a version; other keywords only with == and != (as strings,
+    'python3.10' < 'python3.9': an ordering of them would be a bug)."""
+    tokens = re.findall(r"'[^']*'|\w+|[<>=!]=|[<>()]", expression)
+    assert "".join(tokens) == re.sub(r"\s+", "", expression), expression
+
+    def version(text):
+        return tuple(int(part) for part in text.split("."))
+
+    def compare(left, op, right):
+        if op in ("==", "!="):
+            return (keywords[left] == right) == (op == "==")
+        assert left == "houdini_version", "%s ordered as a string" % left
+        a, b = version(keywords[left]), version(right)
+        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+    def term(at):
+        if tokens[at] == "(":
+            value, at = either(at + 1)
+            assert tokens[at] == ")"
+            return value, at + 1
+        left, op, right = tokens[at:at + 3]
+        return compare(left, op, right.strip("'")), at + 3
+
+    def both(at):
+        value, at = term(at)
+        while at < len(tokens) and tokens[at] == "and":
+            other, at = term(at + 1)
+            value = value and other
+        return value, at
+
+    def either(at):
+        value, at = both(at)
+        while at < len(tokens) and tokens[at] == "or":
+            other, at = both(at + 1)
+            value = value or other
+        return value, at
+    value, at = either(0)
+    assert at == len(tokens), expression
+    return value
+
+
+@pytest.mark.parametrize("houdini, python, wanted", [
+    ("19.0.720", "python3.9", False),     # older than 19.5
+    ("19.5.805", "python3.7", False),     # 19.5's Python 3.7 build cannot import dccfutures
+    ("19.5.805", "python3.9", True),
+    ("20.0.751", "python3.10", True),
+    ("20.5.684", "python3.11", True),
+    ("21.0.512", "python3.11", True),
+])
+def test_package_is_enabled_only_in_houdinis_that_can_import_it(houdini, python, wanted):
+    spec = json.load(open(os.path.join(PACKAGE, "dccfutures.json")))
+    assert enabled(spec["enable"], {"houdini_version": houdini,
+                                    "houdini_python": python}) is wanted
+
+
 def test_package_json_points_houdini_at_the_package():
     spec, variables, pythonpath, hpath = package_env(os.path.join(PACKAGE, "dccfutures.json"))
-    assert spec["enable"] == "houdini_version >= '19.5'"
     assert hpath == PACKAGE
     assert pythonpath == [os.path.join(PACKAGE, "python")]
     for sub in ("MainMenuCommon.xml", "toolbar/dccfutures.shelf", "config/Icons"):

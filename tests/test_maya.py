@@ -151,6 +151,32 @@ def test_progress_bar_while_waiting_and_esc_cancels(maya_session, tmp_path):
     assert fake.progress_state()["active"] is False  # the bar was ended
 
 
+def test_progress_outside_the_gui_just_waits(maya_session):
+    """mayapy and `maya -batch` have no main progress bar ($gMainProgressBar is declared by
+    the GUI start-up only, and reading it there is a MEL error): progress() just waits."""
+    fake, scene, workspace = maya_session
+    from dccfutures.maya import Executor, progress
+    ex = Executor(clone_environ=True)
+    futures = [ex.submit(pow, 2, i) for i in range(3)]
+    fake.set_mode("batch")                                # maya -batch
+    assert [f.result() for f in progress(futures)] == [1, 2, 4]
+    fake.reset("library")                                 # mayapy
+    from maya import standalone
+    standalone.initialize(name="python")
+    assert [f.result() for f in progress(futures)] == [1, 2, 4]
+
+
+def test_a_workspace_missing_on_the_farm_is_created(maya_session, tmp_path):
+    """The artist's project folder may not exist on the farm machine: the bootstrap creates
+    it before opening it (as deadline-cloud-for-maya does), and the work runs in it."""
+    fake, scene, workspace = maya_session
+    from dccfutures.maya import Executor
+    farm_only = str(tmp_path / "not_on_the_farm_yet" / "project")
+    ex = Executor(clone_environ=True, workspace=farm_only)
+    assert ex.submit(scene_report).result(60)["workspace"].rstrip("/") == farm_only
+    assert os.path.isdir(farm_only)
+
+
 def batch_report():
     """Where this item runs: which Maya executable started it, and what userSetup left."""
     import maya.cmds as cmds
@@ -332,3 +358,20 @@ def test_maya_batch_command_carries_any_argument(tmp_path):
     assert out.returncode == 0, out.stderr
     import json
     assert json.loads(out.stdout.strip().splitlines()[-1]) == odd
+
+
+def test_a_scene_that_does_not_open_fails_the_work_with_the_reason(maya_session, farm_home):
+    """A bootstrap that raises on every worker (a scene the farm's Maya cannot read) fails the
+    work with its traceback after a few tries; it never restarts workers forever."""
+    from dccfutures.maya import Executor
+    ex = Executor(clone_environ=True, create_tempfile=True)
+    with open(ex.filename, "w") as handle:
+        handle.write("not a scene")  # what a half-synced file looks like to the farm's Maya
+    futures = [ex.submit(scene_report) for _ in range(3)]
+    for future in futures:
+        with pytest.raises(RuntimeError, match=r"(?s)set-up.*3 times in a row.*Error") as info:
+            future.result(60)
+    assert "is not a (fake) Maya scene" in str(info.value)  # the bootstrap's own error
+    logs = glob.glob(os.path.join(farm_home, "logs", "worker-*.log"))
+    assert len(logs) <= 4  # three tries (and at most one more that raced the verdict)
+    ex.shutdown()

@@ -24,6 +24,20 @@ def test_submit_scene_frames_exports_alembic_per_chunk(maya_session):  # noqa: F
     assert export["scene"] == scene and "unsaved_change" in export["nodes"]
 
 
+def test_alembic_files_land_in_a_workspace_with_spaces(maya_session, tmp_path):  # noqa: F811
+    """AbcExport splits its job string on spaces unless a value is quoted."""
+    fake, scene, workspace = maya_session
+    import maya.cmds as cmds
+    from dccfutures.actions.maya import submit_scene_frames
+    spaced = tmp_path / "my project"
+    spaced.mkdir()
+    cmds.workspace(str(spaced), openWorkspace=True)
+    cmds.playbackOptions(minTime=1, maxTime=5)
+    expected = os.path.join(str(spaced), "cache", "alembic", "sh010.0001-0005.abc")
+    assert [f.result(60) for f in submit_scene_frames(chunk_size=10)] == [[expected]]
+    assert json.load(open(expected))["frameRange"] == [1, 5]
+
+
 def test_submit_scene_frames_takes_a_frame_range_and_a_function(maya_session):  # noqa: F811
     from dccfutures.actions.maya import submit_scene_frames
     futures = submit_scene_frames(function="dccfutures.frames:split", frames="1-9x2",

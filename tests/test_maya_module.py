@@ -41,13 +41,14 @@ def mod_problems(text):
     return problems
 
 
-def test_mod_file_has_every_supported_maya_and_no_pitfalls():
+def test_mod_file_is_one_entry_for_every_maya_and_has_no_pitfalls():
+    """No MAYAVERSION: Autodesk's module docs make the condition optional, and an entry
+    without one is taken by every Maya (2027 and later included; userSetup.py says why
+    nothing loads in a Maya older than 2023). No MAYA_SHELF_PATH: the plug-in owns the
+    shelf."""
     text = open(os.path.join(MODULE, "dccfutures.mod")).read()
     assert mod_problems(text) == []
-    versions = re.findall(r"^\+ MAYAVERSION:(\d+) dccfutures \S+ \.$", text, re.M)
-    assert versions == ["2023", "2024", "2025", "2026"]
-    assert text.count("PYTHONPATH +:= python") == 4
-    assert text.count("MAYA_SHELF_PATH +:= shelves") == 4
+    assert text == "+ dccfutures 0.1.0 .\nPYTHONPATH +:= python\n"
 
 
 def test_the_lint_catches_the_blank_line_pitfall():
@@ -58,7 +59,7 @@ def test_the_lint_catches_the_blank_line_pitfall():
 def test_plugin_adds_the_farm_menu_deferred_and_removes_it(maya):
     import maya.cmds as cmds
     from dccfutures.maya_menu import MENU
-    cmds.loadPlugin("dccfutures_maya")
+    cmds.loadPlugin("dccfutures_maya.py")
     assert not cmds.menu(MENU, exists=True)      # built once the main window is up ...
     maya.process_idle_events()
     assert cmds.menu(MENU, exists=True)          # ... which is the next idle moment
@@ -82,11 +83,11 @@ def test_reloading_never_duplicates_the_menu_or_the_shelf(maya):
     import maya.cmds as cmds
     from dccfutures.maya_menu import MENU, SHELF
     for _ in range(3):
-        cmds.loadPlugin("dccfutures_maya")
+        cmds.loadPlugin("dccfutures_maya.py")
         maya.process_idle_events()
         cmds.unloadPlugin("dccfutures_maya")
         assert SHELF not in maya.ui() and MENU not in maya.ui()  # unload removes both
-        cmds.loadPlugin("dccfutures_maya")
+        cmds.loadPlugin("dccfutures_maya.py")
         maya.process_idle_events()
     assert [name for name in maya.ui() if name == MENU] == [MENU]
     assert [name for name in maya.ui() if name == SHELF] == [SHELF]
@@ -94,15 +95,15 @@ def test_reloading_never_duplicates_the_menu_or_the_shelf(maya):
     assert shelf_buttons(maya) == SHELF_BUTTONS
 
 
-def test_a_stale_saved_shelf_is_refilled_from_the_yaml(maya):
-    """Maya loads shelf_dccfutures.mel (or the user's saved copy of it) at start-up; the
-    plug-in refills that shelf instead of adding a second one."""
+def test_a_shelf_maya_saved_before_is_replaced_by_ours(maya):
+    """A copy of our shelf that Maya saved in the user's prefs (dccfutures 0.1.0 let it) is
+    loaded at start-up: the plug-in replaces it with the current buttons, once."""
     import maya.cmds as cmds
     from dccfutures.maya_menu import SHELF
     cmds.shelfLayout(SHELF, parent="ShelfLayout")
     cmds.shelfButton(label="Old Button", command="print('stale')", sourceType="python",
                      parent=SHELF)
-    cmds.loadPlugin("dccfutures_maya")
+    cmds.loadPlugin("dccfutures_maya.py")
     maya.process_idle_events()
     assert shelf_buttons(maya) == SHELF_BUTTONS
     button = next(record for record in maya.ui().values()
@@ -112,11 +113,91 @@ def test_a_stale_saved_shelf_is_refilled_from_the_yaml(maya):
                                  'dccfutures.shelves.run("maya.farm_monitor")')
 
 
-def test_the_shipped_shelf_file_matches_the_buttons(maya):
-    """shelf_dccfutures.mel (what Maya loads from MAYA_SHELF_PATH) has the plug-in's buttons."""
-    text = open(os.path.join(MODULE, "shelves", "shelf_dccfutures.mel")).read()
-    assert re.findall(r'-label "([^"]+)"', text) == SHELF_BUTTONS
-    assert text.count('-sourceType "python"') == len(SHELF_BUTTONS)
+def test_the_studios_actions_are_on_the_shelf_and_the_menu(maya, tmp_path, farm_config):
+    studio = tmp_path / "studio.yaml"
+    studio.write_text('actions:\n  - id: maya.publish\n    label: Publish\n    dcc: [maya]\n'
+                      '    callable: "tests.shelf_actions:record"\n')
+    farm_config(extra="shelves: {extra: [%s]}\n" % studio)
+    import maya.cmds as cmds
+    cmds.loadPlugin("dccfutures_maya.py")
+    maya.process_idle_events()
+    assert shelf_buttons(maya) == SHELF_BUTTONS + ["Publish"]
+    assert maya.menu_items("dccfuturesFarmMenu") == MENU_ITEMS + ["Publish"]
+
+
+@pytest.fixture
+def maya_app(tmp_path, monkeypatch, maya):
+    """The artist's $MAYA_APP_DIR, with the module installed by `dccfutures maya install` in
+    its modules folder (which Maya always reads)."""
+    from dccfutures import assets
+    app = tmp_path / "maya_app"
+    monkeypatch.setenv("MAYA_APP_DIR", str(app))
+    for name in ("MAYA_PLUG_IN_PATH", "MAYA_MODULE_PATH", "MAYA_SHELF_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    module = assets.install_maya_module(str(app / "modules"))
+    return app, module
+
+
+def snapshot(folder):
+    return {os.path.relpath(os.path.join(root, name), folder):
+            open(os.path.join(root, name), "rb").read()
+            for root, _, names in os.walk(folder) if "__pycache__" not in root
+            for name in names}
+
+
+@pytest.mark.parametrize("version", ["2023", "2025", "2027", "2031"])
+def test_the_installed_module_loads_in_every_maya_from_2023(maya_app, maya, monkeypatch,
+                                                            version):
+    monkeypatch.setenv("DCCFUTURES_FAKE_MAYA_VERSION", version)
+    maya.reset("interactive")
+    assert "dccfutures" in maya.start()       # modules, shelves, userSetup.py
+    maya.process_idle_events()                # userSetup's deferred load, then the menu
+    import maya.cmds as cmds
+    assert cmds.pluginInfo("dccfutures_maya", query=True, loaded=True)
+    assert maya.menu_items("dccfuturesFarmMenu") == MENU_ITEMS
+    assert shelf_buttons(maya) == SHELF_BUTTONS
+
+
+def test_maya_never_saves_our_shelf(maya_app, maya):
+    """Maya writes every shelf in its shelf bar to a file when it quits. Ours is the
+    plug-in's, built each session from the YAML and taken out before Maya saves: nothing is
+    written into the module (which may be read-only, and `shelves build --check` reads it)
+    nor into the user's prefs (where a copy would hide later buttons and outlive an
+    uninstall), and every session shows the current buttons once."""
+    app, module = maya_app
+    before = snapshot(module)
+    for _ in range(2):
+        maya.reset("interactive")
+        maya.start()
+        maya.process_idle_events()
+        assert shelf_buttons(maya) == SHELF_BUTTONS
+        maya.quit()
+    assert snapshot(module) == before
+    prefs = app / "2025" / "prefs" / "shelves"
+    assert not prefs.exists() or os.listdir(prefs) == []
+
+
+def test_unloading_leaves_no_exit_callback(maya):
+    import maya.cmds as cmds
+    cmds.loadPlugin("dccfutures_maya.py")
+    maya.process_idle_events()
+    assert maya.callbacks()                   # the shelf goes before Maya saves shelves
+    cmds.unloadPlugin("dccfutures_maya")
+    assert maya.callbacks() == {}             # Maya requires a plug-in to remove its own
+
+
+def test_user_setup_explains_a_maya_too_old_for_dccfutures(maya, monkeypatch, capsys):
+    """The module loads in every Maya; before 2023 (Python 3.7) dccfutures cannot run, and
+    userSetup.py says so in one line instead of a plug-in traceback at every start-up."""
+    import sys
+    import maya.cmds as cmds
+    setup = os.path.join(MODULE, "scripts", "userSetup.py")
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "version_info", (3, 7, 7, "final", 0))
+        runpy.run_path(setup)
+    maya.process_idle_events()
+    assert not cmds.pluginInfo("dccfutures_maya", query=True, loaded=True)
+    assert "dccfutures: needs Maya 2023 or later (Python 3.9+)" in capsys.readouterr().out
 
 
 def test_no_menu_in_batch_or_mayapy(maya):
@@ -127,7 +208,7 @@ def test_no_menu_in_batch_or_mayapy(maya):
         if mode == "library":
             from maya import standalone
             standalone.initialize(name="python")
-        cmds.loadPlugin("dccfutures_maya")   # no UI command is even tried
+        cmds.loadPlugin("dccfutures_maya.py")   # no UI command is even tried
         maya.process_idle_events()
         assert MENU not in maya.ui()
         cmds.unloadPlugin("dccfutures_maya")
@@ -153,7 +234,7 @@ def test_start_local_farm_menu_item_starts_the_farm(maya, farm_home):
     from dccfutures import config
     from dccfutures.farms.local import LocalFarm
     farm = LocalFarm(config.load())
-    cmds.loadPlugin("dccfutures_maya")
+    cmds.loadPlugin("dccfutures_maya.py")
     maya.process_idle_events()
     item = next(name for name, record in maya.ui().items()
                 if record["kind"] == "menuItem" and record.get("label") == "Start Local Farm")
@@ -170,13 +251,13 @@ def test_maya_install_and_uninstall_for_the_user(tmp_path, maya, monkeypatch):
     mod = (modules / "dccfutures.mod").read_text()
     target = str(modules / "dccfutures")
     assert mod_problems(mod) == []
-    assert "+ MAYAVERSION:2025 dccfutures 0.1.0 %s\n" % target in mod
+    assert "+ dccfutures 0.1.0 %s\n" % target in mod
     assert (modules / "dccfutures" / "python" / "dccfutures" / "maya.py").is_file()
     assert (modules / "dccfutures" / "plug-ins" / "dccfutures_maya.py").is_file()
     # What Maya does with the module: its plug-ins folder on MAYA_PLUG_IN_PATH; load it.
     monkeypatch.setenv("MAYA_PLUG_IN_PATH", str(modules / "dccfutures" / "plug-ins"))
     import maya.cmds as cmds
-    cmds.loadPlugin("dccfutures_maya")
+    cmds.loadPlugin("dccfutures_maya.py")
     maya.process_idle_events()
     assert cmds.menu("dccfuturesFarmMenu", exists=True)
     cmds.unloadPlugin("dccfutures_maya")

@@ -21,5 +21,6 @@ def start_local_farm(**_: Any) -> None:
     """Start the local farm's supervisor now (it also starts by itself on the first submit)."""
     from .. import config, farms
     settings = config.load()
-    farms.get_farm("local", settings).ensure_running(force=True)
+    # get_farm("local") is a LocalFarm, whose ensure_running takes force (Farm's does not).
+    farms.get_farm("local", settings).ensure_running(force=True)  # type: ignore[call-arg]
     print("dccfutures: the local farm is running")

@@ -61,6 +61,11 @@ def render_chunk(rop_path: str, chunk: str) -> str:
     rop = hou.node(rop_path)
     if rop is None:
         raise ValueError("no node %s in %s" % (rop_path, hou.hipFile.path()))
+    if not isinstance(rop, hou.RopNode):
+        # hou.node() answers the node's own class; only a ROP (hou.RopNode) has render().
+        kind = rop.type()
+        raise ValueError("%s is not a ROP (its type is %s/%s): only ROP nodes, in /out or a "
+                         "ROP network, render" % (rop_path, kind.category().name(), kind.name()))
     for start, end, step in frames_module.runs(chunk):
         rop.render(frame_range=(start, end, step), verbose=False, output_progress=True)
     return chunk

@@ -20,8 +20,10 @@ def submit_scene_frames(function: str = "dccfutures.actions.maya:export_alembic_
     import maya.cmds as cmds
     from ..maya import Executor
     payload.check_callable(function)  # a bad reference fails here, not on the farm
-    frames = frames or "%d-%d" % (cmds.playbackOptions(query=True, minTime=True),
-                                  cmds.playbackOptions(query=True, maxTime=True))
+    # maya-stubs types a query as the union of every flag's type; minTime/maxTime are floats.
+    frames = frames or "%d-%d" % (  # type: ignore[str-format]
+        cmds.playbackOptions(query=True, minTime=True),
+        cmds.playbackOptions(query=True, maxTime=True))
     chunks = frames_module.chunk(int(chunk_size), frames)
     ex = Executor(**executor_options(farm, cpus, groups, priority, clone_environ,
                                      create_tempfile))
@@ -53,7 +55,8 @@ def run_on_selection(function: str = "maya.cmds:nodeType", name: Optional[str] =
     with ex.batch(name or "%s on %d nodes" % (function.rpartition(":")[2], len(nodes))) as batch:
         for node in nodes:
             future = batch.submit(function, node)
-            future.add_done_callback(lambda f, node=node: _print_result(node, f))
+            future.add_done_callback(  # mypy cannot type a lambda with a default argument
+                lambda f, node=node: _print_result(node, f))  # type: ignore[misc]
     return batch.futures
 
 
@@ -63,17 +66,28 @@ def export_alembic_chunk(chunk: str, folder: Optional[str] = None) -> List[str]:
     scene (the bootstrap renamed the copy back). Returns the files written."""
     import maya.cmds as cmds
     cmds.loadPlugin("AbcExport", quiet=True)
-    scene = os.path.splitext(os.path.basename(cmds.file(query=True, sceneName=True)))[0]
-    folder = folder or os.path.join(cmds.workspace(query=True, rootDirectory=True),
-                                    "cache", "alembic")
+    # maya-stubs types a query as the union of every flag's type; these two answer a str.
+    scene = os.path.splitext(os.path.basename(  # type: ignore[type-var]
+        cmds.file(query=True, sceneName=True)))[0]
+    folder = folder or os.path.join(
+        cmds.workspace(query=True, rootDirectory=True),  # type: ignore[arg-type]
+        "cache", "alembic")
     os.makedirs(folder, exist_ok=True)
     written = []
     for start, end, step in frames_module.runs(chunk):
         path = os.path.join(folder, "%s.%04d-%04d.abc" % (scene, start, end))
-        cmds.AbcExport(jobArg="-frameRange %d %d -step %d -worldSpace -file %s"
-                       % (start, end, step, path.replace("\\", "/")))
+        # A plug-in's command (loaded above): the stubs know Maya's built-in commands only.
+        cmds.AbcExport(  # type: ignore[attr-defined]
+            jobArg="-frameRange %d %d -step %d -worldSpace -file %s"
+                   % (start, end, step, _job_string(path.replace("\\", "/"))))
         written.append(path)
     return written
+
+
+def _job_string(value: str) -> str:
+    """A value quoted for an AbcExport job string, which is split on spaces outside quotes
+    (a path with a space would otherwise be cut there)."""
+    return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _print_result(node: str, future: Any) -> None:

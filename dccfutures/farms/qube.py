@@ -3,7 +3,8 @@
 One ``qb.Job`` per ``submit``, ``map`` and ``batch``: ``prototype`` names our jobtype,
 ``package`` holds readable facts (callable, interpreter, bootstrap) beside the encoded
 function, and ``agenda`` one ``qb.Work`` per work item (a ``map`` chunk is one item). Other job
-fields pass through; a batch's extra keywords go to the ``qb.Work``.
+fields pass through; a batch's extra keywords go to the ``qb.Work``. Packages hold strings,
+numbers, lists and dicts only (no None, no booleans: an empty fact is left out).
 
 Polling is what qbfutures got wrong (one ``jobinfo`` per tick with every future's job id,
 duplicates included, agendas and all). Here each poll cycle is ONE ``qb.jobinfo`` call for all
@@ -27,7 +28,8 @@ from .. import __version__
 from ..config import Config
 from ..errors import FarmError, PayloadTooLargeError
 from ..runtime.output import cap_bytes, cap_text
-from ..runtime.qube import cut_log, in_spool, pack_blob, spool_paths, unpack_blob
+from ..runtime.qube import (cut_log, dependency_refs, in_spool, pack_blob, spool_paths,
+                             unpack_blob)
 from .base import (BLOCKED, COMPLETE, FAILED, KILLED, REMOVED, RUNNING, TERMINAL, Farm, JobInfo,
                    JobSpec, JobState, WorkError, WorkInfo, WorkRef, WorkSpec, WorkState,
                    work_error)
@@ -167,8 +169,9 @@ class QubeFarm(Farm):
             fields["package"] = {"index": index, "ncalls": work.ncalls,
                                  "calls": self._pack(work.package, "work item %d" % index,
                                                      WORK_INLINE)}
-            if work.depends_on:
-                fields["package"]["depends_on"] = [[j, i] for j, i in work.depends_on]
+            if work.depends_on:  # [index] in this job (its id is not known yet), [job, index]
+                fields["package"]["depends_on"] = [[i] if j is None else [j, i]
+                                                   for j, i in work.depends_on]
                 callback = self._callback(index, work, names, external or {})
                 if callback is not None:
                     fields["status"] = "blocked"
@@ -364,14 +367,13 @@ class QubeFarm(Farm):
             return False
         agendas = {job_id: agenda}
         states = []
-        for j, i in refs:
-            j = job_id if j is None else int(j)
+        for j, i in dependency_refs(refs, job_id):
             if j not in agendas:
                 try:
                     agendas[j] = self.job_agenda(j)
                 except KeyError:  # removed from the farm
                     agendas[j] = []
-            states.append(agendas[j][int(i)]["status"] if int(i) < len(agendas[j]) else REMOVED)
+            states.append(agendas[j][i]["status"] if i < len(agendas[j]) else REMOVED)
         return any(state != COMPLETE for state in states) and \
             not any(state in (FAILED, KILLED, REMOVED) for state in states)
 

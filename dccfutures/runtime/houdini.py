@@ -3,8 +3,10 @@
 Load the hip file copy (``suppress_save_prompt`` and ``ignore_load_warnings``: a farm has nobody
 to answer a prompt, and a warning such as a missing HDA must not stop the work), then name the
 session after the artist's hip file so ``$HIPNAME`` and ``$HIPFILE`` in output paths resolve to
-the artist's name, not the copy's. The copy sits next to the original, so ``$HIP`` is the same.
-One bootstrap per worker process, never per item.
+the artist's name, not the copy's. The copy sits beside the original, in the same folder: the
+load sets ``$HIP`` to that folder, so the assets in ``$HIP/otls`` and ``$HIP/hda`` are found
+while the file loads, as in the artist's session. One bootstrap per worker process, never per
+item.
 """
 from typing import Any, Dict
 

@@ -11,6 +11,7 @@ and auto-loaded plug-ins. Maya is already up when our code runs (it is started a
 
 Either way: one bootstrap per worker process, never per item.
 """
+import os
 from typing import Any, Dict, List
 
 
@@ -43,10 +44,15 @@ class MayaBatchBootstrap:
 
 
 def open_scene(spec: Dict[str, Any]) -> None:
-    """Set the workspace, open the scene copy, name it back after the artist's scene."""
+    """Set the workspace, open the scene copy, name it back after the artist's scene.
+
+    The artist's workspace may not exist on the farm machine (a local project, a share
+    mounted elsewhere): it is created first, as deadline-cloud-for-maya does, since Maya
+    refuses to open a missing one and output paths resolve under it."""
     import maya.cmds as cmds
     workspace = spec.get("workspace")
     if workspace:
+        os.makedirs(workspace, exist_ok=True)
         cmds.workspace(workspace, openWorkspace=True)
     scene = spec.get("file")
     if scene:

@@ -1,16 +1,28 @@
 """The Qube side of dccfutures: what a jobtype back-end runs in a subjob.
 
-A Qube subjob is one process on a worker host. Qube starts it with the job's ``env``, it asks
-the supervisor for work items of its job (``qb.requestwork``), runs each through the shared
-runtime loop (so a DCC is bootstrapped once per subjob, not once per item) and reports
+A Qube subjob is one process on a worker host: Qube runs the jobtype's ``execute.py`` with
+its worker's Python and the job's ``env``. That process asks the supervisor for work items of
+its job (``qb.requestwork``), runs each through the shared runtime loop and reports it
 (``qb.reportwork``), then ends with ``qb.reportjob``. The local farm's worker runs the very
 same loop over SQLite instead of ``qb``.
 
-Packages and resultpackages must be plain data (Qube converts them), so encoded payloads
-travel base64-encoded, or, above ``qube.spool_threshold_mb``, as a file in ``qube.spool_dir``
-on shared storage, referenced by path. Client and subjob each read only files of that folder
-as their own config names it (the subjob's: its worker's), never one a package names.
-Jobtype ``execute.py`` files call :func:`jobtype_main`.
+Work for another interpreter (a DCC: mayapy, ``maya -batch``, hython; or the plain Python
+the submitter named) runs in a child of the subjob, started once per subjob and fed every
+item the subjob takes over a private pipe (:mod:`dccfutures.runtime.child`): so the DCC is
+bootstrapped once per subjob, not once per item. The subjob's own Python keeps ``qb``, the
+:class:`QubeWorkSource` (requests, reports, progress, dependency look-ups, the log markers
+and the output cap) and talks to Qube; the DCC never imports ``qb`` (Qube's is compiled for
+the worker's Python and dies at import in another) and never sees the worker's site-packages
+(they would shadow the DCC's own numpy or PySide). The subjob is not replaced by the DCC
+(``exec``): on Windows that starts a detached process, and Qube would see its subjob end at
+once, breaking kill, preempt and the logs. Work for this very interpreter runs in-process.
+
+Packages and resultpackages must be plain data: strings, numbers, lists and dicts, no None
+and no booleans (Qube converts them). Encoded payloads travel base64-encoded, or, above
+``qube.spool_threshold_mb``, as a file in ``qube.spool_dir`` on shared storage, referenced by
+path. Client and subjob each read only files of that folder as their own config names it (the
+subjob's: its worker's), never one a package names. Jobtype ``execute.py`` files call
+:func:`jobtype_main`.
 """
 import base64
 import os
@@ -21,11 +33,10 @@ import threading
 import time
 import traceback
 import uuid
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .. import payload
 from ..errors import DccFuturesError, FarmError
-from .bootstrap import worker_command
 from .loop import Item, WorkSource, exit_process, flush_stdio, serve
 from .output import cap_bytes, punch_middle
 
@@ -165,7 +176,9 @@ class QubeWorkSource(WorkSource):
             return
         self._last_progress = now
         work = item.token
-        work["resultpackage"] = {"progress": fraction, "message": message}
+        work["resultpackage"] = {"progress": float(fraction)}
+        if message is not None:  # a Qube package holds no None: an empty key is left out
+            work["resultpackage"]["message"] = str(message)
         self.qb.reportwork(work)  # status still 'running': an update, not the end
 
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
@@ -179,8 +192,9 @@ class QubeWorkSource(WorkSource):
                        % (self.spool_dir, error))
             return
         work["status"] = status
-        work["resultpackage"] = {"outcomes": packed,
-                                 "progress": 1.0 if status == "complete" else None}
+        work["resultpackage"] = {"outcomes": packed}
+        if status == "complete":
+            work["resultpackage"]["progress"] = 1.0
         self.qb.reportwork(work)
 
     def _fail(self, work: Any, message: str) -> None:
@@ -195,7 +209,7 @@ class QubeWorkSource(WorkSource):
     # -- dependencies --------------------------------------------------------------------
 
     def _dependency_works(self, refs: Any) -> Dict[Tuple[int, int], Any]:
-        wanted = {(self.job_id if j is None else int(j), int(i)) for j, i in refs}
+        wanted = set(dependency_refs(refs, self.job_id))
         jobs = {int(job["id"]): job.get("agenda") or []
                 for job in self.qb.jobinfo(id=sorted({j for j, _ in wanted}), agenda=True)}
         return {(j, i): (jobs.get(j) or [None] * (i + 1))[i] if i < len(jobs.get(j) or [])
@@ -227,6 +241,14 @@ class QubeWorkSource(WorkSource):
             return None
         outcomes = (work.get("resultpackage") or {}).get("outcomes")
         return unpack_blob(outcomes, spool_dir=self.spool_dir) if outcomes else None
+
+
+def dependency_refs(refs: Any, job_id: int) -> List[Tuple[int, int]]:
+    """(job, index) of each ``depends_on`` reference of a work package: ``[index]`` is an
+    item of the job ``job_id`` itself (its id was not known when it was submitted),
+    ``[job, index]`` an item of another job."""
+    return [(job_id if len(ref) < 2 or ref[0] is None else int(ref[0]), int(ref[-1]))
+            for ref in refs]
 
 
 class OutputCap:
@@ -302,16 +324,30 @@ _NEXT_MARK = re.compile(re.escape(MARK).replace(r"%s", r"\S+"))
 
 # -- entry points ----------------------------------------------------------------------------
 
-def run_subjob(qb: Any = None) -> int:
-    """Run this subjob's share of its job's agenda, then report the subjob to Qube."""
+def run_subjob(qb: Any = None, kind: str = "python") -> int:
+    """Run this subjob's share of its job's agenda, then report the subjob to Qube; returns
+    the exit status for this process. ``kind``: the jobtype's (``python``, ``mayapy``,
+    ``maya``, ``hython``), which says where the job names its interpreter."""
     if qb is None:
         import qb  # noqa: F811 (Qube's module on its workers)
     job = qb.jobobj()
+    package = job.get("package") or {}
+    spec = package.get("bootstrap")
+    interpreter = package.get("python") if kind == "python" else (spec or {}).get("executable")
+    if not interpreter:
+        _fail_agenda(qb, (spec or {}).get("missing") or "the %s jobtype needs an interpreter in "
+                     "the job package, and this job has none (was it submitted by dccfutures?)"
+                     % kind)
+        return 1
+    here = _same_file(interpreter, sys.executable)
+    if not here and not os.access(interpreter, os.X_OK):
+        _fail_agenda(qb, "cannot run %s on this worker (%s): install it there or set the "
+                         "interpreter in the dccfutures config" % (interpreter, kind))
+        return 1
     try:
         source = QubeWorkSource(qb, job)
         bootstrap = None
-        spec = (job.get("package") or {}).get("bootstrap")
-        if spec:
+        if here and spec:
             from .bootstrap import load_bootstrap
             bootstrap = load_bootstrap(spec)
     except DccFuturesError as error:  # a bad config, an untrusted spool: the message says it
@@ -320,6 +356,8 @@ def run_subjob(qb: Any = None) -> int:
     except BaseException:  # nothing can run here: fail the items, never leave them waiting
         _fail_agenda(qb, "this subjob could not set up:\n" + traceback.format_exc())
         return 1
+    if not here:
+        return _run_in_child(qb, source, interpreter, spec)
     status = "complete"
     try:
         serve(source, bootstrap)
@@ -331,40 +369,85 @@ def run_subjob(qb: Any = None) -> int:
     return 0
 
 
-def jobtype_main(kind: str) -> None:
-    """What a jobtype's ``execute.py`` calls: start the right interpreter with the runtime.
+def _run_in_child(qb: Any, source: "QubeWorkSource", interpreter: str,
+                  spec: Optional[Dict[str, Any]]) -> int:
+    """Feed this subjob's items to ``interpreter``, started once as our child, then end the
+    subjob as the child's end says (see :mod:`dccfutures.runtime.child`)."""
+    from .child import CannotStart, child_environment, feed, remove_link_folder
+    env, private = child_environment([_package_root(qb)])  # never Qube's qb in there
+    try:
+        ending = feed(source, interpreter, spec, env)
+    except CannotStart as error:  # restarting the subjob would not help
+        _fail_agenda(qb, str(error))
+        return 1
+    except BaseException:  # talking to Qube failed: the child is gone, the subjob fails
+        traceback.print_exc()
+        qb.reportjob("failed")
+        return 1
+    finally:
+        remove_link_folder(private)
+    if ending.unusable:
+        _fail_agenda(qb, "%s: install it for that interpreter with `%s`"
+                     % (ending.unusable, _install_command(spec, interpreter)))
+        return 1
+    if ending.status is None:
+        return _end_like(ending, interpreter)
+    if ending.code:  # after its work: a DCC crashing in its own exit changes nothing
+        print("dccfutures: %s (pid %d) %s after its work" % (
+            interpreter, ending.pid, _how_it_ended(ending.code)), file=sys.stderr, flush=True)
+    qb.reportjob(source.final if ending.status == "done" else "failed")
+    return 0
 
-    Qube runs ``execute.py`` with its worker's Python. Plain work runs in the interpreter the
-    submitter named in the job (``package["python"]``); DCC work in the DCC's interpreter. When
-    that is not the current one, the subjob replaces itself with it (``exec``), keeping Qube's
-    environment, so Qube still sees one subjob process; it starts as every Python of ours does
-    (``bootstrap.SAFE_RUN``), importing nothing from Qube's working folder.
-    """
+
+def _end_like(ending: Any, interpreter: str) -> int:
+    """The child died without ending its loop (a crash, a kill, ``os._exit`` in the work):
+    this subjob ends too, without ``reportjob``, so Qube sees the crash it is and retries or
+    fails the item and restarts the subjob as its own settings say, as if the child had been
+    the subjob. The item's output so far is in the subjob's logs already."""
+    item = ending.item
+    if item is not None:
+        when = "while it ran work %d:%d" % (item.job_id, item.work_id)
+    elif not ending.greeted:
+        when = "before it could take work"
+    else:
+        when = "between work items"
+    print("dccfutures: %s (pid %d) %s %s; this subjob ends with it"
+          % (interpreter, ending.pid, _how_it_ended(ending.code), when),
+          file=sys.stderr, flush=True)
+    code = ending.code or 1
+    return 128 - code if code < 0 else code
+
+
+def _how_it_ended(code: Optional[int]) -> str:
+    if code is not None and code < 0:
+        try:
+            import signal
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "signal %d" % -code
+        return "was killed by %s" % name
+    return "exited with status %s" % code
+
+
+def _install_command(spec: Optional[Dict[str, Any]], interpreter: str) -> str:
+    """The command that installs cloudpickle and PyYAML for the child's interpreter."""
+    kind = (spec or {}).get("kind")
+    if kind == "hython":
+        return "dccfutures houdini install --hython %s" % interpreter
+    if kind == "maya_batch":  # maya -batch runs the Python of the mayapy next to it
+        mayapy = os.path.join(os.path.dirname(interpreter),
+                              "mayapy.exe" if os.name == "nt" else "mayapy")
+        return "dccfutures maya install --mayapy %s" % mayapy
+    if kind == "mayapy":
+        return "dccfutures maya install --mayapy %s" % interpreter
+    return "%s -m pip install cloudpickle PyYAML" % interpreter
+
+
+def jobtype_main(kind: str) -> None:
+    """What a jobtype's ``execute.py`` calls (in the worker's Python, which imports ``qb``):
+    run this subjob's share of the job, here or in a child, and end the process."""
     import qb
-    job = qb.jobobj()
-    package = job.get("package") or {}
-    interpreter = package.get("python") if kind == "python" else \
-        (package.get("bootstrap") or {}).get("executable")
-    if not interpreter:
-        _fail_agenda(qb, "the %s jobtype needs an interpreter in the job package, and this "
-                         "job has none (was it submitted by dccfutures?)" % kind)
-        return
-    if _same_file(interpreter, sys.executable):
-        exit_process(run_subjob(qb))
-    if not os.access(interpreter, os.X_OK):
-        _fail_agenda(qb, "cannot run %s on this worker (%s): install it there or set the "
-                         "interpreter in the dccfutures config" % (interpreter, kind))
-        return
-    env = dict(os.environ)
-    dccfutures_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    paths = [_package_root(qb), dccfutures_root]  # the new interpreter must import both
-    # Empty or relative entries would name Qube's working folder (whoever can write it), and
-    # the new interpreter reads PYTHONPATH before any code of ours runs.
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(
-        paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if os.path.isabs(p)]))
-    flush_stdio()
-    command = worker_command(interpreter, package.get("bootstrap"), "dccfutures.runtime.qube", [])
-    os.execve(command[0], command, env)
+    exit_process(run_subjob(qb, kind))
 
 
 def _package_root(module: Any) -> str:
@@ -408,6 +491,3 @@ def _dependency_outcome(job_id: int, idx: int, status: str, name: str,
 def _failure_outcome(message: str) -> bytes:
     return payload.encode_outcomes([payload.failure(RuntimeError(message), "")])
 
-
-if __name__ == "__main__":
-    exit_process(run_subjob())

@@ -118,7 +118,8 @@ def scene_frame_range() -> Optional[str]:
             first = cmds.playbackOptions(query=True, minTime=True)
             last = cmds.playbackOptions(query=True, maxTime=True)
         elif "hou" in sys.modules:
-            first, last = sys.modules["hou"].playbar.frameRange()[:2]
+            frame_range = sys.modules["hou"].playbar.frameRange()  # a hou.Vector2: no slices
+            first, last = frame_range[0], frame_range[1]
         else:
             return None
         return frames_module.join(frames_module.split("%d-%d" % (int(first), int(last))))

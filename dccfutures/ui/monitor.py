@@ -906,7 +906,7 @@ def show(farm: Any = None, interval: float = 1.0,
     already open is raised instead of opening a second."""
     application()
     existing = _windows.get("window")
-    if _alive(existing) and not existing._stopped:
+    if existing is not None and _alive(existing) and not existing._stopped:
         existing.show()
         existing.raise_()
         existing.activateWindow()
@@ -940,7 +940,9 @@ def dock_in_maya(farm: Any = None, interval: float = 1.0) -> FarmMonitor:
         cmds.workspaceControl(
             WORKSPACE_CONTROL, label="Farm Monitor", retain=False, floating=True,
             initialWidth=960, initialHeight=640,
-            uiScript="import dccfutures.ui.monitor as m; m._fill_maya_control()")
+            # maya-stubs types uiScript as a callable; Maya documents a script string.
+            uiScript="import dccfutures.ui.monitor as m; "  # type: ignore[arg-type]
+                     "m._fill_maya_control()")
     return _fill_maya_control(farm, interval)
 
 
@@ -950,7 +952,7 @@ def _fill_maya_control(farm: Any = None, interval: float = 1.0) -> FarmMonitor:
     from maya import OpenMayaUI
     from qtpy import shiboken
     existing = _windows.get("maya")
-    if _alive(existing) and not existing._stopped:
+    if existing is not None and _alive(existing) and not existing._stopped:
         return existing
     control = OpenMayaUI.MQtUtil.findControl(WORKSPACE_CONTROL)
     if control is None:

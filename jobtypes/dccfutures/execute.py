@@ -1,4 +1,10 @@
-"""Qube back-end of the dccfutures jobtype: runs dccfutures work (see dccfutures.runtime.qube)."""
+"""Qube back-end of the dccfutures jobtype: plain Python work.
+
+Qube runs this file with the worker's Python, which imports ``qb`` and talks to Qube for the
+whole subjob. Work for this interpreter runs here; work for another one (the submitter's
+``python:``) runs in a child started once per subjob and fed every item over a private pipe,
+never by importing ``qb`` there or replacing this process (see dccfutures.runtime.qube).
+"""
 import os
 import sys
 

@@ -1,4 +1,10 @@
-"""Qube back-end of the dccfutures_maya jobtype: runs dccfutures work (see dccfutures.runtime.qube)."""
+"""Qube back-end of the dccfutures_maya jobtype: work in ``maya -batch``.
+
+Qube runs this file with the worker's Python, which imports ``qb`` and talks to Qube for the
+whole subjob. It starts ``maya -batch`` as its child once per subjob and feeds it every item the
+subjob takes over a private pipe: ``maya -batch`` never imports the worker's ``qb`` (compiled for
+another Python) and never replaces this process (see dccfutures.runtime.qube).
+"""
 import os
 import sys
 

@@ -18,7 +18,9 @@ Implemented (checked against sidefx.com/docs/houdini/hom and the HDK headers)
 ``hou.hipFile``: ``path()``, ``basename()``, ``name()`` (relative to the current directory),
 ``load(file_name, suppress_save_prompt=False, ignore_load_warnings=False)`` (hou.OperationFailed
 for a missing or unreadable file; the file is loaded and then hou.LoadWarning raised when it has
-warnings and ignore_load_warnings is False), ``save(file_name=None, save_to_recent_files=True)``
+warnings and ignore_load_warnings is False; ``$HIP`` is the file's folder from the start of the
+load, and asset types are looked up in ``$HIP/otls`` and ``$HIP/hda`` at that moment: a node of
+an asset type defined in neither is not created, with a "Bad node type found" warning), ``save(file_name=None, save_to_recent_files=True)``
 (Save As: renames the session, clears the unsaved flag, creates missing folders),
 ``setName(file_name)``, ``hasUnsavedChanges()`` (always True in hython, as documented),
 ``isNewFile()`` (in hython: whether the name is the default ``untitled.hip``, as documented),
@@ -41,7 +43,8 @@ long_operation_name=None, open_interrupt_dialog=False)`` with ``updateProgress(p
 and ``updateLongProgress(percentage=-1.0, long_op_status=None)``; ``hou.isUIAvailable``,
 ``hou.applicationVersion``, ``hou.applicationVersionString``, ``hou.getenv(name,
 default_value=None)``, ``hou.putenv(name, value)``, ``hou.expandString``, ``hou.frame``,
-``hou.setFrame``, ``hou.playbar.frameRange``. Exceptions: ``hou.Error`` (``description()``,
+``hou.setFrame``, ``hou.playbar.frameRange`` (a ``hou.Vector2``: ``__getitem__`` with an int,
+``__len__``, ``x()``, ``y()``; no slices). Exceptions: ``hou.Error`` (``description()``,
 ``exceptionTypeName()``, ``instanceMessage()``) and its subclasses ``NotAvailable``,
 ``ObjectWasDeleted``, ``InvalidInput``, ``OperationFailed``, ``OperationInterrupted``,
 ``LoadWarning``.
@@ -56,6 +59,9 @@ Decisions
   ``os.environ`` (Houdini's global variables are exported to child processes); ``$JOB`` defaults
   to ``os.environ["JOB"]`` or the start-up directory.
 * A node reference taken before ``load``/``clear`` raises hou.ObjectWasDeleted afterwards.
+* Asset types: a namespaced type name (``studio::rock``) is a digital asset's type, defined by
+  a fake asset library (a JSON ``.hda``/``.otl`` file, ``hou_fake.write_hda``) in ``$HIP/otls``
+  or ``$HIP/hda``; every other type counts as built in.
 * ``render`` records each call (``hou_fake.renders()``) and, when
   ``$DCCFUTURES_FAKE_HOU_RENDER_LOG`` names a file, appends one JSON line per call to it, so a
   test can see renders done in another process. A node whose parm ``fail_on_frame`` is set
@@ -88,7 +94,7 @@ class Error(Exception):
     """Base class of every exception hou raises (HOM_Error)."""
     _description = "Error"
 
-    def __init__(self, instance_message=""):
+    def __init__(self, instance_message="", /):  # positional only, as hou's (*args)
         Exception.__init__(self, instance_message)
         self._instance_message = instance_message
 
@@ -321,6 +327,38 @@ def _ask_to_save(action, suppress_save_prompt):
                                "answer": "Don't Save"})
 
 
+def _is_asset_type(type_name):
+    """Whether a node type comes from a digital asset: here, a namespaced type name
+    (``studio::rock`` or ``studio::rock::2.0``, SideFX's convention for asset types); every
+    other type counts as built in."""
+    return "::" in str(type_name)
+
+
+def _asset_types_on_scan_path():
+    """The asset types defined by the fake asset libraries (``.hda``/``.otl`` files, see
+    ``hou_fake.write_hda``) in ``$HIP/otls`` and ``$HIP/hda``, with ``$HIP`` as it is now: the
+    default HOUDINI_OTLSCAN_PATH is ``@/otls:$HIP/otls:$HIP/hda``, and $HIP is on the Houdini
+    path (SideFX, "Houdini path": it looks for assets in its hda and otls folders)."""
+    defined = set()
+    hip = STATE.variables["HIP"]
+    for folder in (os.path.join(hip, "otls"), os.path.join(hip, "hda")):
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            if os.path.splitext(name)[1].lower() not in (".hda", ".otl", ".hdalc", ".hdanc"):
+                continue
+            try:
+                with open(os.path.join(folder, name)) as handle:
+                    library = json.load(handle)
+            except (IOError, OSError, ValueError):
+                continue
+            if isinstance(library, dict) and library.get("fakeHoudiniHda") == 1:
+                defined.update(str(t) for t in library.get("types", []))
+    return defined
+
+
 class hipFile(object):  # noqa: N801 - Houdini's name
     """``hou.hipFile``: the current scene file of the session."""
 
@@ -345,22 +383,34 @@ class hipFile(object):  # noqa: N801 - Houdini's name
     @staticmethod
     def load(file_name, suppress_save_prompt=False, ignore_load_warnings=False):
         """Replace the session with ``file_name``. OperationFailed if it cannot be read;
-        LoadWarning (after loading) if it has warnings and ignore_load_warnings is False."""
+        LoadWarning (after loading) if it has warnings and ignore_load_warnings is False.
+        ``$HIP`` is the file's folder from the start of the load, and the asset types its
+        nodes need are looked up in ``$HIP/otls`` and ``$HIP/hda`` then: a node whose type
+        none defines is not created (a "Bad node type" warning)."""
         path = os.path.abspath(os.path.expanduser(str(file_name)))
         data = _read_hip(path)
         _ask_to_save("loading %s" % os.path.basename(path), suppress_save_prompt)
+        warnings = list(data.get("warnings") or [])
         with STATE.lock:
             STATE.nodes.clear()
             STATE._default_nodes()
+            STATE._set_hip(path)
+            defined = _asset_types_on_scan_path()
+            skipped = []
             for entry in data.get("nodes", []):
+                if any(entry["path"].startswith(parent + "/") for parent in skipped):
+                    continue  # inside a node that could not be created
+                if _is_asset_type(entry["type"]) and entry["type"] not in defined:
+                    skipped.append(entry["path"])
+                    warnings.append("Bad node type found: %s in %s."
+                                    % (entry["type"], entry["path"]))
+                    continue
                 STATE.nodes[entry["path"]] = _NodeRecord(entry["path"], entry["type"],
                                                          entry["category"], entry["parms"])
             STATE.selected[:] = [p for p in data.get("selected", []) if p in STATE.nodes]
             STATE.frame = float(data.get("frame", 1))
-            STATE._set_hip(path)
             STATE.modified = False
             STATE.new_file = False
-        warnings = data.get("warnings") or []
         if warnings and not ignore_load_warnings:
             raise LoadWarning("\n".join(str(w) for w in warnings))
 
@@ -503,6 +553,54 @@ def setFrame(frame):  # noqa: N802 - Houdini's name
     STATE.frame = float(frame)
 
 
+class Vector2(object):
+    """``hou.Vector2``: two floats, read by index (``v[0]``, ``v[1]``) or ``x()``/``y()``.
+    As the real one: no slices (an index must be an int), IndexError past the end (so
+    ``start, end = v`` and ``tuple(v)`` work through the old sequence protocol), equal only to
+    another Vector2."""
+
+    def __init__(self, x=0.0, y=0.0):
+        if isinstance(x, (Vector2, list, tuple)):
+            if len(x) != 2:
+                raise InvalidInput("a hou.Vector2 needs 2 values, not %d" % len(x))
+            x, y = x[0], x[1]
+        self._values = [float(x), float(y)]
+
+    def __getitem__(self, index):
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise TypeError("hou.Vector2 indices must be integers, not %s"
+                            % type(index).__name__)
+        if not 0 <= index < 2:
+            raise IndexError("Invalid index")
+        return self._values[index]
+
+    def __setitem__(self, index, value):
+        self[index]  # the same checks
+        self._values[index] = float(value)
+
+    def __len__(self):
+        return 2
+
+    def x(self):
+        return self._values[0]
+
+    def y(self):
+        return self._values[1]
+
+    def __eq__(self, other):
+        return isinstance(other, Vector2) and other._values == self._values
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        return hash(tuple(self._values))
+
+    def __repr__(self):
+        return "<hou.Vector2 [%s, %s]>" % (_format_frame(self._values[0]),
+                                           _format_frame(self._values[1]))
+
+
 class playbar(object):  # noqa: N801 - Houdini's name
     """``hou.playbar`` (only ``frameRange``)."""
 
@@ -511,8 +609,8 @@ class playbar(object):  # noqa: N801 - Houdini's name
 
     @staticmethod
     def frameRange():  # noqa: N802 - Houdini's name
-        """The playbar's (start, end) (a hou.Vector2 in Houdini; a tuple here)."""
-        return STATE.frame_range
+        """The global frame range (start, end), as a hou.Vector2."""
+        return Vector2(STATE.frame_range)
 
 
 def isUIAvailable():  # noqa: N802 - Houdini's name
@@ -712,7 +810,7 @@ class ParmTuple(object):
     def eval(self):
         return tuple(Parm(self._node, n).eval() for n in self._names)
 
-    def set(self, values):
+    def set(self, values, /):  # positional only: hou names it "value"
         values = tuple(values)
         if len(values) != len(self._names):
             raise InvalidInput("Expected %d values" % len(self._names))

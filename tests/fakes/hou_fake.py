@@ -3,11 +3,12 @@
 ``reset(mode=None)`` (a fresh session: "hython" = no UI, "ui" = graphical Houdini; default
 ``$DCCFUTURES_FAKE_HOU_MODE`` or "ui"), ``mode()``, ``hip_path()``, ``is_modified()`` (the real
 unsaved flag, which hython's ``hasUnsavedChanges()`` does not tell), ``nodes()``,
-``write_hip``/``read_hip`` (fake hip files), ``select(paths)``, ``set_main_thread``,
+``write_hip``/``read_hip`` (fake hip files), ``write_hda`` (a fake asset library), ``select(paths)``, ``set_main_thread``,
 ``process_deferred``/``pending`` (the hdefereval queue), ``interrupt_after(n)`` (the artist's
 Esc), ``progress()``, ``messages()``, ``renders()``, ``read_render_log(path)``.
 """
 import json
+import os
 import threading
 
 import hou
@@ -48,6 +49,18 @@ def write_hip(path, nodes=None, selected=(), frame=1, warnings=()):
     (``/out/*`` Driver, ``/obj/x`` Object, ``/obj/x/y`` Sop, ``/stage/*`` Lop). ``warnings``
     make ``hou.hipFile.load`` raise hou.LoadWarning unless ``ignore_load_warnings``."""
     hou._write_hip_data(str(path), hou._node_entries(nodes), selected, frame, warnings)
+    return str(path)
+
+
+def write_hda(path, types):
+    """Write a fake digital asset library (``.hda``/``.otl``) defining the asset ``types``
+    (namespaced type names, ``studio::rock``): ``hou.hipFile.load`` finds it in ``$HIP/otls``
+    or ``$HIP/hda``. Missing folders are created."""
+    folder = os.path.dirname(os.path.abspath(str(path)))
+    if not os.path.isdir(folder):
+        os.makedirs(folder)
+    with open(str(path), "w") as handle:
+        json.dump({"fakeHoudiniHda": 1, "types": [str(t) for t in types]}, handle)
     return str(path)
 
 

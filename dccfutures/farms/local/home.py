@@ -248,17 +248,26 @@ def _check_ancestors(path: str) -> None:
         path = parent
 
 
-def take_output(path: str, size: int = 4000) -> Optional[str]:
-    """The end of a start log (see :meth:`Home.new_start_log`), which is removed; None when
-    it is gone (its process opened its own log)."""
+def read_end(path: str, size: int = 4000) -> Optional[str]:
+    """The last ``size`` bytes of a log, as text; None when it cannot be read."""
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
             handle.seek(max(0, handle.tell() - size))
-            text = handle.read().decode("utf-8", "replace")
-        os.unlink(path)
+            return handle.read().decode("utf-8", "replace")
     except OSError:
         return None
+
+
+def take_output(path: str, size: int = 4000) -> Optional[str]:
+    """The end of a start log (see :meth:`Home.new_start_log`), which is removed; None when
+    it is gone (its process opened its own log)."""
+    text = read_end(path, size)
+    if text is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            return None
     return text
 
 

@@ -32,6 +32,11 @@ class Stat(NamedTuple):
     pgrp: int
     ticks: int
 
+# The exit code of a worker whose bootstrap raised (the scene did not open, no licence): the
+# supervisor fails its pool's work with the traceback after a few of these in a row, instead
+# of starting workers that end the same way forever.
+SETUP_FAILED = 3
+
 
 def stat(pid: int) -> Optional[Stat]:
     """What ``/proc/PID/stat`` says of a process (None when there is no such process)."""

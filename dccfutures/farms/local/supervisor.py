@@ -27,7 +27,7 @@ from ... import payload, scene_copies
 from ...runtime.bootstrap import worker_command
 from ...errors import FarmError, TimeLimitError, WorkerLostError
 from . import clean, processes, wakeup
-from .home import Home, read_current_item, read_finished, take_output
+from .home import Home, read_current_item, read_end, read_finished, take_output
 from .store import LOW_SPACE, Store, StorageError, TroubleLog, free_bytes
 
 CLEAN_EVERY = 3600.0
@@ -186,6 +186,8 @@ class Supervisor:
                 if os.WIFSIGNALED(status):
                     self.signals[pid] = os.WTERMSIG(status)
                     how = "was killed by %s" % _signal_name(os.WTERMSIG(status))
+                elif os.WEXITSTATUS(status) == processes.SETUP_FAILED:
+                    how = "could not set up"
                 else:
                     how = "exited with code %d" % os.WEXITSTATUS(status)
                 self.unrecorded[pid] = (pool, how, output or "")
@@ -202,8 +204,13 @@ class Supervisor:
                     if output.strip():
                         log("worker %d wrote before it opened its log:\n%s"
                             % (pid, output.rstrip("\n")))
-                    self.early_deaths.pop(pool, None)
-                    self._lost(pid, how)
+                    if how == "could not set up":  # its bootstrap raised: the log says why
+                        reason = (read_end(self.home.worker_log(pid)) or "").rstrip("\n")
+                        self._lost(pid, how)
+                        self._died_early(pool, pid, how, reason)
+                    else:
+                        self.early_deaths.pop(pool, None)
+                        self._lost(pid, how)
                 else:
                     self._died_early(pool, pid, how, output.rstrip("\n"))
             except (StorageError, OSError) as error:
@@ -221,10 +228,12 @@ class Supervisor:
             % (pid, how, count, ":\n" + output if output else ", printing nothing"))
         if count >= EARLY_DEATHS:
             self.early_deaths.pop(pool, None)
-            self._fail_pool(pool, "the interpreter for this work (%s) %s %d times before it could "
-                                  "start; %s"
-                            % (_pool_label(_pool_spec(pool)), how, count,
-                               "its last output:\n" + output if output else "it printed nothing"))
+            what = ("the set-up of this work (%s: its scene, workspace or licence) failed %d "
+                    "times in a row" if how == "could not set up" else
+                    "the interpreter for this work (%%s) %s %%d times before it could start"
+                    % how) % (_pool_label(_pool_spec(pool)), count)
+            self._fail_pool(pool, "%s; %s" % (what, "its last output:\n" + output if output
+                                              else "it printed nothing"))
 
     def _lost(self, pid: int, how: str) -> None:
         given_up: List[str] = []

@@ -24,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from ... import runtime
 from ...runtime import Item, WorkSource
@@ -393,6 +393,28 @@ def _leave_with_supervisor(token: str) -> None:
         os._exit(1)
 
 
+class _SetUp:
+    """A bootstrap whose set-up already ran: the loop only tears it down."""
+
+    def __init__(self, bootstrap: Any):
+        self.bootstrap = bootstrap
+
+    def setup(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        self.bootstrap.teardown()
+
+
+def _print_traceback() -> None:
+    import traceback
+    try:
+        traceback.print_exc()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a full disk: the exit code says it
+        pass
+
+
 def _take_pool(path: str) -> str:
     """Our pool (interpreter, bootstrap, a DCC job's cloned environment), which the
     supervisor wrote to a private file rather than our command line, which anyone can read."""
@@ -461,13 +483,15 @@ def main(argv: Optional[List[str]] = None) -> None:
         bootstrap = load_bootstrap(spec["bootstrap"])
     code = 0
     try:
-        runtime.serve(source, bootstrap)
+        if bootstrap is not None:
+            try:
+                bootstrap.setup()
+            except BaseException:  # the supervisor counts these and fails the work with it
+                _print_traceback()
+                runtime.exit_process(processes.SETUP_FAILED)
+        runtime.serve(source, _SetUp(bootstrap) if bootstrap is not None else None)
     except BaseException:
-        import traceback
-        try:
-            traceback.print_exc()
-        except (OSError, ValueError):  # a full disk: the exit code says it
-            pass
+        _print_traceback()
         code = 1
     runtime.exit_process(code)
 

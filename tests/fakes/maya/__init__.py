@@ -11,14 +11,17 @@ opening, saving and exporting copies are real on disk. The executables in ``test
 mode, so a runtime launches them exactly as the real ones.
 
 Only the API dccfutures uses exists, with Maya's long and short flag names: any other flag
-raises ``TypeError("Invalid flag 'x'")`` as Maya does, any other command AttributeError.
+raises ``TypeError("Invalid flag 'x'")`` as Maya does, any other command AttributeError. No
+command takes more positional arguments than Maya's (per maya-stubs): ``file``, ``workspace``,
+``menu``, ``menuItem``, ``shelfLayout``, ``shelfButton``, ``evalDeferred``, ``pluginInfo`` and
+``progressBar`` take one at most, and a second is a TypeError.
 
 Implemented
 -----------
 ``maya.cmds``: ``file`` (query ``sceneName``/``modified``; ``rename``; ``save`` with optional
-``type``; ``open`` + ``force``; ``new`` + ``force``; ``modified=bool``; ``exportAll`` +
-``preserveReferences``/``type``/``force``, which writes a copy and changes neither the scene
-name nor the modified flag; ``ignoreVersion`` accepted), ``workspace`` (query
+``type``; ``open`` + ``force``; ``newFile`` (short ``new``) + ``force``; ``modified=bool``;
+``exportAll`` + ``preserveReferences``/``type``/``force``, which writes a copy and changes
+neither the scene name nor the modified flag; ``ignoreVersion`` accepted), ``workspace`` (query
 ``rootDirectory``, with a trailing "/"; ``openWorkspace``), ``about`` (``batch``, ``version``),
 ``ls`` (names/patterns, ``selection``, ``type``), ``nodeType``, ``select`` (``add``,
 ``deselect``, ``clear``, ``replace``), ``createNode`` (``name``, ``skipSelect``; dirties the
@@ -28,19 +31,25 @@ scene), ``menu`` (create with ``parent``/``label``/``tearOff``/``allowOptionBoxe
 ``divider``, ``exists``, query), ``shelfLayout``/``shelfButton`` (minimal), ``deleteUI``
 (menus, items, shelves, buttons, with children), ``evalDeferred`` (string of Python or
 callable; ``lowestPriority``, ``lowPriority`` (= normal here), ``evaluateNext``, ``list``),
-``loadPlugin`` (name on ``MAYA_PLUG_IN_PATH`` or a path; really imports the file and calls
-``initializePlugin``), ``unloadPlugin`` (calls ``uninitializePlugin``), ``pluginInfo`` (query
-``loaded``/``path``/``listPlugins``), ``progressBar`` on ``MainProgressBar`` (edit
+``loadPlugin`` (a file name on ``MAYA_PLUG_IN_PATH`` or a path; really imports the file and
+calls ``initializePlugin``; as Autodesk documents, a name without extension means the
+platform's compiled plug-in (.so/.mll/.bundle), so a Python plug-in is found only as
+``name.py``, and ``quiet`` hides nothing but the "already loaded" warning; the fake's
+``plug-ins/`` stand for Maya's own compiled ones, e.g. ``AbcExport``, which splits its job
+string as AbcExport.cpp does), ``unloadPlugin`` (calls ``uninitializePlugin``),
+``pluginInfo`` (query ``loaded``/``path``/``listPlugins``; both take the registered name), ``progressBar`` on ``MainProgressBar`` (edit
 ``beginProgress``/``endProgress``/``isInterruptable``/``status``/``minValue``/``maxValue``/
 ``progress``/``step``; query ``isCancelled`` and the values), commands registered by plug-ins.
 ``maya.mel.eval``: ``$gMainWindow`` ("MayaWindow") and ``$gMainProgressBar``
-("MainProgressBar"); "" outside interactive mode. ``maya.utils``: ``executeDeferred(fn, *args,
+("MainProgressBar"); outside interactive mode they are undeclared (a MEL error, as in Maya)
+unless the command declares them (then ""). ``maya.utils``: ``executeDeferred(fn, *args,
 **kwargs)``, ``processIdleEvents()``. ``maya.standalone``: ``initialize(name='python')``,
 ``uninitialize()``. ``maya.OpenMayaUI.MQtUtil.mainWindow()``. ``maya.api.OpenMaya``:
 ``MGlobal.mayaState()`` with ``kInteractive``/``kBatch``/``kLibraryApp``/``kBaseUIMode``,
 ``MGlobal.displayInfo/Warning/Error``, ``MObject``, ``MArgList``, ``MPxCommand`` (a real
 class), ``MFnPlugin(obj, vendor, version, apiVersion)`` with ``registerCommand``/
-``deregisterCommand``/``name``/``vendor``/``version``.
+``deregisterCommand``/``name``/``vendor``/``version``, ``MSceneMessage.addCallback``
+(``kMayaExiting``) and ``MMessage.removeCallback``.
 
 Decisions (stricter than Maya where Maya would crash or silently misbehave)
 --------------------------------------------------------------------------
@@ -63,6 +72,16 @@ Decisions (stricter than Maya where Maya would crash or silently misbehave)
   ``maya._fake.process_idle_events()``) is the idle loop, in every mode.
 * Plug-ins must be API 2.0 (``maya_useNewAPI``); ``unloadPlugin`` drops commands left
   registered. Loading a loaded plug-in is a no-op returning [].
+* Interactive start-up and exit are test aids: ``maya._fake.start()`` applies the module
+  files on MAYA_MODULE_PATH and in $MAYA_APP_DIR (Autodesk's .mod rules: ``+ [MAYAVERSION:v]
+  [PLATFORM:p] [LOCALE:l] name version path``, a condition left out matches every Maya, a
+  blank or comment line ends an entry's variable lines, ``plug-ins``/``scripts``/``icons``/
+  ``presets`` added by themselves; of two matching entries of one module the first wins),
+  loads the shelves of the user's prefs and MAYA_SHELF_PATH, runs the ``userSetup.py``
+  files; variables go to the fake's own view (``maya._state.STATE.env``), never to
+  ``os.environ``. ``maya._fake.quit()`` runs the ``kMayaExiting`` callbacks, then saves
+  every shelf in the shelf bar as Maya does: back to the file it came from when writable
+  (a module's included), else into $MAYA_APP_DIR/<version>/prefs/shelves.
 
 Sources
 -------
@@ -74,6 +93,17 @@ Sources
       (dai), ``exists``(ex), ``tearOff``(to), ``itemArray``(ia); ``file`` short names.
 [pymel] PyMEL ``pymel.mayautils.executeDeferred``: "Maya's version does not execute at all
       when in batch mode" (hence: nothing runs without processIdleEvents).
+[load] ``loadPlugin``: "If no extension is provided then the default extension for the
+      platform will be used. To load a Python plugin you must explicitly supply the '.py'
+      extension"; ``quiet``: "Don't print a warning if you attempt to load a plug-in that is
+      already loaded".
+[mod] Maya SDK "Distributing Multi-File Modules", "Maya module paths, folders and versions",
+      "Installing the module" (plug-ins, scripts, icons, presets added by themselves).
+[shelf] ``saveAllShelves``: "writes all shelves that are immediate children of the specified
+      control layout to the prefs directory" (Maya does it on exit);
+      ``MSceneMessage.kMayaExiting``: called prior to Maya exit.
+[abc] Alembic's AbcExport.cpp job argument parser (spaces split, quotes group, unsupported
+      flags only warned about).
 [oss] Menu idiom ``if cmds.menu(ID, exists=True): cmds.deleteUI(ID)`` then
       ``cmds.menu(ID, parent="MayaWindow", tearOff=True, label=...)`` and
       ``mel.eval("$tmpVar=$gMainWindow")``: mgear4 ``menu.create``, public userSetup.py files
@@ -81,13 +111,17 @@ Sources
 
 Left out
 --------
-Module (``.mod``) resolution and ``MAYA_MODULE_PATH`` (the fake ``mayapy``/``maya`` do not
-read ``.mod`` files: put the module's ``scripts``/``plug-ins`` on ``PYTHONPATH``/
-``MAYA_PLUG_IN_PATH`` yourself); references; ``executeInMainThreadWithResult``; sub-menus;
-MEL beyond the two globals; ``maya -batch`` without ``-command`` running ``-script``; any Qt.
+Module files in the fake ``mayapy``/``maya`` executables (only ``maya._fake.start()``
+reads them: put a module's ``scripts``/``plug-ins`` on ``PYTHONPATH``/``MAYA_PLUG_IN_PATH``
+yourself there); plug-ins in the current directory; unloading plug-ins at exit; MEL shelf
+files beyond their ``shelfButton`` label/annotation/image/command/sourceType; references;
+``executeInMainThreadWithResult``; sub-menus; MEL beyond the two globals; ``maya -batch``
+without ``-command`` running ``-script``; any Qt.
 
 Test aids (not Maya API)
 ------------------------
 ``maya._fake`` (reset, modes, scene files, UI inspection and clicks, the idle loop, Esc,
-thread strictness, call counters) and ``maya._batch`` (the fake ``maya`` executable).
+thread strictness, call counters, interactive start-up and exit, callbacks left registered),
+``maya._startup`` (what start-up and exit do) and ``maya._batch`` (the fake ``maya``
+executable).
 """

@@ -7,7 +7,9 @@
 ``process_idle_events``, ``press_escape``/``press_escape_after``, ``progress_state``,
 ``set_main_thread``/``set_strict_threads``, ``calls`` (a Counter: ``cmds.<name>``,
 ``standalone.initialize``, ``scene.open``/``save``/``export``, ``plugin.load``/``unload``,
-``utils.executeDeferred``, ``idle.run``, ``userSetup``, ...)."""
+``utils.executeDeferred``, ``idle.run``, ``userSetup``, ...), ``start``/``quit`` (interactive
+Maya's start-up and exit: modules, shelves, userSetup; exit callbacks, shelves saved) and
+``callbacks`` (the MMessage callbacks registered)."""
 import copy
 import json
 import threading
@@ -126,3 +128,36 @@ def set_main_thread(thread=None):
 def set_strict_threads(strict):
     """When True (default), maya.cmds called off the main thread in interactive mode raises."""
     STATE.strict_threads = bool(strict)
+
+
+def start():
+    """Interactive Maya starts (after ``reset("interactive")``): the module files on
+    MAYA_MODULE_PATH and in $MAYA_APP_DIR's module folders are applied (their variables are
+    what the fake's commands read; PYTHONPATH and ``scripts`` go on ``sys.path``), the
+    shelves of $MAYA_APP_DIR/<version>/prefs/shelves and MAYA_SHELF_PATH fill the shelf bar,
+    and every ``userSetup.py`` on ``sys.path`` runs. Deferred work waits for
+    ``process_idle_events()``. Needs MAYA_APP_DIR. Returns the modules loaded."""
+    from maya import _startup, standalone
+    if STATE.mode != "interactive":
+        raise RuntimeError("fake maya: start() is interactive Maya's start-up")
+    modules = _startup.load_modules()
+    _startup.load_shelves()
+    standalone.run_user_setups()
+    return modules
+
+
+def quit():  # noqa: A001 - the artist quits Maya
+    """Interactive Maya quits: the ``kMayaExiting`` callbacks run, then every shelf in the
+    shelf bar is written to a file (the one it was loaded from when writable, else the user's
+    prefs). Plug-ins are not unloaded. Returns the shelf files written."""
+    from maya import _startup
+    from maya.api.OpenMaya import MSceneMessage
+    for message, function, data in list(STATE.callbacks.values()):
+        if message == MSceneMessage.kMayaExiting:
+            function(data)
+    return _startup.save_shelves()
+
+
+def callbacks():
+    """The MMessage callbacks still registered: ``{id: (message, function, clientData)}``."""
+    return dict(STATE.callbacks)

@@ -44,6 +44,11 @@ class State(object):
                          "status": "", "min": 0, "max": 100, "value": 0}
         self.main_thread = threading.main_thread()
         self.strict_threads = True
+        # What Maya's start-up set (modules): variables the fake's commands read before
+        # os.environ (the test process's environment is never changed).
+        self.env = {}
+        self.shelf_files = {}                 # shelf name -> the file it was loaded from
+        self.callbacks = collections.OrderedDict()  # MMessage id -> (message, function, data)
         if not hasattr(self, "calls"):
             self.calls = collections.Counter()
         self.calls.clear()

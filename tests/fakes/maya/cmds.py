@@ -6,6 +6,7 @@ Every command accepts Maya's long and short flag names; any other keyword raises
 import fnmatch
 import json
 import os
+import sys
 import threading
 
 from maya._state import STATE
@@ -118,16 +119,13 @@ def _norm(path):
 
 _FILE = {"query": "q", "sceneName": "sn", "rename": "rn", "save": "s", "type": "typ",
          "open": "o", "force": "f", "modified": "mf", "exportAll": "ea",
-         "preserveReferences": "pr", "new": "n", "ignoreVersion": "iv"}
+         "preserveReferences": "pr", "newFile": "new", "ignoreVersion": "iv"}
 
 
-def file(*args, **kwargs):  # noqa: A001 - Maya's name
-    """``file``: query sceneName/modified; rename; save; open; new; exportAll."""
+def file(path=None, /, **kwargs):  # noqa: A001 - Maya's name
+    """``file``: query sceneName/modified; rename; save; open; newFile; exportAll."""
     _enter("file")
     flags = _flags(kwargs, _FILE)
-    path = args[0] if args else None
-    if len(args) > 1:
-        raise TypeError("file: takes at most one file name, got %d" % len(args))
     if flags.get("query"):
         if flags.get("sceneName"):
             return STATE.scene
@@ -141,7 +139,7 @@ def file(*args, **kwargs):  # noqa: A001 - Maya's name
     if "modified" in flags:
         STATE.modified = bool(flags["modified"])
         return None
-    if flags.get("new"):
+    if flags.get("newFile"):
         if STATE.modified and not flags.get("force"):
             raise RuntimeError("Unsaved changes. Use force=True to discard them.")
         STATE.nodes.clear()
@@ -183,18 +181,18 @@ def file(*args, **kwargs):  # noqa: A001 - Maya's name
     raise RuntimeError("file: no action flag given (%s)" % sorted(flags))
 
 
-def workspace(*args, **kwargs):
+def workspace(folder=None, /, **kwargs):
     """``workspace``: query rootDirectory; openWorkspace a folder."""
     _enter("workspace")
     flags = _flags(kwargs, {"query": "q", "rootDirectory": "rd", "openWorkspace": "o"})
     if flags.get("query") and flags.get("rootDirectory"):
         return STATE.workspace.replace(os.sep, "/").rstrip("/") + "/"
     if flags.get("openWorkspace"):
-        if len(args) != 1:
-            raise RuntimeError("workspace: openWorkspace needs one folder")
-        if not os.path.isdir(str(args[0])):
-            raise RuntimeError("Workspace '%s' not found." % args[0])
-        STATE.workspace = os.path.abspath(str(args[0]))
+        if folder is None:
+            raise RuntimeError("workspace: openWorkspace needs a folder")
+        if not os.path.isdir(str(folder)):
+            raise RuntimeError("Workspace '%s' not found." % folder)
+        STATE.workspace = os.path.abspath(str(folder))
         return None
     raise RuntimeError("workspace: unsupported flag combination %s" % sorted(flags))
 
@@ -249,7 +247,7 @@ def ls(*args, **kwargs):
     return names
 
 
-def nodeType(name):  # noqa: N802 - Maya's name
+def nodeType(name, /):  # noqa: N802 - Maya's name
     _enter("nodeType")
     name = _short(name)
     if name not in STATE.nodes:
@@ -283,7 +281,7 @@ def select(*args, **kwargs):
     return None
 
 
-def createNode(node_type, **kwargs):  # noqa: N802 - Maya's name
+def createNode(node_type, /, **kwargs):  # noqa: N802 - Maya's name
     """``createNode``: ``name``, ``skipSelect``; selects the new node and dirties the scene."""
     _enter("createNode")
     flags = _flags(kwargs, {"name": "n", "skipSelect": "ss"})
@@ -345,12 +343,11 @@ _MENU = {"exists": "ex", "parent": "p", "tearOff": "to", "label": "l", "deleteAl
          "edit": "e", "query": "q", "itemArray": "ia", "allowOptionBoxes": "aob"}
 
 
-def menu(*args, **kwargs):
+def menu(name=None, /, **kwargs):
     """``menu``: create (``parent``, ``label``, ``tearOff``, ``allowOptionBoxes``); ``exists``;
     edit ``label``/``deleteAllItems``; query ``label``/``tearOff``/``itemArray``."""
     _enter("menu", ui=True)
     flags = _flags(kwargs, _MENU)
-    name = args[0] if args else None
     if flags.get("exists"):
         return _ui(name, ("menu",))[0] is not None
     if flags.get("edit") or flags.get("query"):
@@ -381,13 +378,12 @@ def menu(*args, **kwargs):
     return _full(short)
 
 
-def menuItem(*args, **kwargs):  # noqa: N802 - Maya's name
+def menuItem(name=None, /, **kwargs):  # noqa: N802 - Maya's name
     """``menuItem``: ``label``, ``command``, ``annotation``, ``parent`` (default: the last menu created),
     ``divider``; ``exists``; query ``label``/``command``/``divider``."""
     _enter("menuItem", ui=True)
     flags = _flags(kwargs, {"label": "l", "command": "c", "parent": "p", "divider": "d",
                             "exists": "ex", "query": "q", "annotation": "ann"})
-    name = args[0] if args else None
     if flags.get("exists"):
         return _ui(name, ("menuItem",))[0] is not None
     if flags.get("query"):
@@ -406,12 +402,11 @@ def menuItem(*args, **kwargs):  # noqa: N802 - Maya's name
     return _full(_create("menuItem", name, parent, ("menu",), record))
 
 
-def shelfLayout(*args, **kwargs):  # noqa: N802 - Maya's name
+def shelfLayout(name=None, /, **kwargs):  # noqa: N802 - Maya's name
     """``shelfLayout``: create (``parent``, default the main ``ShelfLayout``); ``exists``;
     query ``childArray``."""
     _enter("shelfLayout", ui=True)
     flags = _flags(kwargs, {"exists": "ex", "parent": "p", "query": "q", "childArray": "ca"})
-    name = args[0] if args else None
     if flags.get("exists"):
         return _ui(name, ("shelfLayout",))[0] is not None
     if flags.get("query"):
@@ -426,7 +421,7 @@ def shelfLayout(*args, **kwargs):  # noqa: N802 - Maya's name
     return _full(short)
 
 
-def shelfButton(*args, **kwargs):  # noqa: N802 - Maya's name
+def shelfButton(name=None, /, **kwargs):  # noqa: N802 - Maya's name
     """``shelfButton``: ``label``, ``command``, ``image``, ``imageOverlayLabel``, ``annotation``,
     ``sourceType``
     ("python"/"mel"), ``parent`` (default: the last shelf created); ``exists``."""
@@ -434,7 +429,6 @@ def shelfButton(*args, **kwargs):  # noqa: N802 - Maya's name
     flags = _flags(kwargs, {"label": "l", "command": "c", "image": "i", "annotation": "ann",
                             "sourceType": "stp", "parent": "p", "exists": "ex",
                             "imageOverlayLabel": "iol"})
-    name = args[0] if args else None
     if flags.get("exists"):
         return _ui(name, ("shelfButton",))[0] is not None
     if flags.get("sourceType", "mel") not in ("mel", "python"):
@@ -478,7 +472,7 @@ def deleteUI(*args, **kwargs):  # noqa: N802 - Maya's name
 
 
 # -- deferred evaluation ------------------------------------------------------------------------
-def evalDeferred(*args, **kwargs):  # noqa: N802 - Maya's name
+def evalDeferred(script=None, /, **kwargs):  # noqa: N802 - Maya's name
     """``evalDeferred``: queue a string of Python or a callable for the next idle time;
     ``lowestPriority`` runs when nothing else is queued; ``evaluateNext`` jumps the queue;
     ``list`` returns the pending entries."""
@@ -489,9 +483,9 @@ def evalDeferred(*args, **kwargs):  # noqa: N802 - Maya's name
         with STATE.lock:
             pending = list(STATE.deferred) + list(STATE.deferred_lowest)
         return [repr(entry[0]) for entry in pending]
-    if len(args) != 1:
+    if script is None:
         raise TypeError("evalDeferred takes one script or callable")
-    entry = (_run_script, (args[0],), {})
+    entry = (_run_script, (script,), {})
     with STATE.lock:
         if flags.get("evaluateNext"):
             STATE.deferred.appendleft(entry)
@@ -503,19 +497,37 @@ def evalDeferred(*args, **kwargs):  # noqa: N802 - Maya's name
 
 
 # -- plug-ins -------------------------------------------------------------------------------------
+BINARY_EXTENSION = {"win32": ".mll", "darwin": ".bundle"}.get(sys.platform, ".so")
+# Maya's own plug-ins ($MAYA_LOCATION/bin/plug-ins) are compiled; the fake's stand-ins for
+# them are Python files here, found by the name without extension as Maya finds its own.
+BUILT_IN_PLUGINS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plug-ins")
+
+
+def _environ(name):
+    """A variable as Maya sees it: what its start-up set (modules), else the process's."""
+    return STATE.env.get(name, os.environ.get(name, ""))
+
+
 def _find_plugin(name):
+    """Where ``loadPlugin(name)`` finds a plug-in, as Autodesk's loadPlugin documents it: a
+    path is taken as it is; a name without extension gets the platform's binary extension
+    (.so, .mll, .bundle), so a Python plug-in is found only when named with ".py"; the
+    folders are those of MAYA_PLUG_IN_PATH (the current directory, searched first by Maya,
+    is not), then Maya's own plug-ins."""
     name = str(name)
-    if os.path.isabs(name) or os.sep in name:
+    if os.path.isabs(name) or os.sep in name or "/" in name:
         return name if os.path.isfile(name) else None
-    folders = [p for p in os.environ.get("MAYA_PLUG_IN_PATH", "").split(os.pathsep) if p]
-    # Maya's own plug-ins ($MAYA_LOCATION/bin/plug-ins) are always found: the fake's are here.
-    folders.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "plug-ins"))
-    for folder in folders:
-        for candidate in (name, name + ".py"):
-            path = os.path.join(folder, candidate)
-            if os.path.isfile(path):
-                return path
-    return None
+    extension = os.path.splitext(name)[1]
+    wanted = name if extension else name + BINARY_EXTENSION
+    for folder in [p for p in _environ("MAYA_PLUG_IN_PATH").split(os.pathsep) if p]:
+        path = os.path.join(folder, wanted)
+        if os.path.isfile(path):
+            if not path.endswith(".py"):
+                raise RuntimeError("fake maya: %s is a compiled plug-in; the fake loads Python "
+                                   "plug-ins only" % path)
+            return path
+    built_in = os.path.join(BUILT_IN_PLUGINS, name + ".py")
+    return built_in if not extension and os.path.isfile(built_in) else None
 
 
 def _plugin_name(name):
@@ -523,10 +535,12 @@ def _plugin_name(name):
 
 
 def loadPlugin(*args, **kwargs):  # noqa: N802 - Maya's name
-    """``loadPlugin``: a name found on ``MAYA_PLUG_IN_PATH`` (``name`` or ``name.py``) or a
-    path; runs its ``initializePlugin(MObject)``. Loading a loaded plug-in is a no-op."""
+    """``loadPlugin``: a file name found on ``MAYA_PLUG_IN_PATH`` (a Python plug-in with its
+    ``.py``) or a path; runs its ``initializePlugin(MObject)``. Loading a loaded plug-in is a
+    no-op (``quiet`` only silences Maya's warning about that); one not found raises
+    RuntimeError, ``quiet`` or not."""
     _enter("loadPlugin")
-    flags = _flags(kwargs, {"quiet": "qt"})
+    _flags(kwargs, {"quiet": "qt"})
     from maya.api import OpenMaya
     loaded = []
     for arg in args:
@@ -535,8 +549,6 @@ def loadPlugin(*args, **kwargs):  # noqa: N802 - Maya's name
             continue
         path = _find_plugin(arg)
         if path is None:
-            if flags.get("quiet"):
-                continue
             raise RuntimeError("Plug-in, \"%s\", was not found on MAYA_PLUG_IN_PATH." % arg)
         import importlib.util
         spec = importlib.util.spec_from_file_location("_fake_maya_plugin_" + short, path)
@@ -558,7 +570,7 @@ def loadPlugin(*args, **kwargs):  # noqa: N802 - Maya's name
     return loaded
 
 
-def unloadPlugin(name, **kwargs):  # noqa: N802 - Maya's name
+def unloadPlugin(name, /, **kwargs):  # noqa: N802 - Maya's name
     """``unloadPlugin``: runs ``uninitializePlugin``; commands it leaves are deregistered."""
     _enter("unloadPlugin")
     _flags(kwargs, {"force": "f"})
@@ -579,7 +591,7 @@ def unloadPlugin(name, **kwargs):  # noqa: N802 - Maya's name
     return [short]
 
 
-def pluginInfo(*args, **kwargs):  # noqa: N802 - Maya's name
+def pluginInfo(name=None, /, **kwargs):  # noqa: N802 - Maya's name
     """``pluginInfo(name, query=True, loaded|path=True)``; ``pluginInfo(q=True, listPlugins=True)``."""
     _enter("pluginInfo")
     flags = _flags(kwargs, {"query": "q", "loaded": "l", "path": "p", "listPlugins": "ls"})
@@ -587,14 +599,14 @@ def pluginInfo(*args, **kwargs):  # noqa: N802 - Maya's name
         raise RuntimeError("pluginInfo: only query mode is supported")
     if flags.get("listPlugins"):
         return list(STATE.plugins) or None
-    if len(args) != 1:
+    if name is None:
         raise RuntimeError("pluginInfo: one plug-in name is needed")
-    record = STATE.plugins.get(_plugin_name(args[0]))
+    record = STATE.plugins.get(_plugin_name(name))
     if flags.get("loaded"):
         return record is not None
     if flags.get("path"):
         if record is None:
-            raise RuntimeError("Plug-in, \"%s\", is not loaded." % args[0])
+            raise RuntimeError("Plug-in, \"%s\", is not loaded." % name)
         return record["path"]
     raise RuntimeError("pluginInfo: nothing to query")
 
@@ -605,12 +617,12 @@ _PROGRESS = {"edit": "e", "query": "q", "beginProgress": "bp", "endProgress": "e
              "minValue": "min", "progress": "pr", "step": "s", "isMainProgressBar": "imp"}
 
 
-def progressBar(*args, **kwargs):  # noqa: N802 - Maya's name
+def progressBar(name=None, /, **kwargs):  # noqa: N802 - Maya's name
     """``progressBar`` on Maya's main progress bar (``mel.eval('$t=$gMainProgressBar')``).
     Esc is simulated with ``maya._fake.press_escape()``."""
     _enter("progressBar", ui=True)
     flags = _flags(kwargs, _PROGRESS)
-    if not args or _short(args[0]) != MAIN_PROGRESS_BAR:
+    if name is None or _short(name) != MAIN_PROGRESS_BAR:
         raise RuntimeError("progressBar: the fake has only the main progress bar, '%s'"
                            % MAIN_PROGRESS_BAR)
     bar = STATE.progress

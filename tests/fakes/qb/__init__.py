@@ -42,6 +42,10 @@ callbacks in the ``qube`` and ``perl`` languages, trigger events of types ``subj
 ``bottom``, ``hist``, ``stats``, ``archivejob``/``recoverjob``, ``binarySort``, ``version``,
 ``info`` and the admin/preference/worker functions (AttributeError).
 
+Inside a fake DCC (``tests/fakes/bin/mayapy``, ``hython``, ``maya`` set
+``DCCFUTURES_FAKE_DCC``) ``import qb`` raises ImportError, as Qube's compiled ``qb`` for the
+worker's Python does in a DCC's Python ("undefined symbol ...").
+
 Test aids (not Qube API)
 ------------------------
 ``calls`` (a ``collections.Counter``: calls per public function, in this process),
@@ -112,7 +116,11 @@ Decided here (the sources do not say)
 * Unknown job/work fields, unknown ``jobinfo`` filters/fields and non-str work ids are errors
   (Qube would ignore or reject them; here a typo must fail). Work items need a ``name``.
 * Plain data: package, resultpackage and every agenda package hold only str, int, float,
-  bool, None, list and dict with str keys (tuples included are rejected); else TypeError.
+  list and dict with str keys, all the way down; anything else is a TypeError naming where
+  it is: tuples, bytes, and ``None`` and booleans too (qube-notes: packages are for strings,
+  numbers, lists and dicts; what Qube's conversion makes of None or a bool is undocumented,
+  so a caller leaves an empty key out and sends a flag as a string). A package that is
+  itself None (the field left empty) is an empty package.
   ``env`` must map str to str.
 * ``stdout(jobid)`` with a plain job id returns one record per subjob of the job; 'J.S' one.
 * ``ping`` returns False when ``down`` exists or no fake supervisor runs for this root;
@@ -242,7 +250,15 @@ import sys as _sys
 import threading as _threading
 import time as _time
 
-from . import _store
+if _os.environ.get("DCCFUTURES_FAKE_DCC"):
+    # The fake mayapy, hython and maya set it: Qube's qb is a compiled module built for the
+    # worker's Python, and a DCC's Python is another one, where its import fails like this.
+    raise ImportError("%s: undefined symbol: _PyUnicode_Ready (qb fake: Qube's qb is built for "
+                      "the worker's Python, and this is %s's)"
+                      % (_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "_qb.so"),
+                         _os.environ["DCCFUTURES_FAKE_DCC"]))
+
+from . import _store  # noqa: E402
 
 __all__ = [
     "QBObject", "Job", "Work", "Subjob", "Host", "Callback",

@@ -1,5 +1,7 @@
 """Fake ``maya.api.OpenMaya``: ``MGlobal`` (state, display), ``MObject``, ``MFnPlugin``
-(commands), ``MPxCommand``, ``MArgList``."""
+(commands), ``MPxCommand``, ``MArgList``, ``MSceneMessage.addCallback`` (``kMayaExiting``) and
+``MMessage.removeCallback``."""
+import itertools
 import sys
 
 from maya._state import STATE
@@ -86,6 +88,7 @@ class MFnPlugin(object):
     def vendor(self):
         return self._vendor
 
+    @property  # a str property in Maya's API 2.0, not a method
     def version(self):
         return self._version
 
@@ -101,3 +104,36 @@ class MFnPlugin(object):
         if name not in STATE.commands:
             raise RuntimeError("deregisterCommand: command '%s' is not registered" % name)
         del STATE.commands[name]
+
+
+_CALLBACK_IDS = itertools.count(1)
+
+
+class MMessage(object):
+    """Base of the message classes: ``removeCallback(id)``."""
+
+    @staticmethod
+    def removeCallback(id):  # noqa: N802,A002 - Maya's names
+        """Remove a callback added with ``addCallback``; an unknown id raises RuntimeError."""
+        if STATE.callbacks.pop(id, None) is None:
+            raise RuntimeError("(kInvalidParameter): callback id %r is not registered" % (id,))
+
+
+class MSceneMessage(MMessage):
+    """``addCallback(message, function, clientData=None)`` -> id. Only ``kMayaExiting``
+    ("called prior to Maya exit") is ever sent: by ``maya._fake.quit()``, which calls
+    ``function(clientData)``. Maya requires a plug-in to remove its callbacks when it is
+    unloaded; ``maya._fake.callbacks()`` shows what is left."""
+
+    kMayaInitialized = 29
+    kMayaExiting = 30
+
+    @staticmethod
+    def addCallback(message, function, clientData=None):  # noqa: N802,N803 - Maya's names
+        if message not in (MSceneMessage.kMayaExiting, MSceneMessage.kMayaInitialized):
+            raise RuntimeError("fake maya: MSceneMessage %r is not supported" % (message,))
+        if not callable(function):
+            raise TypeError("addCallback: function must be callable")
+        ident = next(_CALLBACK_IDS)
+        STATE.callbacks[ident] = (message, function, clientData)
+        return ident

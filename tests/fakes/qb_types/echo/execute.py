@@ -4,13 +4,14 @@ Loops on ``qb.requestwork()`` and reports each item ``complete`` with
 ``resultpackage={'echo': work['package']}``. A work package may ask for more:
 
 * ``sleep``: seconds to sleep first (a long-running item, to kill);
-* ``crash``: ``os._exit(3)`` while holding the item (``crash: 'first'`` only on the item's
-  first attempt, i.e. ``work['count'] == 1``);
-* ``fail``: report the item ``failed`` (``fail: 'first'`` only on its first attempt);
-* ``progress``: report mid-item progress (status still ``running``), then wait ``hold``
-  seconds, before completing.
+* ``crash``: ``'always'``: ``os._exit(3)`` while holding the item; ``'first'``: only on the
+  item's first attempt, i.e. ``work['count'] == 1``;
+* ``fail``: ``'always'``: report the item ``failed``; ``'first'``: only on its first attempt;
+* ``progress``: ``'yes'``: report mid-item progress (status still ``running``), then wait
+  ``hold`` seconds, before completing.
 
-A job package ``{'crash_at_start': True}`` makes every subjob die before asking for work.
+A job package ``{'crash_at_start': 'yes'}`` makes every subjob die before asking for work.
+(Flags are strings: Qube's packages hold no booleans.)
 """
 import os
 import sys
@@ -40,7 +41,7 @@ def main():
         print("echo: item %s attempt %d: %r" % (work["name"], work["count"], package), flush=True)
         print("echo-err: item %s" % work["name"], file=sys.stderr, flush=True)
         crash = package.get("crash")
-        if crash is True or (crash == "first" and work["count"] == 1):
+        if crash == "always" or (crash == "first" and work["count"] == 1):
             os._exit(3)
         if package.get("sleep"):
             time.sleep(float(package["sleep"]))
@@ -49,7 +50,7 @@ def main():
             qb.reportwork(work)
             time.sleep(float(package.get("hold", 0)))
         fail = package.get("fail")
-        failed = fail is True or (fail == "first" and work["count"] == 1)
+        failed = fail == "always" or (fail == "first" and work["count"] == 1)
         work["status"] = "failed" if failed else "complete"
         work["resultpackage"] = {"echo": package, "pid": os.getpid()}
         qb.reportwork(work)
