@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BLENDER_STAMP := $(VENV)/.installed-blender
 
 .PHONY: demo test lint bench clean
 
@@ -11,6 +12,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# The real Blender (PyPI's bpy, ~520 MB) for the tests only: the demo never downloads it.
+$(BLENDER_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,blender]'
+	touch $(BLENDER_STAMP)
 
 # Runs the demo on a private local farm under .demo-home, then stops that farm.
 demo: $(STAMP)
@@ -22,7 +28,7 @@ lint: $(STAMP)
 	$(VENV)/bin/vermin -t=3.9- --no-tips --violations --eval-annotations --backport typing dccfutures jobtypes maya_plugin tests benchmarks
 	$(PY) -m mypy
 
-test: lint
+test: lint $(BLENDER_STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

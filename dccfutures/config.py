@@ -215,6 +215,7 @@ _SCHEMA: Dict[str, Any] = {
     "dcc": {
         "maya": _versions({"mayapy": _PATH, "maya": _PATH}),
         "houdini": _versions({"hython": _PATH}),
+        "blender": _versions({"python": _PATH, "blender": _PATH}),
     },
     "environ": {"deny": _list_of(_STRING), "allow": _list_of(_STRING)},
     "shelves": {"extra": _list_of(_PATH)},

@@ -39,6 +39,7 @@ class DccExecutor(executor.Executor):
         self._copy_users: Dict[str, int] = {}  # scene copy -> futures (and submits) using it
         self._copy_lock = threading.RLock()  # a reservation may take a fresh copy under it
         self._reserved: Optional[str] = None  # the copy held for the job being submitted
+        self._copies_scene = False  # create_tempfile() ran: each new job gets a fresh copy
         self._callbacks_on_main_thread()
         if clone_environ:
             self.clone_environ()
@@ -82,14 +83,19 @@ class DccExecutor(executor.Executor):
         with ``copy_beside_scene``) for the farm to open, without renaming the artist's scene
         or touching its unsaved-changes flag."""
         current = self._session_scene()
-        if not current:
-            raise RuntimeError("save the scene once before sending a copy of it to the farm")
-        copy = scene_copies.copy_path(current, beside=self.copy_beside_scene)
+        copy = self._copy_path(current)
         self._save_copy(copy)
         scene_copies.register(copy)
         self.original, self.filename = current, copy
+        self._copies_scene = True
         self._copy_users.setdefault(copy, 0)  # no job holds it yet
         return copy
+
+    def _copy_path(self, scene: Optional[str]) -> str:
+        """Where the copy of ``scene`` goes (``None``: the scene was never saved)."""
+        if not scene:
+            raise RuntimeError("save the scene once before sending a copy of it to the farm")
+        return scene_copies.copy_path(scene, beside=self.copy_beside_scene)
 
     def _package(self, func: Any) -> Dict[str, Any]:
         package = super()._package(func)
@@ -134,7 +140,7 @@ class DccExecutor(executor.Executor):
     def _reserve_copy(self) -> None:
         """Hold the scene copy for a job about to be submitted. A copy that went with the
         futures of earlier jobs is not reused: a fresh copy of the scene as it is now is."""
-        if not self.original:
+        if not self._copies_scene:
             return
         with self._copy_lock:
             if self.filename not in self._copy_users:

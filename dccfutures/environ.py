@@ -84,7 +84,7 @@ import fnmatch
 import os
 from typing import Dict, Iterable, Mapping, Optional, Tuple
 
-__all__ = ["DEFAULT_DENY", "MAYA_DENY", "HOUDINI_DENY", "DCC_DENY", "PATH_VARS",
+__all__ = ["DEFAULT_DENY", "MAYA_DENY", "HOUDINI_DENY", "BLENDER_DENY", "DCC_DENY", "PATH_VARS",
            "clone_environ", "from_config"]
 
 DEFAULT_DENY: Tuple[str, ...] = (
@@ -122,7 +122,12 @@ HOUDINI_DENY: Tuple[str, ...] = (
     "HOUDINI_PATH",
 )
 
-DCC_DENY: Dict[str, Tuple[str, ...]] = {"maya": MAYA_DENY, "houdini": HOUDINI_DENY}
+# Blender's own per-session folders and its bundled Python's home (docs.blender.org, "Command
+# Line Arguments: Environment Variables").
+BLENDER_DENY: Tuple[str, ...] = ("BLENDER_USER_*", "BLENDER_SYSTEM_*", "PYTHONHOME")
+
+DCC_DENY: Dict[str, Tuple[str, ...]] = {"maya": MAYA_DENY, "houdini": HOUDINI_DENY,
+                                        "blender": BLENDER_DENY}
 
 PATH_VARS: Tuple[str, ...] = ("PATH", "PYTHONPATH", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH")
 

@@ -253,7 +253,7 @@ def test_unknown_nested_key_names_the_dotted_key_and_suggests_the_close_match():
 def test_unknown_key_without_a_close_match_has_no_hint():
     error = error_of("dcc:\n  nuke: {}\n")
     assert error.key == "dcc.nuke"
-    assert "expected one of: houdini, maya)" in str(error)
+    assert "expected one of: blender, houdini, maya)" in str(error)
     assert "did you mean" not in str(error)
 
 

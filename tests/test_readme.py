@@ -49,6 +49,8 @@ COMPILE_ONLY = {
                                  "artist's selection)",
     "# in Houdini's Python shell": "runs inside an interactive Houdini session "
                                    "(hou.selectedNodes())",
+    "# in Blender's Python console": "runs inside a Blender session (bpy and the artist's "
+                                     "scene)",
     "class ExtractCache(FarmExtractor)": "Pyblish plug-ins for Maya: publish_on_farm() collects "
                                          "the Maya session's Pyblish context and extracts in "
                                          "mayapy",

@@ -14,6 +14,7 @@ BOOTSTRAPS: Dict[str, str] = {
     "mayapy": "dccfutures.runtime.maya:MayapyBootstrap",
     "maya_batch": "dccfutures.runtime.maya:MayaBatchBootstrap",
     "hython": "dccfutures.runtime.houdini:HythonBootstrap",
+    "bpy": "dccfutures.runtime.blender:BpyBootstrap",
 }
 
 
