@@ -14,8 +14,9 @@ libraries, and the render output, which Blender does not remap when it saves els
 resolves on the farm as in the session. A never-saved scene is copied to a private scratch
 folder under the farm home.
 """
+import concurrent.futures
 import os
-from typing import Any, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from . import scene_copies
 from .dcc import DccExecutor
@@ -47,6 +48,19 @@ class Executor(DccExecutor):
         import bpy
         return bpy.data.filepath or None
 
+    def _callbacks_on_main_thread(self) -> None:
+        """Nothing to install: in background Blender (the ``bpy`` module, ``blender -b``)
+        ``bpy.app.timers`` never fire, so done-callbacks run directly on the poller thread.
+        Sending them to the interactive application's main thread is not done yet."""
+
+    def _job(self, fields: Dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        # A job's cpus caps Cycles' threads in each of its workers (set once, at boot).
+        job = super()._job(fields, *args, **kwargs)
+        cpus = int(fields.get("cpus") or 0)
+        if cpus > 0:
+            job.package["bootstrap"]["render_threads"] = cpus
+        return job
+
     def _session_version(self) -> str:
         import bpy
         return "%d.%d" % tuple(bpy.app.version[:2])
@@ -67,3 +81,11 @@ class Executor(DccExecutor):
         bpy.ops.wm.save_as_mainfile(filepath=path, copy=True)
         if not os.path.isfile(path):
             raise RuntimeError("Blender wrote no copy of the scene to %s" % path)
+
+
+def progress(futures: Iterable[Any]) -> List[Any]:
+    """Wait for ``futures``; returns them. In background Blender it just waits (the UI's
+    progress bar and Esc to cancel are not done yet)."""
+    futures = list(futures)
+    concurrent.futures.wait(futures)
+    return futures

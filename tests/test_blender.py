@@ -189,3 +189,38 @@ def test_cloned_environment_leaves_blenders_own_folders_behind(blender_session, 
     assert not [name for name in ex.environ if name.startswith("BLENDER_")]
     assert ex.blendfile == blender_session   # not copied: the farm opens the saved file
     ex.shutdown()
+
+
+def render_threads():
+    render = bpy.context.scene.render
+    return render.threads_mode, render.threads
+
+
+def test_a_jobs_cpus_caps_cycles_render_threads(blender_session):
+    from dccfutures.blender import Executor
+    render = bpy.context.scene.render
+    render.threads_mode, render.threads = "FIXED", 3      # the artist's own setting
+    capped_executor = Executor(create_tempfile=True, version="4.2", cpus=1)
+    default_executor = Executor(create_tempfile=True, version="4.2")
+    capped = capped_executor.submit(render_threads)
+    default = default_executor.submit(render_threads)
+    assert capped.result(60) == ("FIXED", 1)
+    assert default.result(60) == ("FIXED", 3)
+    capped_executor.shutdown()
+    default_executor.shutdown()
+
+
+def test_done_callbacks_run_without_blenders_timers_and_progress_waits(blender_session):
+    import threading
+    from dccfutures.blender import Executor, progress
+    assert bpy.app.background
+    ex = Executor(create_tempfile=True, version="4.2")
+    called = threading.Event()
+    futures = [ex.submit(session_report) for _ in range(2)]
+    futures[0].add_done_callback(lambda f: called.set())
+    assert progress(futures) == futures and all(f.done() for f in futures)
+    assert called.wait(10)                    # no timer had to fire for it
+    late = []
+    futures[1].add_done_callback(late.append)  # already done: runs at once
+    assert late == [futures[1]]
+    ex.shutdown()

@@ -24,6 +24,10 @@ class BpyBootstrap:
             original = self.spec.get("original")
             if original:
                 read_the_artists_point_caches(original)
+        threads = self.spec.get("render_threads")
+        if threads:  # the job's cpus; without it, the artist's own setting
+            for scene in bpy.data.scenes:
+                scene.render.threads_mode, scene.render.threads = "FIXED", threads
         # One line per boot in the worker's log: how a TD (and a test) counts Blender boots.
         print("dccfutures: Blender %s bootstrapped in %s (blend file %s)"
               % (self.spec.get("version"), self.spec.get("kind"), blendfile or "-"), flush=True)
