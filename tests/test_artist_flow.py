@@ -54,7 +54,8 @@ def test_maya_shelf_button_to_alembic_files(qtbot, maya_session):  # noqa: F811
     fake.click(button)                               # the artist presses the shelf button
     cache = os.path.join(workspace, "cache", "alembic")
     wanted = [os.path.join(cache, "sh010.%s.abc" % part) for part in ("0001-0006", "0007-0012")]
-    wait_until(lambda: all(os.path.exists(p) for p in wanted), timeout=60,
+    # Written in place, as AbcExport does: wait until each is whole, not only there.
+    wait_until(lambda: all(_whole_json(p) for p in wanted), timeout=60,
                what="the Alembic files written on the farm")
     assert json.load(open(wanted[1]))["frameRange"] == [7, 12]
     from dccfutures import Executor
@@ -79,3 +80,11 @@ def test_houdini_farm_menu_to_rendered_frames(qtbot, houdini_session, tmp_path):
     assert sorted(r["frame_range"] for r in fake.read_render_log(render_log)) == \
         [[1, 2, 1], [3, 4, 1]]
 
+
+def _whole_json(path):
+    try:
+        with open(path) as handle:
+            json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return True
