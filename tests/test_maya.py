@@ -97,7 +97,8 @@ def test_cloned_environment_leaves_session_variables_behind(maya_session, monkey
 
 
 def test_maya_work_through_the_qube_jobtype(maya_session, qube_root, farm_config, tmp_path):
-    """The dccfutures_mayapy jobtype execs the configured mayapy, which boots Maya once."""
+    """The dccfutures_mayapy jobtype starts the configured mayapy as its child, which boots
+    Maya once for every item of the subjob."""
     farm_config(extra='farm: qube\nqube: {spool_dir: %s, poll_min: 0.02, poll_max: 0.2}\n'
                       'dcc:\n  maya:\n    "2025": {mayapy: %s}\n' % (tmp_path / "spool", MAYAPY))
     fake, scene, workspace = maya_session
@@ -375,3 +376,17 @@ def test_a_scene_that_does_not_open_fails_the_work_with_the_reason(maya_session,
     logs = glob.glob(os.path.join(farm_home, "logs", "worker-*.log"))
     assert len(logs) <= 4  # three tries (and at most one more that raced the verdict)
     ex.shutdown()
+
+
+def test_a_scene_that_does_not_open_fails_the_qube_work_with_the_reason(maya_session, qube_root,
+                                                                         farm_config, tmp_path):
+    """On Qube too, a bootstrap that raises fails the subjob's items with its error."""
+    farm_config(extra='farm: qube\nqube: {spool_dir: %s, poll_min: 0.02, poll_max: 0.2}\n'
+                      'dcc:\n  maya:\n    "2025": {mayapy: %s}\n' % (tmp_path / "spool", MAYAPY))
+    from dccfutures.maya import Executor
+    ex = Executor(farm="qube", clone_environ=True, create_tempfile=True, cpus=1)
+    with open(ex.filename, "w") as handle:
+        handle.write("not a scene")
+    future = ex.submit(scene_report)
+    with pytest.raises(RuntimeError, match="is not a \\(fake\\) Maya scene"):
+        future.result(60)

@@ -174,7 +174,8 @@ def planted_qube(tmp_path, monkeypatch, farm_config, farm_home):
 
 
 def _python_wrapper(folder):
-    """A studio's ``python`` wrapper: another interpreter than ours, so the subjob execs it."""
+    """A studio's ``python`` wrapper: another interpreter than ours, so the subjob starts it
+    as its child."""
     path = os.path.join(str(folder), "studio-python")
     with open(path, "w") as handle:
         handle.write('#!/bin/sh\nexec %s "$@"\n' % sys.executable)
