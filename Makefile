@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BLENDER_STAMP := $(VENV)/.installed-blender
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-blender clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: lint $(BLENDER_STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# 48 Cycles frames three ways: dccfutures' warm workers, a process per frame, one process.
+bench-blender: $(BLENDER_STAMP)
+	$(PY) benchmarks/blender_frames.py --rounds 3
 
 clean:
 	rm -rf $(VENV) .demo-home .bench-home .test-artifacts .mypy_cache build dist *.egg-info

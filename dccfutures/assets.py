@@ -1,19 +1,21 @@
 """Where the folders shipped beside the library are: jobtypes, the Maya module, the Houdini
-package and the shelves.
+package, the Blender add-on and the shelves.
 
 In a wheel they are package data under ``dccfutures/_assets/``; in a source checkout (an
 editable install) they are the top-level folders of the repository. ``dccfutures qube
-install-jobtypes``, ``dccfutures maya install`` and ``dccfutures houdini install`` copy from
-here, so they work from a plain ``pip install``.
+install-jobtypes``, ``dccfutures maya install``, ``dccfutures houdini install`` and
+``dccfutures blender install`` copy from here, so they work from a plain ``pip install``.
 """
+import importlib
 import os
 import re
 import shutil
 import sys
 from typing import List, Optional
 
-FOLDERS = ("jobtypes", "maya_plugin", "houdini_plugin", "shelves")
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+FOLDERS = ("jobtypes", "maya_plugin", "houdini_plugin", "blender_plugin", "shelves")
+# Through links: a dccfutures linked into a DCC's modules folder finds the checkout's assets.
+_PACKAGE = os.path.dirname(os.path.realpath(__file__))
 
 
 def path(folder: str) -> str:
@@ -185,3 +187,152 @@ def install_jobtypes(destination: str) -> List[str]:
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         written.append(target)
     return written
+
+
+# -- Blender ---------------------------------------------------------------------------------
+
+BLENDER_ADDON = "dccfutures_blender"
+BLENDER_OLDEST = (3, 4)   # the oldest Blender the add-on is tested with (bl_info says it)
+# What the add-on's Python needs, copied from this installation (pure Python: Blender's
+# Python may be another version, and may have no pip).
+BLENDER_DEPENDENCIES = ("cloudpickle", "yaml")
+BLENDER_RECORD = ".dccfutures-install.json"   # in <scripts>/modules: what install put there
+_COMPILED = ("__pycache__", "*.pyc", "*.so", "*.pyd", "*.dylib")
+
+
+def blender_config_root() -> str:
+    """The folder holding Blender's per-version user folders (``<root>/4.2/scripts``)."""
+    if sys.platform == "darwin":
+        return os.path.expanduser("~/Library/Application Support/Blender")
+    if sys.platform == "win32":
+        appdata = os.environ.get("APPDATA") or os.path.join(os.path.expanduser("~"), "AppData",
+                                                           "Roaming")
+        return os.path.join(appdata, "Blender Foundation", "Blender")
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"),
+                                                              ".config")
+    return os.path.join(config, "blender")
+
+
+def blender_scripts_dirs() -> List[str]:
+    """Where ``dccfutures blender install`` goes by default: ``$BLENDER_USER_SCRIPTS``, else
+    the ``scripts`` folder of every Blender 3.4 or later whose user folder exists here."""
+    named = os.environ.get("BLENDER_USER_SCRIPTS")
+    if named:
+        return [os.path.abspath(os.path.expanduser(named))]
+    root = blender_config_root()
+    found = []
+    for entry in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        version = _blender_version(entry)
+        if version and version >= BLENDER_OLDEST and os.path.isdir(os.path.join(root, entry)):
+            found.append((version, os.path.join(root, entry, "scripts")))
+    return [folder for _, folder in sorted(found)]
+
+
+def blender_skipped_dirs() -> List[str]:
+    """The user folders of Blenders older than 3.4 (default install leaves them alone)."""
+    root = blender_config_root()
+    entries = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    return [os.path.join(root, entry) for entry in entries
+            if (_blender_version(entry) or BLENDER_OLDEST) < BLENDER_OLDEST]
+
+
+def _blender_version(name: str) -> Optional[tuple]:
+    found = re.match(r"(\d+)\.(\d+)\Z", name)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def install_blender_addon(scripts: str) -> List[str]:
+    """Install the add-on into the Blender user scripts folder ``scripts``: the add-on in
+    ``addons/dccfutures_blender``, and in ``modules/`` (which Blender puts on ``sys.path``)
+    this dccfutures with the shelves' YAML, cloudpickle and PyYAML (their pure-Python code; a
+    copy someone else put there is kept). What was written is recorded in
+    ``modules/.dccfutures-install.json`` for :func:`uninstall_blender_addon`. Running it
+    again upgrades in place. Returns the paths written."""
+    addons, modules = os.path.join(scripts, "addons"), os.path.join(scripts, "modules")
+    record = _blender_record(scripts)
+    created = list(record.get("folders", []))
+    for folder in _missing_ancestors(scripts) + [scripts, addons, modules]:
+        if not os.path.isdir(folder):
+            os.mkdir(folder)
+            created.append(os.path.relpath(folder, scripts))
+    ours = set(record.get("paths", []))
+    written = []
+    target = os.path.join(addons, BLENDER_ADDON)
+    _remove_all([target])
+    shutil.copytree(os.path.join(path("blender_plugin"), BLENDER_ADDON), target,
+                    ignore=shutil.ignore_patterns(*_COMPILED))
+    written.append(target)
+    _remove_all([os.path.join(modules, "dccfutures")])
+    _copy_library(modules)
+    written.append(os.path.join(modules, "dccfutures"))
+    for name in BLENDER_DEPENDENCIES:
+        target = os.path.join(modules, name)
+        if os.path.exists(target) and os.path.relpath(target, scripts) not in ours:
+            continue   # someone else's: kept
+        _remove_all([target])
+        module = importlib.import_module(name)
+        shutil.copytree(os.path.dirname(os.path.realpath(module.__file__)), target,
+                        ignore=shutil.ignore_patterns(*_COMPILED))
+        written.append(target)
+    _write_blender_record(scripts, [os.path.relpath(p, scripts) for p in written], created)
+    return written
+
+
+def uninstall_blender_addon(scripts: str) -> List[str]:
+    """Remove what :func:`install_blender_addon` put in ``scripts`` (and the folders it made,
+    when they are empty); returns the paths removed."""
+    record = _blender_record(scripts)
+    items = [os.path.join("addons", BLENDER_ADDON), os.path.join("modules", "dccfutures")]
+    items += [item for item in record.get("paths", []) if item not in items]
+    removed = _remove_all([os.path.join(scripts, item) for item in items
+                           if _inside(scripts, item)])
+    removed += _remove_all([os.path.join(scripts, "modules", BLENDER_RECORD)])
+    folders = [os.path.normpath(os.path.join(scripts, name))
+               for name in record.get("folders", []) if _made_by_install(name)]
+    for folder in sorted(folders, key=len, reverse=True):   # the deepest first
+        if os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+            removed.append(folder)
+    return [item for item in removed if not item.endswith(BLENDER_RECORD)]
+
+
+def _missing_ancestors(folder: str) -> List[str]:
+    """The folders above ``folder`` that do not exist yet, the outermost first."""
+    missing = []
+    parent = os.path.dirname(os.path.abspath(folder))
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    return missing[::-1]
+
+
+def _made_by_install(name: str) -> bool:
+    """A recorded folder install may have made: ``addons``, ``modules``, the scripts folder
+    or one above it (only ever removed when empty)."""
+    return name in ("addons", "modules") or all(part in (".", "..")
+                                               for part in name.split(os.sep))
+
+
+def _inside(scripts: str, relative: str) -> bool:
+    """A recorded path names something in ``scripts`` (a hand-edited record cannot send
+    uninstall elsewhere)."""
+    full = os.path.normpath(os.path.join(scripts, relative))
+    return full == os.path.normpath(scripts) or full.startswith(os.path.join(
+        os.path.normpath(scripts), ""))
+
+
+def _blender_record(scripts: str) -> dict:
+    import json
+    try:
+        with open(os.path.join(scripts, "modules", BLENDER_RECORD), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _write_blender_record(scripts: str, paths: List[str], folders: List[str]) -> None:
+    import json
+    with open(os.path.join(scripts, "modules", BLENDER_RECORD), "w", encoding="utf-8") as handle:
+        json.dump({"paths": paths, "folders": sorted(set(folders))}, handle, indent=2)
+        handle.write("\n")

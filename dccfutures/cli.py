@@ -544,6 +544,91 @@ def cmd_houdini(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_blender(args: argparse.Namespace) -> int:
+    """blender install|uninstall [--scripts DIR] [--blender PATH]...: the add-on for this user,
+    in each Blender's user scripts folder."""
+    from . import assets
+    asked = [_blender_versions(blender) for blender in args.blender or []]
+    if args.action == "install":
+        for blender, (version, python, _) in zip(args.blender or [], asked):
+            if tuple(int(part) for part in version.split(".")) < assets.BLENDER_OLDEST:
+                raise CommandError("%s is Blender %s: the dccfutures add-on needs Blender %d.%d "
+                                   "or later" % ((blender, version) + assets.BLENDER_OLDEST), 2)
+            if python < (3, 9):
+                raise CommandError("%s is Blender %s on Python %d.%d: dccfutures needs Python "
+                                   "3.9 or later" % (blender, version, python[0], python[1]), 2)
+    if args.scripts:
+        folders = [os.path.abspath(os.path.expanduser(args.scripts))]
+    elif asked:
+        folders = list(dict.fromkeys(scripts for _, _, scripts in asked))
+    else:
+        folders = assets.blender_scripts_dirs()
+    if not folders:
+        raise CommandError("no user folder of Blender %d.%d or later found in %s: start Blender "
+                           "once, or name its scripts folder with --scripts DIR or the Blender "
+                           "with --blender PATH" % (assets.BLENDER_OLDEST + (
+                               assets.blender_config_root(),)), 2)
+    hint = "name another folder with --scripts DIR"
+    for folder in folders:
+        if args.action == "uninstall":
+            with _writing("uninstall the Blender add-on from", folder, hint):
+                removed = assets.uninstall_blender_addon(folder)
+            print("\n".join("removed %s" % p for p in removed)
+                  or "nothing to remove in %s" % folder)
+            continue
+        with _writing("install the Blender add-on in", folder, hint):
+            written = assets.install_blender_addon(folder)
+        modules = os.path.join(folder, "modules")
+        print("installed the dccfutures add-on in %s, and dccfutures with its dependencies in "
+              "%s (on Blender's sys.path)" % (written[0], modules))
+        for name in assets.BLENDER_DEPENDENCIES:
+            if os.path.join(modules, name) not in written:
+                print("kept the %s already in %s (not installed by dccfutures)" % (name, modules))
+    if args.action == "install":
+        skipped = [] if args.scripts or asked else assets.blender_skipped_dirs()
+        if skipped:
+            print("left out %s: older than Blender %d.%d" % ((", ".join(skipped),)
+                                                              + assets.BLENDER_OLDEST))
+        print("Enable it in Blender: Edit > Preferences > Add-ons, \"dccfutures\" (or start "
+              "Blender with --addons %s); its Farm menu is in the top bar. Then name Blender "
+              "for the farm in the dccfutures config: dcc: {blender: {\"4.2\": {python: "
+              "<a Python that imports bpy>, blender: <blender executable>}}}."
+              % assets.BLENDER_ADDON)
+    return 0
+
+
+# Run in a blender: its version, its Python's and its user scripts folder, as one JSON line.
+_BLENDER_VERSIONS = ("import sys, json, bpy; sys.stdout.write('dccfutures-blender %s\\n' % "
+                     "json.dumps({'blender': '%d.%d' % tuple(bpy.app.version[:2]), "
+                     "'python': list(sys.version_info[:2]), "
+                     "'scripts': bpy.utils.user_resource('SCRIPTS')}))")
+
+
+def _blender_versions(blender: str) -> Tuple[str, Tuple[int, int], str]:
+    """Ask ``blender`` for its version (X.Y), its Python's and its user scripts folder."""
+    import subprocess
+    try:
+        done = subprocess.run([blender, "-b", "--factory-startup", "--python-expr",
+                               _BLENDER_VERSIONS], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, errors="replace", timeout=300)
+    except OSError as error:
+        raise CommandError("cannot run %s: %s" % (blender, _os_reason(error))) from None
+    except subprocess.TimeoutExpired:
+        raise CommandError("%s did not answer within 300 s" % blender) from None
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith("dccfutures-blender "):
+            try:
+                found = json.loads(line.split(" ", 1)[1])
+                python = (int(found["python"][0]), int(found["python"][1]))
+                return str(found["blender"]), python, str(found["scripts"])
+            except (ValueError, KeyError, IndexError, TypeError):
+                break
+    said = (done.stderr.strip() or done.stdout.strip()).splitlines()
+    raise CommandError("%s did not say which Blender it is (exit code %d, %s)" % (
+        blender, done.returncode, "it said: " + status.clip(said[-1], QUOTE_WIDTH) if said
+        else "no output"))
+
+
 # Run in a hython: its Houdini version and Python version (any Python 3), importing nothing
 # from the folder this command was typed in (as bootstrap.SAFE_RUN).
 _HYTHON_VERSIONS = ("import sys; _cwd = __import__('nt' if sys.platform == 'win32' else "
@@ -716,6 +801,16 @@ def build_parser() -> argparse.ArgumentParser:
     child.add_argument("--hython", metavar="PATH", action="append",
                        help="also install cloudpickle, PyYAML and qtpy with this hython, for "
                             "the Houdini of its version (repeat it for each Houdini)")
+    child = command("blender", cmd_blender, "install or uninstall the Blender add-on (Farm menu, "
+                                            "Render Frames on Farm, Farm Monitor) for this user")
+    child.add_argument("action", choices=("install", "uninstall"))
+    child.add_argument("--scripts", metavar="DIR",
+                       help="the Blender user scripts folder (default: $BLENDER_USER_SCRIPTS, "
+                            "else the scripts folder of every Blender 3.4+ user folder found, "
+                            "~/.config/blender/X.Y/scripts on Linux)")
+    child.add_argument("--blender", metavar="PATH", action="append",
+                       help="a Blender executable: install into its user scripts folder (it is "
+                            "asked which one), after checking its version (repeat for several)")
     child = command("qube", cmd_qube, "Qube set-up: install-jobtypes DEST copies the dccfutures "
                                       "jobtypes into DEST (a folder on worker_template_path)")
     child.add_argument("action", choices=("install-jobtypes",))

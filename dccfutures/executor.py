@@ -12,6 +12,7 @@ import concurrent.futures
 import difflib
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -315,8 +316,10 @@ class Executor(concurrent.futures.Executor):
             "callable": payload.describe(func) if func is not None else "batch",
             "python": self._python(),
             "python_version": "%d.%d" % sys.version_info[:2],
-            "sys_path": _importable_paths(),
         }
+        package["sys_path"], installed = _importable_paths()
+        if installed:
+            package["sys_path_installed"] = installed
         cwd = _getcwd()
         if cwd:
             package["cwd"] = cwd
@@ -593,16 +596,35 @@ def _max_workers_as_cpus(max_workers: Any, job_defaults: Dict[str, Any]) -> None
     job_defaults["cpus"] = max_workers
 
 
-_path_cache: Tuple[Tuple[str, ...], List[str]] = ((), [])
+_path_cache: Tuple[Tuple[str, ...], Tuple[List[str], List[str]]] = ((), ([], []))
 
 
-def _importable_paths() -> List[str]:
-    """The submitter's ``sys.path`` folders (what a worker needs to import its modules)."""
+def _importable_paths() -> Tuple[List[str], List[str]]:
+    """The submitter's ``sys.path`` folders (what a worker needs to import its modules), as
+    (its own folders, its Python's installation).
+
+    A worker puts the first in front of its ``sys.path`` and the second after it: the
+    submitter's project folders win, but its standard library and site-packages never shadow
+    those of the worker's Python, which may be another application's (Blender's, mayapy's)
+    and another version's, with compiled modules of its own."""
     global _path_cache
     key = tuple(sys.path)
     if key != _path_cache[0]:
-        _path_cache = (key, [p for p in key if p and os.path.isdir(p)])
+        folders = [p for p in key if p and os.path.isdir(p)]
+        installed = [p for p in folders if _is_installation(p)]
+        _path_cache = (key, ([p for p in folders if p not in installed], installed))
     return _path_cache[1]
+
+
+def _is_installation(folder: str) -> bool:
+    """Whether ``folder`` belongs to this Python's installation (its prefixes, a
+    site-packages or dist-packages) rather than to the submitter's own code."""
+    folder = os.path.join(os.path.abspath(folder), "")
+    if re.search(r"[\\/](site|dist)-packages[\\/]", folder):
+        return True
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    return any(folder.startswith(os.path.join(os.path.abspath(prefix), ""))
+               for prefix in prefixes if prefix and os.path.dirname(prefix) != prefix)
 
 
 def _getcwd() -> Optional[str]:

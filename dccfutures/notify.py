@@ -2,12 +2,13 @@
 
 * :func:`tell` shows a message where the artist is: in interactive Maya (the Script Editor line
   and an in-view message, on Maya's main thread), in Houdini with its UI (the status bar, on
-  the main thread through ``hdefereval``), else as a desktop notification, else on stderr.
+  the main thread through ``hdefereval``), in Blender with its UI (a report: the status bar and
+  the Info editor, on the main thread), else as a desktop notification, else on stderr.
 * :func:`desktop` pops a desktop notification (``notify-send`` on Linux desktops,
   ``osascript`` on macOS) when this session has a desktop; it never raises.
 * :func:`watch` starts one thread in a DCC session that watches the farm and tells the artist
   when any of their jobs ends, including jobs submitted by sessions long closed (detached
-  work). The Maya plug-in and the Houdini package start it.
+  work). The Maya plug-in, the Houdini package and the Blender add-on start it.
 """
 import os
 import shutil
@@ -24,7 +25,7 @@ def tell(title: str, message: str, level: str = "info") -> None:
     if level not in LEVELS:
         raise ValueError("level must be one of %s, not %r" % (", ".join(LEVELS), level))
     text = "%s: %s" % (title, message)
-    if _tell_maya(text, level) or _tell_houdini(text, level):
+    if _tell_maya(text, level) or _tell_houdini(text, level) or _tell_blender(text, level):
         return
     if not desktop(title, message, level):
         print("dccfutures: " + text, file=sys.stderr, flush=True)
@@ -81,6 +82,13 @@ def _tell_houdini(text: str, level: str) -> bool:
                 "error": hou.severityType.Error}[level]
     hdefereval.executeDeferred(lambda: hou.ui.setStatusMessage(text, severity=severity))
     return True
+
+
+def _tell_blender(text: str, level: str) -> bool:
+    if "bpy" not in sys.modules:
+        return False
+    from . import blender
+    return blender.report(text, level)  # a report, on Blender's main thread; False without UI
 
 
 # -- watching the farm for the artist's jobs ------------------------------------------------

@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 
 SOURCES = ("pyproject.toml", "README.md", "dccfutures", "jobtypes", "maya_plugin",
-           "houdini_plugin", "shelves")
+           "houdini_plugin", "blender_plugin", "shelves")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,8 @@ def test_ui_extras_leave_the_binding_to_the_dcc_or_pin_a_working_one(wheel):
 
 def test_wheel_carries_jobtypes_and_entry_point(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    for jobtype in ("dccfutures", "dccfutures_mayapy", "dccfutures_maya", "dccfutures_houdini"):
+    for jobtype in ("dccfutures", "dccfutures_mayapy", "dccfutures_maya", "dccfutures_houdini",
+                    "dccfutures_bpy", "dccfutures_blender"):
         assert "dccfutures/_assets/jobtypes/%s/job.conf" % jobtype in names
         assert "dccfutures/_assets/jobtypes/%s/execute.py" % jobtype in names
     for asset in ("maya_plugin/dccfutures.mod", "maya_plugin/plug-ins/dccfutures_maya.py",
@@ -82,10 +83,31 @@ def test_installed_wheel_installs_jobtypes(wheel, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(tmp_path / "types")) == [
-        "dccfutures", "dccfutures_houdini", "dccfutures_maya", "dccfutures_mayapy"]
+        "dccfutures", "dccfutures_blender", "dccfutures_bpy", "dccfutures_houdini",
+        "dccfutures_maya", "dccfutures_mayapy"]
     assert "worker_template_path" in result.stdout
     maya = subprocess.run([sys.executable, "-m", "dccfutures", "maya", "install", "--modules",
                            str(tmp_path / "modules")], env=env, cwd=str(tmp_path),
                           capture_output=True, text=True, timeout=120)
     assert maya.returncode == 0, maya.stderr
     assert (tmp_path / "modules" / "dccfutures" / "scripts" / "userSetup.py").is_file()
+
+
+def test_wheel_carries_the_blender_addon_and_installs_it(wheel, tmp_path):
+    names = zipfile.ZipFile(wheel).namelist()
+    addon = sorted(os.listdir(os.path.join(ROOT, "blender_plugin", "dccfutures_blender")))
+    for name in (n for n in addon if n.endswith(".py")):
+        assert "dccfutures/_assets/blender_plugin/dccfutures_blender/%s" % name in names
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--target", str(target), wheel], check=True, capture_output=True, timeout=300)
+    env = dict(os.environ, PYTHONPATH=str(target))
+    scripts = tmp_path / "scripts"
+    done = subprocess.run([sys.executable, "-m", "dccfutures", "blender", "install",
+                           "--scripts", str(scripts)], env=env, cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for path in ("addons/dccfutures_blender/__init__.py", "addons/dccfutures_blender/menu.py",
+                 "modules/dccfutures/_assets/shelves/dccfutures.yaml",
+                 "modules/dccfutures/actions/blender.py"):
+        assert (scripts / path).is_file(), path

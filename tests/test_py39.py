@@ -9,7 +9,7 @@ import os
 
 from tests.conftest import ROOT
 
-FOLDERS = ("dccfutures", "jobtypes", "maya_plugin", "houdini_plugin", "tests", "benchmarks")
+FOLDERS = ("dccfutures", "jobtypes", "maya_plugin", "houdini_plugin", "blender_plugin", "tests", "benchmarks")
 
 
 def _python_files():

@@ -151,7 +151,8 @@ def test_install_jobtypes_copies_every_jobtype(tmp_path):
     from dccfutures.cli import main
     assert main(["qube", "install-jobtypes", str(tmp_path / "types")]) == 0
     names = sorted(os.listdir(tmp_path / "types"))
-    assert names == ["dccfutures", "dccfutures_houdini", "dccfutures_maya", "dccfutures_mayapy"]
+    assert names == ["dccfutures", "dccfutures_blender", "dccfutures_bpy", "dccfutures_houdini",
+                     "dccfutures_maya", "dccfutures_mayapy"]
     for name in names:
         conf = ConfigParser()
         conf.read(str(tmp_path / "types" / name / "job.conf"))

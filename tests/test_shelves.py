@@ -88,7 +88,8 @@ def test_our_actions():
     assert ids(actions) == [
         "maya.submit_scene_frames", "maya.run_on_selection", "maya.farm_monitor",
         "maya.start_local_farm", "houdini.cook_selected_rops", "houdini.farm_monitor",
-        "houdini.start_local_farm"]
+        "houdini.start_local_farm", "blender.render_frames", "blender.farm_monitor",
+        "blender.start_local_farm"]
     by_id = {action.id: action for action in actions}
     assert by_id["maya.submit_scene_frames"].dialog
     assert by_id["maya.submit_scene_frames"].options == {
@@ -110,8 +111,8 @@ def test_menu_entries():
     assert [action.divider_before for action in maya] == [False, False, False, True]
     assert ids(shelves.menu_entries("houdini"))[-1] == "houdini.start_local_farm"
     assert shelves.menu_entries("standalone") == []
-    with pytest.raises(ValueError, match="blender"):
-        shelves.menu_entries("blender")
+    with pytest.raises(ValueError, match="'nuke'"):
+        shelves.menu_entries("nuke")
 
 
 def test_the_first_menu_entry_has_no_divider(tmp_path, farm_config):
@@ -191,8 +192,8 @@ BAD = {
     "bad callable": (GOOD.replace('"pkg.mod:two"', '"pkg.mod.two"'), "maya.two", 10,
                      ["'package.module:function'", "'pkg.mod.two'"]),
     "unknown dcc": (GOOD.replace("dcc: [maya]\n    callable: \"pkg.mod:two\"",
-                                 "dcc: [maya, blender]\n    callable: \"pkg.mod:two\""),
-                    "maya.two", 9, ["one of: maya, houdini, standalone", "'blender'"]),
+                                 "dcc: [maya, nuke]\n    callable: \"pkg.mod:two\""),
+                    "maya.two", 9, ["one of: maya, houdini, blender, standalone", "'nuke'"]),
     "unknown place": (GOOD + "    places: [shelf, toolbar]\n", "maya.two", 11,
                       ["one of: shelf, menu", "'toolbar'"]),
     "wrong type": (GOOD + "    dialog: \"yes\"\n", "maya.two", 11, ["true or false", "'yes'"]),
@@ -422,3 +423,84 @@ def test_cli_reports_a_bad_file(tmp_path, farm_config, capsys):
     studio(tmp_path, farm_config, STUDIO.replace("label: Studio Publish", "labl: Studio Publish"))
     assert shelves.cli_main(["list"]) == 1
     assert "did you mean 'label'" in capsys.readouterr().err
+
+
+# --- Blender ---------------------------------------------------------------------------------
+
+BLENDER_STUDIO = """\
+version: 1
+actions:
+  - id: blender.studio_playblast
+    label: Studio Playblast
+    icon: RENDER_ANIMATION
+    dcc: [blender]
+    callable: "tests.shelf_actions:record"
+    dialog: true
+    options: {quality: 90}
+"""
+
+
+def test_blenders_farm_menu():
+    entries = shelves.menu_entries("blender")
+    assert [(a.id, a.label) for a in entries] == [
+        ("blender.render_frames", "Render Frames on Farm"),
+        ("blender.farm_monitor", "Farm Monitor"),
+        ("blender.start_local_farm", "Start Local Farm")]
+    assert [a.divider_before for a in entries] == [False, False, True]
+    render = entries[0]
+    # Blender ships no Qt: the add-on asks with Blender's own dialog, then runs the action.
+    assert render.dialog and render.callable == "dccfutures.actions.blender:render_frames"
+    assert ids(shelves.load_actions(dcc="blender")) == ids(entries)
+
+
+def test_blenders_callables_import_without_blender():
+    """The actions module imports bpy only when an action runs: the library and `shelves
+    list` work in any Python."""
+    import subprocess
+    code = ("import sys; from dccfutures import shelves, payload\n"
+            "for action in shelves.load_actions(dcc='blender'):\n"
+            "    assert callable(payload.resolve(action.callable)), action.id\n"
+            "assert 'bpy' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_studios_blender_action_joins_blenders_menu(tmp_path, farm_config, capsys):
+    studio(tmp_path, farm_config, BLENDER_STUDIO)
+    assert ids(shelves.menu_entries("blender"))[-1] == "blender.studio_playblast"
+    assert "blender.studio_playblast" not in ids(shelves.menu_entries("maya"))
+    assert shelves.cli_main(["list", "--dcc", "blender"]) == 0
+    listing = capsys.readouterr().out
+    assert "blender.studio_playblast" in listing and "blender.render_frames" in listing
+    assert "maya." not in listing
+
+
+def test_values_asked_by_the_dccs_own_dialog_skip_the_qt_dialog(tmp_path, farm_config,
+                                                                 monkeypatch):
+    studio(tmp_path, farm_config, BLENDER_STUDIO)
+    asked = fake_dialog(monkeypatch, {"frames": "1-5"})
+    result = shelves.run("blender.studio_playblast", dcc="blender",
+                         values={"frames": "7-9", "chunk_size": 2})
+    assert asked == []
+    assert shelf_actions.CALLS == [{"quality": 90, "frames": "7-9", "chunk_size": 2}]
+    assert result[0] == "recorded"
+
+
+def test_shelves_check_reads_blenders_actions(tmp_path, monkeypatch):
+    """Blender's menu is built by the add-on from the YAML (no generated file), so what
+    `shelves build --check` checks for Blender is that its actions parse."""
+    broken = tmp_path / "shelves"
+    broken.mkdir()
+    text = open(OUR_YAML).read().replace("    dcc: [blender]\n    callable: \"dccfutures."
+                                         "actions.blender:render_frames\"",
+                                         "    dcc: [blender]\n    callable: render_frames")
+    assert text != open(OUR_YAML).read()
+    (broken / "dccfutures.yaml").write_text(text)
+    from dccfutures import assets
+    real_path = assets.path
+    monkeypatch.setattr(assets, "path", lambda name: str(broken) if name == "shelves"
+                        else real_path(name))
+    with pytest.raises(ConfigError, match="blender.render_frames.*'package.module:function'"):
+        shelves.check()
+    assert shelves.cli_main(["build", "--check"]) == 1

@@ -4,7 +4,7 @@ Plain Python needs none. A DCC bootstrap (open the scene copy, set the workspace
 the job package as ``{"kind": …, "executable": …, …}``; the Maya and Houdini bootstraps
 register here. A bootstrap also says how its worker process is started: most run
 ``<interpreter> -c SAFE_RUN <module>`` (see :data:`SAFE_RUN`); ``maya -batch`` takes the same
-Python through ``-command``.
+Python through ``-command``, ``blender -b`` through ``--python-expr`` (:data:`COMMANDS`).
 """
 import importlib
 from typing import Any, Dict, List, Optional, Sequence
@@ -15,6 +15,14 @@ BOOTSTRAPS: Dict[str, str] = {
     "maya_batch": "dccfutures.runtime.maya:MayaBatchBootstrap",
     "hython": "dccfutures.runtime.houdini:HythonBootstrap",
     "bpy": "dccfutures.runtime.blender:BpyBootstrap",
+    "blender_batch": "dccfutures.runtime.blender:BlenderBatchBootstrap",
+}
+
+# kind -> "module:function(executable, module, args)" for the DCCs started as an application
+# running our Python rather than as a Python interpreter.
+COMMANDS: Dict[str, str] = {
+    "maya_batch": "dccfutures.runtime.maya:batch_command",
+    "blender_batch": "dccfutures.runtime.blender:batch_command",
 }
 
 
@@ -50,7 +58,10 @@ def python_command(python: str, module: str, args: Sequence[str] = ()) -> List[s
 def worker_command(python: str, spec: Optional[Dict[str, Any]], module: str,
                    args: List[str]) -> List[str]:
     """The command line that runs ``python -m module args`` for work with this bootstrap."""
-    if spec and spec.get("kind") == "maya_batch":
-        from .maya import batch_command
-        return batch_command(spec["executable"], module, args)
-    return python_command(python, module, args)
+    spec = spec or {}
+    target = COMMANDS.get(spec.get("kind", ""))
+    if target is None:
+        return python_command(python, module, args)
+    module_name, _, function = target.partition(":")
+    return getattr(importlib.import_module(module_name), function)(spec["executable"], module,
+                                                                   args)

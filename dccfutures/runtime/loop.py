@@ -20,7 +20,8 @@ class Item:
     """A work item as a worker sees it: its calls and what it needs of its job.
 
     ``job`` is a dict with ``env`` (variables set while the item runs), ``sys_path`` (entries
-    put in front of ``sys.path``), ``cwd``, ``function`` (the encoded function of a map) and
+    put in front of ``sys.path``), ``sys_path_installed`` (the submitter's Python's own
+    folders, put after the worker's), ``cwd``, ``function`` (the encoded function of a map) and
     ``initializer`` (the executor's, base64 text).
     """
 
@@ -171,6 +172,7 @@ def run_item(item: Item, source: WorkSource, functions: Dict[int, Any],
         os.environ[WORK_VAR] = str(item.work_id)
         extra = [p for p in job.get("sys_path") or () if p not in sys.path]
         sys.path[:0] = extra
+        sys.path.extend(p for p in job.get("sys_path_installed") or () if p not in sys.path)
         if modules is not None:
             if modules.enter(item.job_id, job.get("sys_path") or ()):
                 functions.clear()  # a map's function decoded earlier holds dropped modules

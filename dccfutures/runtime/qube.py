@@ -6,10 +6,11 @@ its job (``qb.requestwork``), runs each through the shared runtime loop and repo
 (``qb.reportwork``), then ends with ``qb.reportjob``. The local farm's worker runs the very
 same loop over SQLite instead of ``qb``.
 
-Work for another interpreter (a DCC: mayapy, ``maya -batch``, hython; or the plain Python
-the submitter named) runs in a child of the subjob, started once per subjob and fed every
-item the subjob takes over a private pipe (:mod:`dccfutures.runtime.child`): so the DCC is
-bootstrapped once per subjob, not once per item. The subjob's own Python keeps ``qb``, the
+Work for another interpreter (a DCC: mayapy, ``maya -batch``, hython, bpy, ``blender -b``;
+or the plain Python the submitter named) runs in a child of the subjob, started once per
+subjob and fed every item the subjob takes over a private pipe
+(:mod:`dccfutures.runtime.child`): so the DCC is bootstrapped once per subjob, not once per
+item. The subjob's own Python keeps ``qb``, the
 :class:`QubeWorkSource` (requests, reports, progress, dependency look-ups, the log markers
 and the output cap) and talks to Qube; the DCC never imports ``qb`` (Qube's is compiled for
 the worker's Python and dies at import in another) and never sees the worker's site-packages
@@ -135,6 +136,7 @@ class QubeWorkSource(WorkSource):
             raise FarmError("cannot read the function of this job: %s" % error) from None
         # Qube already put the job's env in this process's environment.
         self.job = {"env": {}, "sys_path": package.get("sys_path") or [],
+                    "sys_path_installed": package.get("sys_path_installed") or [],
                     "cwd": package.get("cwd"), "function": function,
                     "initializer": package.get("initializer")}
         self.final = "complete"
@@ -327,7 +329,8 @@ _NEXT_MARK = re.compile(re.escape(MARK).replace(r"%s", r"\S+"))
 def run_subjob(qb: Any = None, kind: str = "python") -> int:
     """Run this subjob's share of its job's agenda, then report the subjob to Qube; returns
     the exit status for this process. ``kind``: the jobtype's (``python``, ``mayapy``,
-    ``maya``, ``hython``), which says where the job names its interpreter."""
+    ``maya``, ``hython``, ``bpy``, ``blender``), which says where the job names its
+    interpreter."""
     if qb is None:
         import qb  # noqa: F811 (Qube's module on its workers)
     job = qb.jobobj()
@@ -440,6 +443,8 @@ def _install_command(spec: Optional[Dict[str, Any]], interpreter: str) -> str:
         return "dccfutures maya install --mayapy %s" % mayapy
     if kind == "mayapy":
         return "dccfutures maya install --mayapy %s" % interpreter
+    if kind == "blender_batch":  # Blender's bundled Python: its scripts/modules folder
+        return "dccfutures blender install --blender %s" % interpreter
     return "%s -m pip install cloudpickle PyYAML" % interpreter
 
 

@@ -21,73 +21,28 @@ submission are kept per user and per action in ``<user config dir>/dccfutures/di
 (``$DCCFUTURES_UI_STATE`` names another file), written 0600, and come back the next time
 that action's dialog opens.
 """
-import json
 import logging
 import os
 import sys
-import tempfile
 from typing import Any, Dict, List, Mapping, Optional
 
 from .. import config as config_module
 from .. import farms as farms_module
 from .. import frames as frames_module
 from .qt import QtWidgets, application, exec_, main_window
+from .state import STATE_VAR, load_state, save_state, state_path
 
 __all__ = ["SubmitDialog", "ask", "job_fields", "state_path", "load_state", "save_state",
            "in_dcc", "scene_frame_range", "FIELDS", "STATE_VAR"]
 
 LOGGER = logging.getLogger("dccfutures")
-STATE_VAR = "DCCFUTURES_UI_STATE"
 FIELDS = ("farm", "name", "frames", "chunk_size", "cpus", "groups", "priority",
           "clone_environ", "create_tempfile")
 DEFAULT_FRAMES = "1-100"
 MAX_INT = 2 ** 31 - 1
 
 
-# -- remembered values -----------------------------------------------------------------------
-
-def state_path() -> str:
-    """Where the dialog keeps its last values: ``$DCCFUTURES_UI_STATE``, else ``dialog.json``
-    next to the user's config file (``$XDG_CONFIG_HOME/dccfutures`` or ``~/.config/...``)."""
-    named = os.environ.get(STATE_VAR)
-    if named:
-        return os.path.abspath(os.path.expanduser(named))
-    return os.path.join(os.path.dirname(config_module.default_config_path()), "dialog.json")
-
-
-def load_state(path: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
-    """``{action_id: values}``; an unreadable or malformed file counts as empty."""
-    try:
-        with open(path or state_path(), encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {key: value for key, value in data.items() if isinstance(value, dict)}
-
-
-def save_state(action_id: str, values: Mapping[str, Any], path: Optional[str] = None) -> str:
-    """Remember ``values`` for ``action_id``, keeping the other actions'. Atomic (a temporary
-    file, which ``mkstemp`` creates 0600, renamed over the old one)."""
-    path = path or state_path()
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    state = load_state(path)
-    state[str(action_id)] = dict(values)
-    handle, temporary = tempfile.mkstemp(prefix=".dialog-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(state, stream, indent=2, sort_keys=True, default=str)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    return path
-
+# -- remembered values: dccfutures.ui.state (Qt-free, shared with Blender's dialogs) ------
 
 def job_fields(values: Mapping[str, Any]) -> Dict[str, Any]:
     """The Executor job fields among the dialog's values (empty name/groups and 0 cpus are left

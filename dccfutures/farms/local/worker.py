@@ -348,6 +348,7 @@ def _job_dict(row) -> dict:
     job_id, env, package, function, notify, name = row
     package = json.loads(package)
     return {"env": json.loads(env), "sys_path": package.get("sys_path") or [],
+            "sys_path_installed": package.get("sys_path_installed") or [],
             "cwd": package.get("cwd"), "function": function, "name": name, "notify": notify,
             "initializer": package.get("initializer")}
 
