@@ -16,9 +16,9 @@
 
 A slot is a core: each process of ``ours`` and ``per-frame`` renders with ``--threads``
 render threads (default 1; 0: Blender's default, one per core), ``single`` with Blender's
-default. ``ours`` passes it to the render function, not as the job's ``cpus``: on the local
-farm ``cpus`` also caps how many of the job's items run at once, so ``cpus=1`` would render
-on one worker.
+default. ``ours`` asks for it the way a TD does, with the job's ``cpus`` (2 slots x
+``--threads``): the local farm runs ``min(cpus, workers)`` items at once and shares ``cpus``
+out as their Cycles threads.
 
 Needs PyPI's ``bpy`` 4.2 in the Python that runs it (``--python`` names another). Every
 process this starts, the farm and its workers included, is stopped at the end, on an error
@@ -122,11 +122,12 @@ class Bench:
         farm.ensure_running(force=True)  # the supervisor only: workers start with the job
         folder = self.folder("ours")
         chunks = [frames.split(c) for c in frames.chunk(self.chunk, "1-%d" % len(FRAMES))]
-        ex = Executor(blendfile=self.blend, version="4.2")
+        ex = Executor(blendfile=self.blend, version="4.2",
+                      cpus=SLOTS * self.threads if self.threads else None)
         start, submitted = time.perf_counter(), time.time()
         with ex.batch("%d frames" % len(FRAMES)) as batch:
             for chunk in chunks:
-                batch.submit(blender_scene.render_frames, chunk, folder, self.threads or None)
+                batch.submit(blender_scene.render_frames, chunk, folder)
         written = [future.result(TIMEOUT) for future in batch.futures]
         elapsed, returned = time.perf_counter() - start, time.time()
         ex.shutdown()
@@ -264,7 +265,8 @@ def check(paths: List[str], folder: str, way: str) -> None:
 
 # -- the report -------------------------------------------------------------------------------
 
-LABELS = {"ours": "ours: dccfutures.blender.Executor, 2 warm workers, chunks of %d",
+LABELS = {"ours": "ours: dccfutures.blender.Executor, 2 workers booting Blender once, "
+                  "items of %d frames",
           "per-frame": "a process per frame, 2 at a time",
           "single": "a single bpy process, all frames in a loop"}
 

@@ -24,6 +24,7 @@ import itertools
 import logging
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -113,12 +114,29 @@ class Executor(DccExecutor):
         return {"addons": addons} if addons else {}
 
     def _job(self, fields: Dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        # A job's cpus caps Cycles' threads in each of its workers (set once, at boot).
+        # Cycles' threads in each of the job's workers (set once, at boot).
         job = super()._job(fields, *args, **kwargs)
-        cpus = int(fields.get("cpus") or 0)
-        if cpus > 0:
-            job.package["bootstrap"]["render_threads"] = cpus
+        threads = self._threads_per_item(fields)
+        if threads:
+            job.package["bootstrap"]["render_threads"] = threads
         return job
+
+    def _threads_per_item(self, fields: Dict[str, Any]) -> Optional[int]:
+        """Cycles' render threads of one item, or None for the scene's own setting.
+
+        A reservation of ``host.processors=N`` (Qube's, per subjob) gives N. Otherwise
+        ``cpus`` is what the whole job may use: on the local farm at most ``cpus`` items run
+        at once on this one machine, ``min(cpus, workers)`` of them, which share the ``cpus``
+        cores (``cpus=2`` on 2 workers: two items of one thread, not two of two). On another
+        farm each item has a machine's share the farm decides: the scene's setting."""
+        reservations = str(fields.get("reservations") or "")
+        reserved = re.search(r"\bhost\.processors=(\d+)", reservations)
+        if reserved:
+            return int(reserved.group(1)) or None
+        cpus = int(fields.get("cpus") or 0)
+        if cpus <= 0 or self.farm.name != "local":
+            return None
+        return max(1, cpus // min(cpus, self.config.local.workers))
 
     def _session_version(self) -> str:
         import bpy

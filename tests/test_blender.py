@@ -196,18 +196,30 @@ def render_threads():
     return render.threads_mode, render.threads
 
 
-def test_a_jobs_cpus_caps_cycles_render_threads(blender_session):
+def test_a_jobs_cpus_is_shared_by_the_cycles_threads_of_the_items_running_at_once(
+        blender_session):
+    """``cpus`` is what the job may use: on the local farm (2 workers here) at most ``cpus``
+    items run at once, and Cycles' threads are set so that together they use no more than
+    ``cpus`` cores (``cpus=2``: two items of one thread, never two of two)."""
     from dccfutures.blender import Executor
     render = bpy.context.scene.render
     render.threads_mode, render.threads = "FIXED", 3      # the artist's own setting
-    capped_executor = Executor(create_tempfile=True, version="4.2", cpus=1)
-    default_executor = Executor(create_tempfile=True, version="4.2")
-    capped = capped_executor.submit(render_threads)
-    default = default_executor.submit(render_threads)
-    assert capped.result(60) == ("FIXED", 1)
-    assert default.result(60) == ("FIXED", 3)
-    capped_executor.shutdown()
-    default_executor.shutdown()
+    executors = {cpus: Executor(create_tempfile=True, version="4.2", cpus=cpus)
+                 for cpus in (1, 2, 5, None)}
+    threads = {cpus: ex.submit(render_threads) for cpus, ex in executors.items()}
+    assert {cpus: future.result(60) for cpus, future in threads.items()} == {
+        1: ("FIXED", 1), 2: ("FIXED", 1), 5: ("FIXED", 2), None: ("FIXED", 3)}
+    for ex in executors.values():
+        ex.shutdown()
+
+
+def test_a_reservation_of_processors_sets_the_threads_of_each_item(blender_session):
+    """Qube's ``host.processors=N`` reservation is per item (subjob): it wins over ``cpus``."""
+    from dccfutures.blender import Executor
+    ex = Executor(create_tempfile=True, version="4.2", cpus=2,
+                  reservations="host.processors=3,host.memory=1024")
+    assert ex.submit(render_threads).result(60) == ("FIXED", 3)
+    ex.shutdown()
 
 
 def test_done_callbacks_run_without_blenders_timers_and_progress_waits(blender_session):

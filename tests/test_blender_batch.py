@@ -91,7 +91,7 @@ def shot(tmp_path_factory, scripts, prefs):
 
 def batch_executor(blend, **fields):
     from dccfutures.blender import Executor
-    return Executor(blendfile=blend, version="3.4", prototype="dccfutures_blender", cpus=2,
+    return Executor(blendfile=blend, version="3.4", prototype="dccfutures_blender", cpus=4,
                     **fields)
 
 
@@ -129,7 +129,7 @@ def test_the_scene_behaves_as_in_the_artists_blender(farm, shot):
     assert report["lift"] == 30.0                # shot_lift(frame) at frame 3: scripts ran
     assert report["startup"] == ["registered"]   # BLENDER_USER_SCRIPTS/startup
     assert report["probe_addon"] is True         # enabled in the farm user's preferences
-    assert report["threads"] == ("FIXED", 2)     # cpus=2
+    assert report["threads"] == ("FIXED", 2)     # cpus=4 shared by 2 workers
     ex.shutdown()
 
 
