@@ -79,12 +79,9 @@ def find_entry(action_id):
     return next((action for action in _entries if action.id == action_id), None)
 
 
-class DCCFUTURES_OT_run_action(bpy.types.Operator):
-    """Run a dccfutures Farm menu action"""
-
-    bl_idname = RUN_OPERATOR
-    bl_label = "Run Farm Action"
-    bl_options = {"INTERNAL"}
+class ActionOperator:
+    """What an operator that runs one Farm menu action has: the action's id, and the
+    action's tooltip as its own."""
 
     action_id: StringProperty(name="Action", description="The action's id in shelves/*.yaml",
                               options={"SKIP_SAVE"})
@@ -93,6 +90,14 @@ class DCCFUTURES_OT_run_action(bpy.types.Operator):
     def description(cls, context, properties):
         action = find_entry(properties.action_id)
         return (action.tooltip or action.label) if action else cls.__doc__
+
+
+class DCCFUTURES_OT_run_action(ActionOperator, bpy.types.Operator):
+    """Run a dccfutures Farm menu action"""
+
+    bl_idname = RUN_OPERATOR
+    bl_label = "Run Farm Action"
+    bl_options = {"INTERNAL"}
 
     def execute(self, context):
         return run_action(self, self.action_id)

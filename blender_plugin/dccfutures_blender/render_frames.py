@@ -20,7 +20,8 @@ not given takes the scene's range or the config's default, never a remembered va
 import bpy
 from bpy.props import BoolProperty, IntProperty, StringProperty
 
-from .menu import find_entry, register_classes, run_action, unregister_classes
+from .menu import (ActionOperator, find_entry, register_classes, run_action,
+                   unregister_classes)
 
 DEFAULT_CHUNK = 10
 DEFAULT_PRIORITY = 9999     # the Qt dialog's default when the config names none
@@ -247,20 +248,12 @@ class DCCFUTURES_OT_render_frames(SubmitFields, bpy.types.Operator):
         return self.ACTION
 
 
-class DCCFUTURES_OT_submit_action(SubmitFields, bpy.types.Operator):
+class DCCFUTURES_OT_submit_action(ActionOperator, SubmitFields, bpy.types.Operator):
     """Ask with the submit dialog, then run a dccfutures Farm menu action"""
 
     bl_idname = "dccfutures.submit_action"
     bl_label = "Submit to Farm"
     bl_options = {"INTERNAL"}
-
-    action_id: StringProperty(name="Action", description="The action's id in shelves/*.yaml",
-                              options={"SKIP_SAVE"})
-
-    @classmethod
-    def description(cls, context, properties):
-        action = find_entry(properties.action_id)
-        return (action.tooltip or action.label) if action else cls.__doc__
 
     def target_action(self):
         return self.action_id
