@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BLENDER_STAMP := $(VENV)/.installed-blender
 
-.PHONY: demo test lint bench bench-blender clean
+.PHONY: demo test lint bench bench-blender bench-polling clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(STAMP)
 # 48 Cycles frames three ways: dccfutures' warm workers, a process per frame, one process.
 bench-blender: $(BLENDER_STAMP)
 	$(PY) benchmarks/blender_frames.py --rounds 3
+
+# Polling cost (calls and bytes per poll cycle) of a 1,000-item map and 200 submits on OpenCue
+# (the fake Cuebot, one real RQD running every frame) next to Qube (the fake qb).
+bench-polling: $(STAMP)
+	$(PY) benchmarks/opencue_polling.py
 
 clean:
 	rm -rf $(VENV) .demo-home .bench-home .test-artifacts .mypy_cache build dist *.egg-info

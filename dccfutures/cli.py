@@ -6,7 +6,10 @@ is a thin layer over the Farm interface (``farms/base.py``), so it works on any 
 ``farm`` and ``clean`` manage the embedded local farm itself.
 
 Work items are named as on Qube: ``JOB`` is a job id, ``JOB:WORK`` one item of its agenda
-(``12:3``), and ``JOB:WORK,WORK`` or ``JOB:FIRST-LAST`` several.
+(``12:3``), and ``JOB:WORK,WORK`` or ``JOB:FIRST-LAST`` several. ``JOB`` is the farm's own id:
+digits are an int (the local farm's, Qube's), and a farm's string id (OpenCue's UUIDs, Deadline
+Cloud's ``job-<32 hex digits>``; neither holds a colon) stays the string, which the farm then
+looks up: a farm that has no such job says so (exit 1).
 
 Exit codes: 0 success; 1 an error (an unknown job, a farm error, a config error) or, for
 ``wait``, a job that failed or was killed; 2 bad usage (a malformed id, an unknown option) or,
@@ -26,7 +29,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from . import config as config_module
 from . import farms, scene_copies, status
 from .errors import DccFuturesError
-from .farms.base import BLOCKED, COMPLETE, PENDING, RUNNING, TERMINAL, Farm, JobInfo, WorkInfo
+from .farms.base import (BLOCKED, COMPLETE, PENDING, RUNNING, TERMINAL, Farm, JobId, JobInfo,
+                         WorkInfo)
 from .progress import ProgressBar
 
 __all__ = ["main", "build_parser", "format_jobs", "format_job", "parse_target"]
@@ -43,6 +47,11 @@ MAX_ITEMS = 100000       # work items one JOB:WORK may name (JOB alone names the
 QUOTE_WIDTH = 60         # characters of the user's input an error message repeats
 
 _ID = re.compile(r"[0-9]+\Z")
+# A farm's own string job id: OpenCue's (a UUID) or Deadline Cloud's (job- and 32 hex digits).
+_FARM_ID = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+                      r"|job-[0-9a-f]{32})\Z", re.IGNORECASE)
+ID_RULE = ("JOB is a number, or the farm's own string id as the farm shows it (a UUID, or job- "
+           "and 32 hex digits)")
 
 
 class CommandError(Exception):
@@ -55,23 +64,26 @@ class CommandError(Exception):
 
 # -- ids -------------------------------------------------------------------------------------
 
-def parse_job(text: str) -> int:
-    """A job id (``"12"``); anything else is a usage error naming the text."""
-    job = _number(text)
-    if not job:
-        raise CommandError("%s is not a job id (expected JOB, e.g. 12)" % _quote(text), 2)
+def parse_job(text: str) -> JobId:
+    """A job id (``"12"`` -> ``12``, a UUID -> the UUID); anything else is a usage error naming
+    the text."""
+    job = _job_id(text)
+    if job is None:
+        raise CommandError("%s is not a job id (expected JOB, e.g. 12): %s"
+                           % (_quote(text), ID_RULE), 2)
     return job
 
 
-def parse_target(text: str) -> Tuple[int, Optional[List[int]]]:
+def parse_target(text: str) -> Tuple[JobId, Optional[List[int]]]:
     """A job and optionally some of its items: ``"12"`` -> ``(12, None)``,
-    ``"12:3,5"`` -> ``(12, [3, 5])``, ``"12:0-2"`` -> ``(12, [0, 1, 2])``. At most
-    ``MAX_ITEMS`` items, counted before a range is expanded."""
+    ``"12:3,5"`` -> ``(12, [3, 5])``, ``"12:0-2"`` -> ``(12, [0, 1, 2])``,
+    ``"<uuid>:3"`` -> ``("<uuid>", [3])``. At most ``MAX_ITEMS`` items, counted before a range
+    is expanded."""
     job_text, colon, work_text = text.partition(":")
-    job = _number(job_text)
-    if not job:
-        raise CommandError("%s is not a job id (expected JOB or JOB:WORK, e.g. 12 or 12:3)"
-                           % _quote(text), 2)
+    job = _job_id(job_text)
+    if job is None:
+        raise CommandError("%s is not a job id (expected JOB or JOB:WORK, e.g. 12 or 12:3): %s"
+                           % (_quote(text), ID_RULE), 2)
     if not colon:
         return job, None
     spans = [_parse_work(part, text) for part in work_text.split(",")]
@@ -94,6 +106,14 @@ def _parse_work(part: str, text: str) -> Tuple[int, int]:
                        % (_quote(text), _quote(part)), 2)
 
 
+def _job_id(text: str) -> Optional[JobId]:
+    """Digits are an int id from 1 (the local farm's, Qube's); a farm's string id stays the
+    string, as typed, for the farm to look up; anything else is None."""
+    if _FARM_ID.match(text):
+        return text
+    return _number(text) or None
+
+
 def _number(text: str) -> Optional[int]:
     """``text`` as an id from 0 to ``MAX_ID``, or None. Its length is checked before it is
     converted: ``int()`` of thousands of digits is slow, then refused."""
@@ -110,7 +130,8 @@ def _quote(text: str) -> str:
 
 # -- formatting ------------------------------------------------------------------------------
 
-def format_jobs(jobs: Sequence[JobInfo], fractions: Optional[Dict[int, float]] = None) -> str:
+def format_jobs(jobs: Sequence[JobInfo], fractions: Optional[Dict[JobId, float]] = None
+                ) -> str:
     """The job table of ``dccfutures jobs``. ``fractions`` overrides a job's progress (live
     progress of running items); otherwise it is the share of completed items."""
     fractions = fractions or {}
@@ -127,7 +148,7 @@ def format_job(job: JobInfo) -> str:
     """One job, its work items and why each failed one failed, as ``dccfutures show`` prints
     them."""
     lines = [
-        "job %d: %s" % (job.id, status.clip(job.name, status.LINE_WIDTH)),
+        "job %s: %s" % (job.id, status.clip(job.name, status.LINE_WIDTH)),
         "  status     %s, %s" % (job.status,
                                  status.progress_text(job.tally, status.live_fraction(job))),
         "  items      %s" % (status.tally_text(job.tally) or "none"),
@@ -192,18 +213,18 @@ def _local_farm(args: argparse.Namespace, database: bool = True):
     return farms.get_farm("local", config)
 
 
-def _get_job(farm: Farm, job_id: int) -> JobInfo:
+def _get_job(farm: Farm, job_id: JobId) -> JobInfo:
     try:
         return farm.job(job_id)
     except KeyError:
-        raise CommandError("no job %d on the %s farm" % (job_id, farm.name)) from None
+        raise CommandError("no job %s on the %s farm" % (job_id, farm.name)) from None
 
 
-def _summary(farm: Farm, job_id: int) -> JobInfo:
+def _summary(farm: Farm, job_id: JobId) -> JobInfo:
     """The job without its agenda (cheap: its tallies)."""
     found = farm.jobs(job_ids=[job_id])
     if not found:
-        raise CommandError("job %d was removed from the %s farm" % (job_id, farm.name))
+        raise CommandError("job %s was removed from the %s farm" % (job_id, farm.name))
     return found[0]
 
 
@@ -214,7 +235,7 @@ def _select(farm: Farm, job: JobInfo, works: Optional[List[int]]) -> List[WorkIn
     missing = [w for w in works if w not in by_index]
     if missing:
         last = len(job.work) - 1
-        raise CommandError("no work item %d:%d on the %s farm (job %d has %s%s)" % (
+        raise CommandError("no work item %s:%d on the %s farm (job %s has %s%s)" % (
             job.id, missing[0], farm.name, job.id, status.items(len(job.work)),
             "" if last < 0 else ": 0" if last == 0 else ": 0-%d" % last))
     return [by_index[w] for w in works]
@@ -226,7 +247,7 @@ def _revive(farm: Farm, jobs: Iterable[JobInfo]) -> None:
         farm.ensure_running()
 
 
-def _live_fractions(farm: Farm, jobs: Sequence[JobInfo]) -> Dict[int, float]:
+def _live_fractions(farm: Farm, jobs: Sequence[JobInfo]) -> Dict[JobId, float]:
     """Progress of running jobs including their running items' reported progress."""
     out = {}
     for job in jobs:
@@ -276,7 +297,7 @@ def cmd_log(args: argparse.Namespace) -> int:
         text = farm.log(job_id, item.work_id)
         trailer = status.failure_trailer(job_id, item)  # why it failed, after its output
         if not alone:
-            print("--- %d:%d (%s) ---" % (job_id, item.work_id, item.status))
+            print("--- %s:%d (%s) ---" % (job_id, item.work_id, item.status))
         if text and not text.endswith("\n") and (trailer or not alone):
             text += "\n"
         sys.stdout.write(text + trailer)  # an item alone: exactly its output, then why it failed
@@ -302,7 +323,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
     farm = _open_farm(args)
     job = _get_job(farm, job_id)
     deadline = None if args.timeout is None else time.monotonic() + max(0.0, args.timeout)
-    with ProgressBar(sum(job.tally.values()), label="job %d" % job_id) as bar:
+    with ProgressBar(sum(job.tally.values()), label="job %s" % job_id) as bar:
         while True:
             trouble = status.problems(job.tally)
             bar.update(status.completed(job.tally), job.status + (", " + trouble if trouble
@@ -318,7 +339,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
             job = _summary(farm, job_id)
             if job.tally.get(RUNNING):
                 job = _get_job(farm, job_id)  # the bar moves with its running items' progress
-    summary = "job %d %s (%s)" % (job_id, job.status, status.tally_text(job.tally) or "no items")
+    summary = "job %s %s (%s)" % (job_id, job.status, status.tally_text(job.tally) or "no items")
     if job.status not in TERMINAL:
         raise CommandError("timed out after %gs waiting for %s" % (args.timeout, summary), 2)
     print(summary)
@@ -755,7 +776,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, parents=[farm_option],
         description="Look at and steer dccfutures work on a farm.",
         epilog="Ids: JOB (12), JOB:WORK (12:3), JOB:WORK,WORK (12:0,4) or JOB:FIRST-LAST "
-               "(12:0-9).")
+               "(12:0-9). " + ID_RULE + ".")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["Config", "EnvironConfig", "LocalConfig", "QubeConfig", "default_config_path",
-           "load", "parse"]
+__all__ = ["Config", "EnvironConfig", "LocalConfig", "OpenCueConfig", "QubeConfig",
+           "default_config_path", "load", "parse"]
 
 
 def _default_workers() -> int:
@@ -56,6 +57,24 @@ class QubeConfig:
 
 
 @dataclass(frozen=True)
+class OpenCueConfig:
+    """Settings of the OpenCue farm (section ``opencue``). ``hosts`` empty: pycue's own
+    ``CUEBOT_HOSTS`` or its config file name the Cuebot. ``show`` has no default: jobs are
+    filed under a show that must exist in Cuebot."""
+
+    hosts: Tuple[str, ...] = ()
+    show: Optional[str] = None
+    shot: str = "default"
+    facility: Optional[str] = None
+    spool_dir: Optional[str] = None
+    poll_min: float = 0.1
+    poll_max: float = 2.0
+    chunk: int = 10                  # work items per frame for DCC work (a DCC boots per frame)
+    max_attempts: int = 2            # Cuebot allows at most one retry per frame
+    max_log_mb: float = 100.0        # an item's output past this: its head and tail are kept
+
+
+@dataclass(frozen=True)
 class EnvironConfig:
     """Glob patterns of environment variables never sent (``deny``) or always sent (``allow``)."""
 
@@ -72,6 +91,7 @@ class Config:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     local: LocalConfig = field(default_factory=LocalConfig)
     qube: QubeConfig = field(default_factory=QubeConfig)
+    opencue: OpenCueConfig = field(default_factory=OpenCueConfig)
     python: Optional[str] = None
     max_payload_mb: float = 64.0
     dcc: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
@@ -135,6 +155,17 @@ def _one_of(*choices: str) -> _Rule:
 
 
 _STRING = _scalar("a string", lambda v: isinstance(v, str))
+_CUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*\Z")  # what Cuebot keeps in a job name
+
+
+def _is_host(value: Any) -> bool:
+    """``host`` or ``host:port``, as pycue's ``CUEBOT_HOSTS`` takes them."""
+    if not isinstance(value, str):
+        return False
+    host, colon, port = value.rpartition(":") if ":" in value else (value, "", "")
+    if not re.match(r"^[A-Za-z0-9_.\-]+\Z", host):
+        return False
+    return not colon or (port.isdigit() and 1 <= int(port) <= 65535)
 _PATH = _scalar("a path (a non-empty string)", lambda v: isinstance(v, str) and v != "", _expand)
 _OPTIONAL_PATH = _scalar("a path or null", lambda v: v is None or (isinstance(v, str) and v != ""),
                          lambda v: None if v is None else _expand(v))
@@ -192,7 +223,7 @@ def _versions(schema: Dict[str, Any]) -> _Rule:
 
 
 _SCHEMA: Dict[str, Any] = {
-    "farm": _one_of("local", "qube"),
+    "farm": _one_of("local", "qube", "opencue"),
     "defaults": _job_fields,
     "local": {
         "workers": _integer(1),
@@ -208,6 +239,20 @@ _SCHEMA: Dict[str, Any] = {
         "poll_min": _number(0, strict=True),
         "poll_max": _number(0, strict=True),
         "spool_threshold_mb": _number(0),
+        "max_log_mb": _number(0),
+    },
+    "opencue": {
+        "hosts": _list_of(_scalar("'host' or 'host:port' (port 1-65535)", lambda v: _is_host(v))),
+        "show": _scalar("an OpenCue show name (letters, digits, '_' and '.')",
+                        lambda v: isinstance(v, str) and bool(_CUE_NAME.match(v))),
+        "shot": _scalar("an OpenCue shot name (3 or more letters, digits, '_' and '.')",
+                        lambda v: isinstance(v, str) and bool(_CUE_NAME.match(v)) and len(v) >= 3),
+        "facility": _scalar("a facility name", lambda v: isinstance(v, str) and v != ""),
+        "spool_dir": _OPTIONAL_PATH,
+        "poll_min": _number(0, strict=True),
+        "poll_max": _number(0, strict=True),
+        "chunk": _integer(1),
+        "max_attempts": _integer(1),
         "max_log_mb": _number(0),
     },
     "python": _OPTIONAL_PATH,
@@ -365,18 +410,22 @@ def parse(text: str, path: Optional[str] = None) -> Config:
 
     values = {name: raw[name] for name in ("farm", "defaults", "python", "max_payload_mb", "dcc")
               if name in raw}
-    for name, cls in (("local", LocalConfig), ("qube", QubeConfig), ("environ", EnvironConfig)):
+    for name, cls in (("local", LocalConfig), ("qube", QubeConfig), ("opencue", OpenCueConfig),
+                      ("environ", EnvironConfig)):
         if name in raw:
             values[name] = cls(**raw[name])
     if "extra" in raw.get("shelves", {}):
         values["shelves_extra"] = raw["shelves"]["extra"]
     config = Config(path=path, **values)
 
-    if config.qube.poll_max < config.qube.poll_min:
-        key = "qube.poll_max" if "qube.poll_max" in checker.lines else "qube.poll_min"
-        raise ConfigError("'qube.poll_max' (%g) must be >= 'qube.poll_min' (%g)"
-                          % (config.qube.poll_max, config.qube.poll_min),
-                          path=path, line=checker.lines[key], key=key)
+    for section in ("qube", "opencue"):
+        settings = getattr(config, section)
+        if settings.poll_max < settings.poll_min:
+            key = section + (".poll_max" if section + ".poll_max" in checker.lines
+                             else ".poll_min")
+            raise ConfigError("'%s.poll_max' (%g) must be >= '%s.poll_min' (%g)"
+                              % (section, settings.poll_max, section, settings.poll_min),
+                              path=path, line=checker.lines[key], key=key)
     return config
 
 

@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from . import environ as environ_module
 from . import executor, scene_copies
+from .farms.base import JobId
 
 
 class DccExecutor(executor.Executor):
@@ -130,7 +131,7 @@ class DccExecutor(executor.Executor):
             self._unreserve()
             raise
 
-    def _submit(self, job) -> int:
+    def _submit(self, job) -> JobId:
         try:
             return super()._submit(job)
         except BaseException:  # the farm refused it: the copy is not held by this job

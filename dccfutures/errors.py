@@ -4,7 +4,10 @@ Every error dccfutures raises on purpose derives from :class:`DccFuturesError`, 
 the builtin a caller would naturally catch (``RuntimeError``, ``ValueError``, ``TypeError``),
 so code written for ``concurrent.futures`` keeps working.
 """
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:  # farm workers load this module: nothing more at run time
+    from .farms.base import JobId
 
 
 class DccFuturesError(Exception):
@@ -129,10 +132,11 @@ class TimeLimitError(DccFuturesError, RuntimeError):
 class DependencyError(DccFuturesError, RuntimeError):
     """Work that this work depends on failed, was killed or was removed, so it never ran.
 
-    ``job_id`` and ``work_id`` name that dependency, ``status`` how it ended.
+    ``job_id`` (the farm's own id: an int or a string) and ``work_id`` name that dependency,
+    ``status`` how it ended.
     """
 
-    def __init__(self, message: str, job_id: int = 0, work_id: int = 0, status: str = ""):
+    def __init__(self, message: str, job_id: "JobId" = 0, work_id: int = 0, status: str = ""):
         super().__init__(message, job_id, work_id, status)
         self.job_id, self.work_id, self.status = job_id, work_id, status
 

@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 from . import config as config_module
 from . import farms, payload, recursion
 from .errors import InitializerError
-from .farms.base import COMPLETE, FAILED, TERMINAL, Farm, JobSpec, WorkSpec
+from .farms.base import COMPLETE, FAILED, TERMINAL, Farm, JobId, JobSpec, WorkSpec
 from .future import Future
 
 # Qube's job fields (reference 001) plus ours; anything else is probably a typo.
@@ -200,16 +200,17 @@ class Executor(concurrent.futures.Executor):
                                           **fields)
         return root.future
 
-    def attach(self, job_id: int) -> List[Future]:
+    def attach(self, job_id: JobId) -> List[Future]:
         """Futures for the calls of an existing job, in agenda order: how a new session (or
         another machine) collects the results of work submitted earlier, even by a client
-        that has exited since."""
+        that has exited since. ``job_id`` is the farm's own (``Future.job_id``: an int on the
+        local farm and Qube, a string on OpenCue), handed to the farm as it is."""
         self._check_open()
         try:
-            info = self.farm.job(int(job_id))
+            info = self.farm.job(job_id)
         except KeyError:
             raise ValueError("there is no job %s on the %s farm (removed after the retention "
-                             "time, or never submitted)" % (job_id, self.farm)) from None
+                             "time, or never submitted)" % (job_id, self.farm.name)) from None
         futures = []
         for work in info.work:
             for call in range(max(1, work.ncalls)):
@@ -304,7 +305,7 @@ class Executor(concurrent.futures.Executor):
         return JobSpec(name=name, prototype=self.prototype, work=work, fields=fields, env=env,
                        package=package, function=function)
 
-    def _submit(self, job: JobSpec) -> int:
+    def _submit(self, job: JobSpec) -> JobId:
         """Hand one job to the farm; returns its id."""
         return self.farm.submit([job])[0]
 
@@ -546,7 +547,7 @@ def _result_iterator(futures: List[Future], end_time: Optional[float]) -> Iterat
 
 def cancel_all(futures: Iterable[Future]) -> int:
     """Kill many futures' work with one farm call per farm. Returns how many were cancelled."""
-    by_farm: Dict[int, Tuple[Any, Dict[int, set], List[Future]]] = {}
+    by_farm: Dict[int, Tuple[Any, Dict[JobId, set], List[Future]]] = {}
     count = 0
     for future in futures:
         if future.done():
@@ -574,7 +575,7 @@ def cancel_all(futures: Iterable[Future]) -> int:
     return count
 
 
-def _finished_items(farm: Farm, items: Iterable[Tuple[int, int]]) -> set:
+def _finished_items(farm: Farm, items: Iterable[Tuple[JobId, int]]) -> set:
     """Which of ``items`` the farm recorded as complete or failed (not killed)."""
     try:
         states = farm.results(sorted(items))
@@ -646,7 +647,7 @@ class Dependencies:
         self.own = own or {}  # id(future) -> (work index, call) in the job being built
         self.dropped = set(dropped)  # ids of futures of this batch cancelled before commit
         self.on_dropped = False
-        self._items: Dict[Tuple[Optional[int], int], None] = {}
+        self._items: Dict[Tuple[Optional[JobId], int], None] = {}
         for future in depends_on or ():
             if not isinstance(future, Future):
                 raise TypeError("depends_on takes dccfutures futures, got %r" % (future,))
@@ -657,7 +658,7 @@ class Dependencies:
             return None
         return self._reference(obj)
 
-    def items(self) -> List[Tuple[Optional[int], int]]:
+    def items(self) -> List[Tuple[Optional[JobId], int]]:
         return list(self._items)
 
     def _reference(self, future: Future) -> payload.Reference:

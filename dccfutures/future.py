@@ -12,7 +12,7 @@ from concurrent.futures._base import PENDING as _BASE_PENDING
 from typing import Any, Callable, List, Optional
 
 from .errors import DccFuturesError
-from .farms.base import KILLED, PENDING, RUNNING
+from .farms.base import KILLED, PENDING, RUNNING, JobId
 
 # Set by a DCC integration (Maya: maya.utils.executeDeferred) so that done-callbacks run on the
 # DCC's main thread and never on the poller thread.
@@ -34,11 +34,12 @@ class CancelledError(DccFuturesError, concurrent.futures.CancelledError):
 class Future(concurrent.futures.Future):
     """The result of one call on a farm.
 
-    ``job_id`` is the farm's job id and ``work_id`` the index of the work item in the job's
-    agenda; calls of one ``map`` chunk share a work item.
+    ``job_id`` is the farm's own job id (an int on the local farm and Qube, a string on OpenCue)
+    and ``work_id`` the index of the work item in the job's agenda; calls of one ``map`` chunk
+    share a work item.
     """
 
-    def __init__(self, farm: Any = None, job_id: Optional[int] = None,
+    def __init__(self, farm: Any = None, job_id: Optional[JobId] = None,
                  work_id: Optional[int] = None, call: int = 0):
         super().__init__()
         self.farm = farm

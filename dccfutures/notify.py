@@ -15,7 +15,10 @@ import shutil
 import subprocess
 import sys
 import threading
-from typing import Any, Callable, Dict, Optional, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Tuple
+
+if TYPE_CHECKING:
+    from .farms.base import JobId, JobInfo
 
 LEVELS = ("info", "warning", "error")
 
@@ -110,8 +113,9 @@ class Watcher:
         self.interval = interval
         self.user = user if user is not None else _user()
         self.tell = tell_fn or tell
-        self._told: Set[int] = set()
-        self._running: Set[int] = set()  # the artist's jobs not ended yet
+        # Job ids as the farm gives them (ints on the local farm and Qube, strings on OpenCue)
+        self._told: Set["JobId"] = set()
+        self._running: Set["JobId"] = set()  # the artist's jobs not ended yet
         self._primed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dccfutures-watch", daemon=True)
@@ -131,7 +135,7 @@ class Watcher:
         still told when it ends."""
         told = 0
         recent = {job.id: job for job in self.farm.jobs(limit=100)}
-        missing = sorted(self._running - set(recent))
+        missing = list(self._running - set(recent))
         if missing:
             recent.update((job.id, job) for job in self.farm.jobs(job_ids=missing))
             self._running -= set(missing) - set(recent)  # removed from the farm meanwhile
@@ -147,11 +151,7 @@ class Watcher:
             self._told.add(job.id)
             if not self._primed:
                 continue
-            level = {"complete": "info", "failed": "error", "killed": "warning"}[job.status]
-            done = job.tally.get("complete", 0)
-            total = sum(job.tally.values())
-            self.tell("dccfutures job %d %s" % (job.id, job.status),
-                      "%s (%d/%d work items complete)" % (job.name, done, total), level)
+            self.tell(*ending(job))
             told += 1
         self._primed = True
         return told
@@ -163,6 +163,16 @@ class Watcher:
             except Exception as error:  # a farm that is down now may be up later
                 print("dccfutures: watching the farm failed: %s" % error, file=sys.stderr)
             self._stop.wait(self.interval)
+
+
+def ending(job: "JobInfo") -> Tuple[str, str, str]:
+    """What the artist is told when ``job`` ended: ``(title, message, level)``, the job named
+    by the farm's own id."""
+    level = {"complete": "info", "failed": "error", "killed": "warning"}[job.status]
+    done = job.tally.get("complete", 0)
+    total = sum(job.tally.values())
+    return ("dccfutures job %s %s" % (job.id, job.status),
+            "%s (%d/%d work items complete)" % (job.name, done, total), level)
 
 
 def watch(farm: Optional[str] = None, interval: float = 5.0) -> Watcher:

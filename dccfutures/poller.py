@@ -8,11 +8,12 @@ daemon: closing the DCC never waits for farm work (the work keeps running on the
 import logging
 import threading
 import time
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from . import payload
 from .errors import JobRemovedError, RemoteError
-from .farms.base import BLOCKED, KILLED, PENDING, REMOVED, TERMINAL, Farm, JobState
+from .farms.base import (BLOCKED, KILLED, PENDING, REMOVED, TERMINAL, Farm, JobId, JobState,
+                         WorkRef)
 from .future import Future
 
 LOGGER = logging.getLogger("dccfutures")
@@ -33,14 +34,14 @@ class Poller:
         self.interval_min, self.interval_max = getattr(farm, "poll_interval", (0.05, 0.5))
         self._interval = self.interval_min
         # job id -> work id -> the futures of that item's calls (several for a map chunk)
-        self._jobs: Dict[int, Dict[int, List[Future]]] = {}
-        self._job_blocked: Dict[int, bool] = {}
+        self._jobs: Dict[JobId, Dict[int, List[Future]]] = {}
+        self._job_blocked: Dict[JobId, bool] = {}
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._stopped = False
         self._fresh = False  # futures registered since the last poll
-        self._unfetched: List[Tuple[int, int]] = []  # finished items whose results failed to load
+        self._unfetched: List[WorkRef] = []  # finished items whose results failed to load
 
     # -- registry ------------------------------------------------------------------------
 
@@ -67,12 +68,12 @@ class Poller:
         with self._lock:
             return sum(len(calls) for items in self._jobs.values() for calls in items.values())
 
-    def cancel_item(self, job_id: int, work_id: int) -> None:
+    def cancel_item(self, job_id: JobId, work_id: int) -> None:
         """The item was killed by this process: cancel every future of it (a whole chunk)."""
         for future in self._pop(job_id, work_id):
             future._cancel_locally()
 
-    def _pop(self, job_id: int, work_id: int) -> List[Future]:
+    def _pop(self, job_id: JobId, work_id: int) -> List[Future]:
         with self._lock:
             items = self._jobs.get(job_id)
             if items is None:
@@ -83,7 +84,7 @@ class Poller:
                 self._job_blocked.pop(job_id, None)
             return calls
 
-    def _calls(self, job_id: int, work_id: int) -> List[Future]:
+    def _calls(self, job_id: JobId, work_id: int) -> List[Future]:
         with self._lock:
             return list(self._jobs.get(job_id, {}).get(work_id, ()))
 
@@ -144,8 +145,8 @@ class Poller:
                 # A farm without push: sleep, but let a new registration cut the sleep short.
                 self._wakeup.wait(self._interval)
 
-    def _deliver(self, states: Dict[int, JobState]) -> None:
-        finished: List[Tuple[int, int]] = []
+    def _deliver(self, states: Dict[JobId, JobState]) -> None:
+        finished: List[WorkRef] = []
         for job_id, state in states.items():
             if state.status == REMOVED:
                 self._remove_job(job_id)
@@ -173,12 +174,12 @@ class Poller:
             for key, (status, blob) in results.items():
                 self._finish(key, status, blob)
 
-    def deliver_ended(self, items: Sequence[Tuple[int, int]]) -> None:
+    def deliver_ended(self, items: Sequence[WorkRef]) -> None:
         """Finish the futures of items that ended before they were registered (attach)."""
         for key, (status, blob) in self.farm.results(list(items)).items():
             self._finish(key, status, blob)
 
-    def _finish(self, key: Tuple[int, int], status: str, blob: Optional[bytes]) -> None:
+    def _finish(self, key: WorkRef, status: str, blob: Optional[bytes]) -> None:
         calls = self._pop(*key)
         if status == KILLED:
             for future in calls:
@@ -213,7 +214,7 @@ class Poller:
                 except Exception:
                     LOGGER.exception("dccfutures: cannot finish %r", future)
 
-    def _job_status(self, job_id: int, status: str) -> None:
+    def _job_status(self, job_id: JobId, status: str) -> None:
         blocked = status == BLOCKED
         with self._lock:
             if job_id not in self._jobs or self._job_blocked.get(job_id, False) == blocked:
@@ -225,14 +226,14 @@ class Poller:
             if future._status == old:
                 future._status = new
 
-    def _remove_job(self, job_id: int) -> None:
+    def _remove_job(self, job_id: JobId) -> None:
         with self._lock:
             work_ids = list(self._jobs.get(job_id, ()))
         for work_id in work_ids:
             for future in self._pop(job_id, work_id):
                 if not future.done():
                     future._status = REMOVED
-                    error = JobRemovedError("job %d was removed from the %s farm before work "
+                    error = JobRemovedError("job %s was removed from the %s farm before work "
                                             "item %d finished" % (job_id, self.farm.name, work_id))
                     _quietly(future, lambda: future.set_exception(error))
 

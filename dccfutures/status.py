@@ -2,7 +2,8 @@
 
 One module for both, so a job reads the same in a terminal and in a window: progress counts
 completed items only (a failed or killed item is not progress, and says so), a failed item
-says why in one line, and the traceback follows its output.
+says why in one line, and the traceback follows its output. A job id is shown as the farm gave
+it (``12``, a UUID), never formatted as a number.
 
 Names, messages and failures are written by whoever submitted the work, so everything here
 that shows one escapes what a terminal would act on (``\x1b[2J``, a carriage return, a
@@ -13,8 +14,8 @@ import time
 import unicodedata
 from typing import Dict, Iterable, List, Optional
 
-from .farms.base import (COMPLETE, FAILED, KILLED, RUNNING, STATUSES, JobInfo, WorkError,
-                         WorkInfo)
+from .farms.base import (COMPLETE, FAILED, KILLED, RUNNING, STATUSES, JobId, JobInfo,
+                         WorkError, WorkInfo)
 
 DETAIL_LINES = 8  # lines of a failure's message shown under its first (a lost worker's output)
 LINE_WIDTH = 300  # characters of one line of a user's text shown whole (a name, a reason)
@@ -137,7 +138,7 @@ def details(error: WorkError, lines: int = DETAIL_LINES) -> List[str]:
     return error.message.strip("\n").splitlines()[1:][-lines:]
 
 
-def failure_trailer(job_id: object, work: WorkInfo) -> str:
+def failure_trailer(job_id: JobId, work: WorkInfo) -> str:
     """What follows a failed item's output in ``dccfutures log`` and the monitor's log: a
     line naming the failure, then the traceback. Empty for an item that did not fail."""
     if work.status != FAILED:
@@ -173,7 +174,7 @@ _NOTHING = {"kill": "nothing was pending, blocked or running",
 _DONE = {"kill": "killed", "retry": "retrying", "block": "blocked", "unblock": "unblocked"}
 
 
-def action_report(command: str, job_id: object, works: Optional[Iterable[int]],
+def action_report(command: str, job_id: JobId, works: Optional[Iterable[int]],
                   count: int) -> str:
     """``"killed 2 work items of job 12"``, or why nothing was done."""
     text = "%s %s of job %s" % (_DONE[command], items(count), job_id)

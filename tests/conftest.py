@@ -13,6 +13,7 @@ if ROOT not in sys.path:
 
 from dccfutures import farms  # noqa: E402
 from dccfutures.farms.local import LocalFarm, processes  # noqa: E402
+from tests.opencue_fixtures import cue, cue_farm  # noqa: E402,F401  (fake Cuebot + RQD)
 
 ARTIFACTS = os.path.join(ROOT, ".test-artifacts")
 FAKES = os.path.join(ROOT, "tests", "fakes")

@@ -14,7 +14,8 @@ import pytest
 
 import dccfutures
 from dccfutures import Executor
-from dccfutures.cli import main, parse_target
+from dccfutures.cli import format_job, format_jobs, main, parse_job, parse_target
+from dccfutures.farms.base import JobInfo, WorkError, WorkInfo
 from dccfutures.farms.local import LocalFarm
 from tests import workloads
 from tests.conftest import ROOT, wait_until
@@ -58,6 +59,66 @@ def test_parse_target_accepts_items_lists_and_ranges():
     assert parse_target("12") == (12, None)
     assert parse_target("12:3") == (12, [3])
     assert parse_target("12:4,0-2,4") == (12, [0, 1, 2, 4])
+
+
+UUID = "9f3c2a4e-1b2c-4d5e-8f90-0123456789ab"          # an OpenCue job id
+DEADLINE_ID = "job-0123456789abcdef0123456789abcdef"  # a Deadline Cloud job id
+
+
+def test_a_farms_string_ids_stay_strings_and_numbers_stay_ints():
+    assert parse_target(UUID + ":3") == (UUID, [3])
+    assert parse_target(UUID + ":0-2,5") == (UUID, [0, 1, 2, 5])
+    assert parse_target(DEADLINE_ID) == (DEADLINE_ID, None)
+    assert parse_job(UUID) == UUID and parse_job(DEADLINE_ID) == DEADLINE_ID
+    job, works = parse_target("12:3")
+    assert (job, works) == (12, [3]) and type(job) is int
+    assert parse_job("12") == 12 and type(parse_job("12")) is int
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["kill", "abc def"], "'abc def' is not a job id (expected JOB or JOB:WORK, e.g. 12 or 12:3)"
+                          ": JOB is a number, or the farm's own string id"),
+    (["show", "job-xyz"], "'job-xyz' is not a job id (expected JOB, e.g. 12): JOB is a number"),
+    (["show", UUID + ":3"], "is not a job id (expected JOB, e.g. 12)"),
+    (["log", UUID + ":x"], "%r has a bad work id 'x'" % (UUID + ":x")),
+    (["kill", UUID[:-1] + ":0"], "is not a job id (expected JOB or JOB:WORK"),
+])
+def test_a_malformed_string_id_exits_2_naming_it(farm_home, capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("dccfutures: ") and message in err and err.count("\n") == 1
+
+
+def test_a_string_id_on_the_local_farm_is_no_such_job(farm_home, capsys):
+    """The local farm's ids are ints: a farm's string id reaches it as typed, and it says it
+    has no such job (exit 1), as for a number it never handed out."""
+    for argv in (["show", UUID], ["log", UUID + ":3"], ["kill", DEADLINE_ID],
+                 ["wait", DEADLINE_ID], ["retry", UUID + ":0-2"], ["show", UUID, "--json"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 1 and out == ""
+        assert err == "dccfutures: no job %s on the local farm\n" % argv[1].partition(":")[0]
+
+
+def test_a_string_id_on_qube_is_no_such_job(qube_root, capsys):
+    """Qube's ids are ints too: an OpenCue id typed on Qube is one line, not a traceback."""
+    for argv in (["show", UUID], ["log", UUID + ":3"], ["kill", DEADLINE_ID]):
+        code, out, err = run(capsys, "--farm", "qube", *argv)
+        assert code == 1 and out == ""
+        assert err == "dccfutures: no job %s on the qube farm\n" % argv[1].partition(":")[0]
+
+
+def test_tables_and_failures_show_a_string_id_as_the_farm_gave_it():
+    failed = WorkInfo(UUID, 1, "frame 13", "failed", 0.0, None, 1,
+                      error=WorkError("ValueError", "frame 13 has no camera", "Traceback ..."))
+    done = WorkInfo(UUID, 0, "frame 12", "complete", 1.0, None, 1)
+    job = JobInfo(UUID, "render", "failed", "dccfutures", 100, 4, "ana", time.time(),
+                  {"complete": 1, "failed": 1}, work=[done, failed])
+    table = format_jobs([job]).splitlines()
+    assert table[1].split()[:3] == [UUID, "render", "failed"]
+    shown = format_job(job)
+    assert shown.splitlines()[0] == "job %s: render" % UUID
+    assert "  %s:1  ValueError: frame 13 has no camera" % UUID in shown
+    assert "traceback: dccfutures log %s:1" % UUID in shown
 
 
 @pytest.mark.parametrize("argv, message", [

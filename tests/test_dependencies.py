@@ -276,3 +276,17 @@ def test_on_qube_a_retried_item_waits_again_for_its_dependency(qube_root, tmp_pa
     end_first = again_first.result(60)[2]
     assert again_second.result(60)[1] >= end_first
     ex.shutdown()
+
+
+def test_a_missing_dependency_names_the_farms_own_job_id():
+    """The shared worker loop names a dependency by its farm's id, a string on OpenCue; a
+    farm without dependencies (the base WorkSource) has no result for it."""
+    from dccfutures import payload
+    from dccfutures.runtime.loop import Item, WorkSource, dependency_resolver
+    uuid = "9f3c2a4e-1b2c-4d5e-8f90-0123456789ab"
+    resolve = dependency_resolver(Item(uuid, 0, b"", {}), WorkSource())
+    with pytest.raises(dccfutures.DependencyError) as caught:
+        resolve((payload.DEPENDENCY, None, 3, 0))
+    assert str(caught.value) == ("work %s:3, which this item depends on, has no result: it is "
+                                 "not complete" % uuid)
+    assert caught.value.job_id == uuid and caught.value.work_id == 3

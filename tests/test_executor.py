@@ -312,3 +312,17 @@ def test_two_projects_with_the_same_module_name(executor, tmp_path, monkeypatch)
         monkeypatch.setattr(sys, "path", [str(tmp_path / project)] + original)
         results.append(executor.submit(eval, "__import__('tools').NAME").result(60))
     assert results == ["project a", "project b", "project a"]
+
+
+@pytest.mark.parametrize("job_id", ["9f3c2a4e-1b2c-4d5e-8f90-0123456789ab",   # OpenCue's
+                                    "job-0123456789abcdef0123456789abcdef"])  # Deadline's
+def test_attach_hands_a_string_id_to_the_farm_as_it_is(executor, job_id):
+    """Ids are the farm's own: attach() passes a string id on untouched, and the local farm
+    and Qube, whose ids are ints, say plainly that they have no such job."""
+    with pytest.raises(ValueError) as caught:
+        executor.attach(job_id)
+    assert str(caught.value).startswith("there is no job %s on the %s farm"
+                                        % (job_id, executor.farm.name))
+    future = executor.submit(workloads.add, 1, 2)
+    again, = executor.attach(future.job_id)
+    assert again.result(30) == 3 and again.job_id == future.job_id

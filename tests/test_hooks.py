@@ -90,3 +90,15 @@ def test_a_detached_job_still_runs_its_hook(farm_home, tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     calls = wait_until(lambda: hook_calls(log), timeout=30, what="the hook of a detached job")
     assert calls[0]["status"] == "complete"
+
+
+def test_an_ending_is_told_with_the_farms_own_job_id():
+    """OpenCue's job ids are UUIDs: the watcher tells the id as the farm gave it."""
+    import time
+    from dccfutures.farms.base import JobInfo
+    from dccfutures.notify import ending
+    uuid = "9f3c2a4e-1b2c-4d5e-8f90-0123456789ab"
+    job = JobInfo(uuid, "the render", "killed", "dccfutures", 100, 4, "ana", time.time(),
+                  {"complete": 2, "killed": 1})
+    assert ending(job) == ("dccfutures job %s killed" % uuid,
+                           "the render (2/3 work items complete)", "warning")

@@ -492,3 +492,42 @@ def test_names_and_failures_show_escaped_as_in_the_cli(qtbot, local_executor):
     shown = [str(cell) for cell in cells] + [monitor.log_text()]
     assert not any(raw in text for raw in ("\x1b", "\r", "\x07", "\x9b", "\u202e")
                    for text in shown)
+
+
+def test_a_farms_string_ids_show_and_act_as_the_farm_gave_them(qtbot, farm_home, monkeypatch):
+    """OpenCue's and Deadline Cloud's job ids are strings: the rows, the selection, what Kill
+    and Retry act on, the log's title and the kill question keep them as the farm gave them.
+    The snapshot is what the monitor's farm thread hands the window after a refresh."""
+    from dccfutures.farms.base import JobInfo, WorkError, WorkInfo
+    monitor = make(qtbot, interval=3600)
+    qtbot.waitUntil(lambda: "local farm" in monitor.status_text(), timeout=WAIT_MS)
+    uuid = "9f3c2a4e-1b2c-4d5e-8f90-0123456789ab"
+    failed = WorkInfo(uuid, 3, "frame 4", "failed", 0.0, None, 1,
+                      error=WorkError("ValueError", "no camera", "Traceback ..."))
+    job = JobInfo(uuid, "render", "failed", "dccfutures", 100, 4, "ana", time.time(),
+                  {"failed": 1}, work=[failed])
+
+    def arrive(request, log=None):
+        monitor._on_refreshed({"farm": "local", "jobs": [job], "fractions": {}, "job": job,
+                               "log": log, "request": request, "time": time.time()})
+    arrive({})
+    assert row(monitor.jobs_model, uuid)[:3] == (uuid, "render", "failed")
+    assert monitor.select_job(uuid) and monitor.targets("jobs") == {uuid: None}
+    arrive({"job": uuid, "work": None})
+    assert monitor.select_work(3) and monitor.targets("work") == {uuid: [3]}
+    log = monitor_module._with_failure("rendering\n", job, 3)
+    arrive({"job": uuid, "work": 3}, log)
+    assert monitor.log_label.text().startswith("Log of %s:3 " % uuid)
+    assert "--- %s:3 failed: ValueError: no camera ---" % uuid in monitor.log_text()
+
+    asked = []
+
+    def answer(parent, title, text, *args):
+        asked.append(text)
+        return QtWidgets.QMessageBox.StandardButton.No
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", answer)
+    monitor.confirm_kill = True
+    assert monitor.act("kill", "jobs") is False and monitor.act("kill", "work") is False
+    assert asked == ["Kill job %s on the local farm? Running work stops now." % uuid,
+                     "Kill 1 work item of job %s on the local farm? Running work stops now."
+                     % uuid]

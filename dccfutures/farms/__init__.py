@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # the config (and YAML) load only when a farm is made
 FARMS = {
     "local": "dccfutures.farms.local:LocalFarm",
     "qube": "dccfutures.farms.qube:QubeFarm",
+    "opencue": "dccfutures.farms.opencue:OpenCueFarm",
 }
 
 _instances: Dict[Tuple[str, str], Farm] = {}

@@ -1,12 +1,14 @@
 """The Farm interface: what the executor needs from a render farm, and nothing more.
 
 A farm takes job specs, reports what changed, hands back encoded outcomes and acts on jobs and
-work items. Statuses and ids are Qube's: a job has an agenda of work items indexed from 0, and
-``JOB:WORK`` names one item. The executor, futures and poller never know which farm they talk to.
+work items. Statuses and work ids are Qube's: a job has an agenda of work items indexed from 0,
+and ``JOB:WORK`` names one item. A job id is the farm's own (:data:`JobId`: an int or a
+string), passed through untouched. The executor, futures and poller never know which farm they
+talk to.
 """
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 PENDING, BLOCKED, RUNNING = "pending", "blocked", "running"
 COMPLETE, FAILED, KILLED = "complete", "failed", "killed"
@@ -14,7 +16,10 @@ REMOVED = "removed"  # the job is gone from the farm: its futures end with JobRe
 TERMINAL = frozenset((COMPLETE, FAILED, KILLED))
 STATUSES = (PENDING, BLOCKED, RUNNING, COMPLETE, FAILED, KILLED)
 
-WorkRef = Tuple[int, int]  # (job_id, work_id)
+# A job id is the farm's own: an int on the local farm and Qube, a string on OpenCue (a UUID)
+# and Deadline Cloud (job-<hex>). Never assume it is an int, nor that it sorts by age.
+JobId = Union[int, str]
+WorkRef = Tuple[JobId, int]  # (job_id, work_id)
 
 
 @dataclass
@@ -28,7 +33,7 @@ class WorkSpec:
     ncalls: int = 1
     name: str = ""
     fields: Dict[str, Any] = field(default_factory=dict)
-    depends_on: List[Tuple[Optional[int], int]] = field(default_factory=list)
+    depends_on: List[Tuple[Optional[JobId], int]] = field(default_factory=list)
 
 
 @dataclass
@@ -95,7 +100,7 @@ def work_error(outcomes: Optional[bytes]) -> Optional[WorkError]:
 
 @dataclass
 class WorkInfo:
-    job_id: int
+    job_id: JobId
     work_id: int
     name: str
     status: str
@@ -112,7 +117,7 @@ class WorkInfo:
 @dataclass
 class JobInfo:
     """A job as the CLI and the monitor show it."""
-    id: int
+    id: JobId
     name: str
     status: str
     prototype: str
@@ -150,11 +155,11 @@ class Farm(abc.ABC):
     name = "?"
 
     @abc.abstractmethod
-    def submit(self, jobs: Sequence[JobSpec]) -> List[int]:
+    def submit(self, jobs: Sequence[JobSpec]) -> List[JobId]:
         """Submit all ``jobs`` atomically; return their ids in order."""
 
     @abc.abstractmethod
-    def poll(self, job_ids: Iterable[int]) -> Dict[int, JobState]:
+    def poll(self, job_ids: Iterable[JobId]) -> Dict[JobId, JobState]:
         """One round trip: the jobs among ``job_ids`` that changed since the last poll."""
 
     @abc.abstractmethod
@@ -162,36 +167,39 @@ class Farm(abc.ABC):
         """``{(job, work): (status, encoded outcomes)}`` for finished items."""
 
     @abc.abstractmethod
-    def kill(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+    def kill(self, job_id: JobId, work_ids: Optional[Sequence[int]] = None) -> int:
         """Kill a job or some of its items now, running ones included. Returns how many items it affected."""
 
-    def kill_many(self, targets: Dict[int, Optional[Sequence[int]]]) -> int:
+    def kill_many(self, targets: Dict[JobId, Optional[Sequence[int]]]) -> int:
         """Kill items of many jobs, ``{job_id: work_ids or None}``; farms may do it at once."""
         return sum(self.kill(job_id, work_ids) or 0 for job_id, work_ids in targets.items())
 
     @abc.abstractmethod
-    def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+    def retry(self, job_id: JobId, work_ids: Optional[Sequence[int]] = None) -> int:
         """Run failed or killed items again. Returns how many items it affected."""
 
     @abc.abstractmethod
-    def block(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+    def block(self, job_id: JobId, work_ids: Optional[Sequence[int]] = None) -> int:
         """Keep pending work from starting. Returns how many items it affected."""
 
     @abc.abstractmethod
-    def unblock(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+    def unblock(self, job_id: JobId, work_ids: Optional[Sequence[int]] = None) -> int:
         """Let blocked work start. Returns how many items it affected."""
 
     @abc.abstractmethod
-    def log(self, job_id: int, work_id: int) -> str:
+    def log(self, job_id: JobId, work_id: int) -> str:
         """The output (stdout and stderr) of one work item."""
 
     @abc.abstractmethod
-    def jobs(self, limit: int = 50, job_ids: Optional[Sequence[int]] = None) -> List[JobInfo]:
-        """Recent jobs, newest first (or the named ones), without their agendas."""
+    def jobs(self, limit: int = 50, job_ids: Optional[Sequence[JobId]] = None
+             ) -> List[JobInfo]:
+        """Recent jobs, newest first by submit time (or the named ones), without their
+        agendas."""
 
     @abc.abstractmethod
-    def job(self, job_id: int) -> JobInfo:
-        """One job with its agenda; ``KeyError`` when there is no such job."""
+    def job(self, job_id: JobId) -> JobInfo:
+        """One job with its agenda; ``KeyError`` when there is no such job (an id of
+        another farm's kind included: a string on a farm of int ids)."""
 
     def wait_for_change(self, timeout: float) -> bool:
         """Block until the farm pushes a change or ``timeout`` passes; False without push."""

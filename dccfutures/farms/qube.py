@@ -428,6 +428,10 @@ class QubeFarm(Farm):
         return [_job_info(job) for job in found]
 
     def job(self, job_id: int) -> JobInfo:
+        if isinstance(job_id, str):  # Qube's ids are ints: "12" is job 12, a UUID no job here
+            if not re.match(r"[0-9]+\Z", job_id):
+                raise KeyError(job_id)
+            job_id = int(job_id)
         found = self.qb.jobinfo(id=[job_id], agenda=True)
         if not found:
             raise KeyError(job_id)

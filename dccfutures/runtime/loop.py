@@ -69,13 +69,13 @@ def dependency_resolver(item: "Item", source: WorkSource):
             blob = source.outcome(*key)
             if blob is None:
                 from ..errors import DependencyError
-                raise DependencyError("work %d:%d, which this item depends on, has no result: "
+                raise DependencyError("work %s:%d, which this item depends on, has no result: "
                                       "it is not complete" % key, key[0], key[1], "")
             cache[key] = payload.decode_outcomes(blob)
         outcomes = cache[key]
         if call >= len(outcomes) and len(outcomes) != 1:
             from ..errors import DependencyError
-            raise DependencyError("work %d:%d has no result for its call %d"
+            raise DependencyError("work %s:%d has no result for its call %d"
                                   % (key[0], key[1], call), key[0], key[1], "")
         ok, value = payload.unpack(outcomes[call] if call < len(outcomes) else outcomes[0])
         if not ok:

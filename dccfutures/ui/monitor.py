@@ -24,7 +24,7 @@ from .. import config as config_module
 from .. import farms as farms_module
 from .. import status as status_text
 from ..farms.base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, REMOVED, RUNNING, STATUSES,
-                          Farm, JobInfo)
+                          Farm, JobId, JobInfo, WorkRef)
 from .qt import QtCore, QtGui, QtWidgets, Signal, Slot, application, exec_, main_window
 
 __all__ = ["FarmMonitor", "main", "show", "dock_in_maya", "show_in_houdini", "ACTIONS",
@@ -107,7 +107,7 @@ class _FarmWorker(QtCore.QObject):
                 farm.ensure_running()  # as the CLI does: a dead local supervisor is restarted
             fractions = {}
             running = [job for job in jobs if job.tally.get(RUNNING)][:LIVE_PROGRESS_JOBS]
-            details: Dict[int, JobInfo] = {}
+            details: Dict[JobId, JobInfo] = {}
             for job in running:
                 try:
                     details[job.id] = farm.job(job.id)
@@ -358,8 +358,8 @@ class FarmMonitor(QtWidgets.QWidget):
         self._scope = "jobs"
         self._restoring = False
         self._stopped = False
-        self._log_key: Optional[Tuple[int, int]] = None
-        self._shown_job: Optional[int] = None
+        self._log_key: Optional[WorkRef] = None
+        self._shown_job: Optional[JobId] = None  # the farm's own id: an int or a string
         self._notice: Optional[Tuple[str, float, bool]] = None
         self._last: Tuple[str, bool] = ("", False)
 
@@ -540,13 +540,13 @@ class FarmMonitor(QtWidgets.QWidget):
         """True while a refresh is on its way (at most one ever is)."""
         return self._in_flight
 
-    def selected_jobs(self) -> List[int]:
+    def selected_jobs(self) -> List[JobId]:
         return self._selected_keys(self.jobs_view)
 
     def selected_work(self) -> List[int]:
         return self._selected_keys(self.work_view)
 
-    def current_job(self) -> Optional[int]:
+    def current_job(self) -> Optional[JobId]:
         """The job whose items are shown: the selected job (the first if several)."""
         jobs = self.selected_jobs()
         return jobs[0] if jobs else None
@@ -556,13 +556,13 @@ class FarmMonitor(QtWidgets.QWidget):
         works = self.selected_work()
         return works[0] if works and self.current_job() is not None else None
 
-    def select_job(self, job_id: int) -> bool:
+    def select_job(self, job_id: JobId) -> bool:
         return self._select_keys(self.jobs_view, [job_id], user=True)
 
     def select_work(self, work_id: int) -> bool:
         return self._select_keys(self.work_view, [work_id], user=True)
 
-    def targets(self, scope: Optional[str] = None) -> Dict[int, Optional[List[int]]]:
+    def targets(self, scope: Optional[str] = None) -> Dict[JobId, Optional[List[int]]]:
         """What an action would act on: ``{job_id: work_ids or None}``."""
         scope = scope or self._scope
         job = self.current_job()
@@ -698,7 +698,7 @@ class FarmMonitor(QtWidgets.QWidget):
 
     # -- showing -----------------------------------------------------------------------
 
-    def _show_jobs(self, jobs: List[JobInfo], fractions: Dict[int, float]) -> None:
+    def _show_jobs(self, jobs: List[JobInfo], fractions: Dict[JobId, float]) -> None:
         rows, progress = [], []
         for job in jobs:
             total = sum(job.tally.values())
@@ -766,7 +766,7 @@ class FarmMonitor(QtWidgets.QWidget):
             if view.columnWidth(column) < width:
                 view.setColumnWidth(column, width)
 
-    def _set_log(self, key: Optional[Tuple[int, int]], text: Optional[str]) -> None:
+    def _set_log(self, key: Optional[WorkRef], text: Optional[str]) -> None:
         if key is None or text is None:
             if key is None:
                 self._log_key = None
@@ -775,7 +775,7 @@ class FarmMonitor(QtWidgets.QWidget):
             return
         if key != self._log_key:
             self._log_key = key
-            self.log_label.setText("Log of %d:%d (last %d lines)" % (key[0], key[1], LOG_LINES))
+            self.log_label.setText("Log of %s:%d (last %d lines)" % (key[0], key[1], LOG_LINES))
             self.log_view.setPlainText(text)
             self._scroll_to_end()
             return
@@ -858,10 +858,10 @@ class FarmMonitor(QtWidgets.QWidget):
         menu.addAction("Refresh", self.refresh)
         return menu
 
-    def _confirm_kill(self, targets: Dict[int, Optional[List[int]]]) -> bool:
+    def _confirm_kill(self, targets: Dict[JobId, Optional[List[int]]]) -> bool:
         if len(targets) == 1:
             job_id, works = next(iter(targets.items()))
-            what = ("job %d" % job_id if works is None else "%d work item%s of job %d"
+            what = ("job %s" % job_id if works is None else "%d work item%s of job %s"
                     % (len(works), "" if len(works) == 1 else "s", job_id))
         else:
             what = "%d jobs" % len(targets)
