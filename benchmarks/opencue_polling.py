@@ -191,13 +191,26 @@ def child_opencue(workdir: str, items: int, submits: int) -> List[Dict[str, Any]
         from dccfutures import Executor
         ex = Executor(farm="opencue")
         meter = CycleMeter(ex.farm, _rpc_reader(farm.engine), NOT_POLLING["opencue"])
-        return _workloads(ex, meter, items, submits, {})
+        rows = _workloads(ex, meter, items, submits, {})
+        _let_frames_end(farm.engine)
+        return rows
     finally:
         if ex is not None:
             ex.shutdown(wait=False, cancel_futures=True)
             ex._poller.stop()
         progress("opencue: stopping RQD (and its frames) and the fake Cuebot")
         farm.stop()
+
+
+def _let_frames_end(engine: Any, timeout: float = 15.0) -> None:
+    """A result is read from the spool before Cuebot hears that its frame ended: let the last
+    frames end before RQD is stopped (a frame killed then is put back to waiting)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.lock:
+            if not engine.procs:
+                return
+        time.sleep(0.05)
 
 
 def child_qube(workdir: str, items: int, submits: int) -> List[Dict[str, Any]]:
@@ -299,24 +312,23 @@ def sweep(folder: str) -> List[str]:
     import psutil
     me = os.getpid()
     found = []
-    for process in psutil.process_iter(["pid", "cmdline", "cwd"]):
-        if process.info["pid"] == me:
+    for process in psutil.process_iter():
+        if process.pid == me:
             continue
-        try:
-            named = folder in " ".join(process.info["cmdline"] or ()) or \
-                (process.info["cwd"] or "").startswith(folder) or \
-                any(folder in value for value in process.environ().values())
+        try:   # a process may end while we look (psutil 5.9 lets FileNotFoundError through)
+            command = " ".join(process.cmdline())
+            if folder in command or process.cwd().startswith(folder) or \
+                    any(folder in value for value in process.environ().values()):
+                found.append((process, command))
         except (psutil.Error, OSError):
             continue
-        if named:
-            found.append(process)
-    for process in found:
+    for process, _ in found:
         try:
             process.kill()
-        except psutil.Error:
+        except (psutil.Error, OSError):
             pass
-    psutil.wait_procs(found, timeout=5)
-    return ["%d %s" % (p.pid, " ".join((p.info["cmdline"] or [])[:4])) for p in found]
+    psutil.wait_procs([process for process, _ in found], timeout=5)
+    return ["%d %s" % (process.pid, command[:200]) for process, command in found]
 
 
 def _size(n: float) -> str:

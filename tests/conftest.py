@@ -13,12 +13,13 @@ if ROOT not in sys.path:
 
 from dccfutures import farms  # noqa: E402
 from dccfutures.farms.local import LocalFarm, processes  # noqa: E402
-from tests.opencue_fixtures import cue, cue_farm  # noqa: E402,F401  (fake Cuebot + RQD)
+from tests.opencue_fixtures import cue, cue_farm, cue_spool  # noqa: E402,F401  (fake Cuebot + RQD)
 
 ARTIFACTS = os.path.join(ROOT, ".test-artifacts")
 FAKES = os.path.join(ROOT, "tests", "fakes")
 JOBTYPES = os.path.join(ROOT, "jobtypes")
-FARMS = ("local", "qube")
+FARMS = ("local", "qube", "opencue")
+OPENCUE_TAGS = {"farm", "gpu", "config", "ctor", "call"}  # groups the contract tests ask for
 
 
 def write_config(path, text):
@@ -92,13 +93,30 @@ def qube_root(tmp_path, monkeypatch, farm_config, farm_home):
     sys.modules.pop("qb", None)
 
 
+@pytest.fixture
+def opencue_config(cue, cue_spool, farm_config, farm_home, monkeypatch):
+    """OpenCue as the farm: the session's fake Cuebot with its real RQD, and a user of this
+    test's own (Cuebot refuses root, and ``jobs()`` lists the user's jobs)."""
+    import uuid
+    farm_config(extra="farm: opencue\nopencue: {hosts: [\"%s\"], show: testing, spool_dir: %s, "
+                      "poll_min: 0.02, poll_max: 0.2, chunk: 3}\n" % (cue.address, cue_spool))
+    user = "artist" + uuid.uuid4().hex[:8]
+    monkeypatch.setenv("USER", user)
+    monkeypatch.setenv("LOGNAME", user)
+    with cue.engine.lock:  # the render host carries the groups (tags) the tests ask for
+        for host in cue.engine.hosts.values():
+            host.tags |= OPENCUE_TAGS
+    farms.forget()
+    yield cue
+    farms.forget()
+
+
 @pytest.fixture(params=FARMS)
 def farm_name(request):
-    """Each farm in turn: the contract tests run on the local farm and on (fake) Qube."""
-    if request.param == "qube":
-        request.getfixturevalue("qube_root")
-    else:
-        request.getfixturevalue("farm_home")
+    """Each farm in turn: the contract tests run on the local farm, on (fake) Qube and on
+    OpenCue (a fake Cuebot, the real pycue and the real RQD)."""
+    fixture = {"qube": "qube_root", "opencue": "opencue_config"}.get(request.param, "farm_home")
+    request.getfixturevalue(fixture)
     return request.param
 
 

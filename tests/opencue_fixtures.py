@@ -34,3 +34,33 @@ def cue(cue_farm, monkeypatch):
         cue_farm.rqd.start()
     yield cue_farm
     cue_farm.clean()   # kill what the test left running: the next test gets an idle host
+
+
+@pytest.fixture(scope="session")
+def cue_spool(cue_farm, tmp_path_factory):
+    """The spool folder the session's render host trusts: RQD gives frames a minimal
+    environment, so it is restarted once with ``[UseHostEnvVar] DCCFUTURES_CONFIG`` in its
+    rqd.conf and that variable naming a config whose ``opencue.spool_dir`` is this folder (a
+    frame reads only that from its host's config). Every OpenCue test's config names it."""
+    import os
+    folder = tmp_path_factory.mktemp("cue-spool")
+    spool = str(folder / "spool")
+    config = str(folder / "render-host.yaml")
+    with open(config, "w") as handle:
+        handle.write("opencue: {spool_dir: %s}\n" % spool)
+    rqd = cue_farm.rqd
+    with open(rqd.config) as handle:
+        original = handle.read()
+    rqd.stop()
+    with open(rqd.config, "w") as handle:
+        handle.write(original + "\n[UseHostEnvVar]\nDCCFUTURES_CONFIG\n")
+    saved = os.environ.get("DCCFUTURES_CONFIG")
+    os.environ["DCCFUTURES_CONFIG"] = config
+    try:
+        rqd.start()
+    finally:
+        if saved is None:
+            os.environ.pop("DCCFUTURES_CONFIG", None)
+        else:
+            os.environ["DCCFUTURES_CONFIG"] = saved
+    return spool

@@ -47,7 +47,7 @@ def test_initializer_runs_once_per_worker_process_per_job(farm_name, tmp_path):
     mapped = list(ex.map(workloads.initialized, range(12), timeout=60))
     single = ex.submit(workloads.initialized).result(60)
     with open(runs) as handle:
-        lines = [tuple(map(int, line.split())) for line in handle]
+        lines = [(int(pid), job) for pid, job in (line.split() for line in handle)]
     once = collections.Counter(lines)
     assert max(once.values()) == 1, "the initializer ran twice in one process for one job"
     job_ids = {job for _, job in lines}

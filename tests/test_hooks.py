@@ -53,7 +53,7 @@ def test_a_watching_session_is_told_when_jobs_end(local_executor, tmp_path):
     later.result(60)
     wait_until(lambda: watcher.check() or told, what="the ending told")
     title, message, level = told[0]
-    assert title == "dccfutures job %d complete" % later.job_id
+    assert title == "dccfutures job %s complete" % later.job_id
     assert "the render" in message and level == "info"
     assert watcher.check() == 0  # told once
 

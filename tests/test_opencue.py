@@ -6,7 +6,6 @@ with no Cuebot. The end-to-end tests go through the real pycue to the fake Cuebo
 (tests/fakes/cuebot/) whose frames the real RQD runs.
 """
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -154,41 +153,16 @@ USER = "artist"  # Cuebot refuses jobs from root, which runs these tests
 
 
 @pytest.fixture(scope="module")
-def cue_config(cue_farm, tmp_path_factory):
-    """One config for the artist and the render host (as a studio shares one), and RQD
-    restarted to pass ``DCCFUTURES_CONFIG`` on to frames (``[UseHostEnvVar]`` in rqd.conf:
-    RQD gives frames a minimal environment). Put back afterwards."""
+def cue_config(cue_farm, cue_spool, tmp_path_factory):
+    """The artist's config: the session's Cuebot and the spool folder its render host trusts
+    (``cue_spool``: RQD passes the host's own config on to frames)."""
     folder = tmp_path_factory.mktemp("opencue")
-    path = write_config(str(folder / "config.yaml"),
+    return write_config(str(folder / "config.yaml"),
                         "farm: opencue\nopencue: {hosts: [\"%s\"], show: testing, spool_dir: %s, "
                         "poll_min: 0.02, poll_max: 0.2, chunk: 3}\n"
                         'dcc:\n  maya:\n    "2025": {mayapy: %s, maya: %s}\n'
-                        % (cue_farm.address, folder / "spool", os.path.join(FAKES, "bin", "mayapy"),
+                        % (cue_farm.address, cue_spool, os.path.join(FAKES, "bin", "mayapy"),
                            os.path.join(FAKES, "bin", "maya")))
-    rqd = cue_farm.rqd
-    with open(rqd.config) as handle:
-        original = handle.read()
-    saved = os.environ.get("DCCFUTURES_CONFIG")
-
-    def restart(config_text, env_value):
-        rqd.stop()
-        with open(rqd.config, "w") as handle:
-            handle.write(config_text)
-        if env_value is None:
-            os.environ.pop("DCCFUTURES_CONFIG", None)
-        else:
-            os.environ["DCCFUTURES_CONFIG"] = env_value
-        try:
-            rqd.start()
-        finally:
-            if saved is None:
-                os.environ.pop("DCCFUTURES_CONFIG", None)
-            else:
-                os.environ["DCCFUTURES_CONFIG"] = saved
-
-    restart(original + "\n[UseHostEnvVar]\nDCCFUTURES_CONFIG\n", path)
-    yield path
-    restart(original, None)
 
 
 @pytest.fixture

@@ -206,7 +206,7 @@ def test_a_crashed_item_keeps_its_output(farm_home, farm_config, workload):
     assert "last words" in info.value.log_tail
     log = future.log()
     assert "out: last words\n" in log and "err: last words\n" in log
-    printed = _cli("log", "%d:0" % future.job_id)
+    printed = _cli("log", "%s:0" % future.job_id)
     assert "err: last words" in printed.stdout, printed.stderr
 
 

@@ -29,7 +29,7 @@ import shlex
 import sys
 import time
 import xml.etree.ElementTree as ET
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..config import Config
@@ -40,8 +40,7 @@ from ..runtime.opencue import (DONE_FILE, FUNCTION_FILE, JOB_FILE, MODULE, Spool
                                new_token, pack_result, progress_file, read_file, read_progress,
                                read_result, remove_file, result_file, retry_file, work_file,
                                write_file)
-from ..runtime.output import cap_bytes, cap_text
-from ..runtime.qube import cut_log
+from ..runtime.output import cap_bytes, cap_text, cut_log
 from .base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, REMOVED, RUNNING, TERMINAL, Farm,
                    JobInfo, JobSpec, JobState, WorkError, WorkInfo, WorkRef, WorkState,
                    work_error)
@@ -50,6 +49,7 @@ SPEC_VERSION = "1.15"
 DOCTYPE = ('<!DOCTYPE spec PUBLIC "SPI Cue  Specification Language" '
            '"http://localhost:8080/spcue/dtd/cjsl-%s.dtd">' % SPEC_VERSION)
 LAYER = "items"
+_UUID = re.compile(r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 TOKEN_IN_NAME = re.compile(r"\.([0-9a-f]{32})\Z")
 SERVER_TIME_FRESH = 50.0  # Cuebot refuses GetUpdatedFrames for a time over a minute old
 UPDATED_MAX = 100         # Cuebot returns at most this many updated frames per call
@@ -737,7 +737,10 @@ class OpenCueFarm(Farm):
         return out
 
     def _load(self, job_id: str) -> _Job:
-        """A job this process has not watched yet (attach, the CLI), with its frames."""
+        """A job this process has not watched yet (attach, the CLI), with its frames.
+        OpenCue's ids are UUIDs: anything else (another farm's number) is no job here."""
+        if not isinstance(job_id, str) or not _UUID.match(job_id):
+            raise KeyError(job_id)
         found = self.api.getJobs(id=[job_id], include_finished=True)
         if not found:
             raise KeyError(job_id)

@@ -27,9 +27,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from .. import __version__
 from ..config import Config
 from ..errors import FarmError, PayloadTooLargeError
-from ..runtime.output import cap_bytes, cap_text
-from ..runtime.qube import (cut_log, dependency_refs, in_spool, pack_blob, spool_paths,
-                             unpack_blob)
+from ..runtime.output import cap_bytes, cap_text, cut_log
+from ..runtime.qube import dependency_refs, in_spool, pack_blob, spool_paths, unpack_blob
 from .base import (BLOCKED, COMPLETE, FAILED, KILLED, REMOVED, RUNNING, TERMINAL, Farm, JobInfo,
                    JobSpec, JobState, WorkError, WorkInfo, WorkRef, WorkSpec, WorkState,
                    work_error)

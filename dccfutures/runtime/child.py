@@ -455,3 +455,30 @@ def main(argv: List[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+def how_it_ended(code: Optional[int]) -> str:
+    if code is not None and code < 0:
+        try:
+            import signal
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "signal %d" % -code
+        return "was killed by %s" % name
+    return "exited with status %s" % code
+
+
+def install_command(spec: Optional[Dict[str, Any]], interpreter: str) -> str:
+    """The command that installs cloudpickle and PyYAML for the child's interpreter."""
+    kind = (spec or {}).get("kind")
+    if kind == "hython":
+        return "dccfutures houdini install --hython %s" % interpreter
+    if kind == "maya_batch":  # maya -batch runs the Python of the mayapy next to it
+        mayapy = os.path.join(os.path.dirname(interpreter),
+                              "mayapy.exe" if os.name == "nt" else "mayapy")
+        return "dccfutures maya install --mayapy %s" % mayapy
+    if kind == "mayapy":
+        return "dccfutures maya install --mayapy %s" % interpreter
+    if kind == "blender_batch":  # Blender's bundled Python: its scripts/modules folder
+        return "dccfutures blender install --blender %s" % interpreter
+    return "%s -m pip install cloudpickle PyYAML" % interpreter

@@ -37,7 +37,7 @@ from .. import payload
 from ..errors import DccFuturesError
 from .loop import Item, WorkSource, exit_process, flush_stdio, serve
 from .output import cap_bytes
-from .qube import OutputCap, _mark
+from .output import OutputCap, mark_item
 
 MODULE = "dccfutures.runtime.opencue"
 PROGRESS_EVERY = 0.5  # seconds between progress files of an item
@@ -193,7 +193,7 @@ class OpenCueWorkSource(WorkSource):
         return None
 
     def started(self, item: Item) -> None:
-        _mark(item, "begin")
+        mark_item(item, "begin")
         self._output.started()
 
     def progress(self, item: Item, fraction: float, message: Optional[str]) -> None:
@@ -209,7 +209,7 @@ class OpenCueWorkSource(WorkSource):
 
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
         self._output.ended()
-        _mark(item, "end")
+        mark_item(item, "end")
         self._write(item.work_id, status, outcomes)
 
     def _write(self, index: int, status: str, outcomes: bytes) -> None:
@@ -429,7 +429,7 @@ def _run_in_child(source: OpenCueWorkSource, interpreter: str,
                   spec: Optional[Dict[str, Any]]) -> int:
     """The DCC (or another Python) as our child, once for the frame's items."""
     from .child import CannotStart, child_environment, feed, remove_link_folder
-    from .qube import _how_it_ended, _install_command
+    from .child import how_it_ended, install_command
     env, private = child_environment([])
     try:
         ending = feed(source, interpreter, spec, env)
@@ -440,12 +440,12 @@ def _run_in_child(source: OpenCueWorkSource, interpreter: str,
         remove_link_folder(private)
     if ending.unusable:
         source.fail_rest("%s: install it for that interpreter with `%s`"
-                         % (ending.unusable, _install_command(spec, interpreter)))
+                         % (ending.unusable, install_command(spec, interpreter)))
         return 0
     if ending.status is None:  # it died in the middle: Cuebot retries the frame
         item = ending.item
         print("dccfutures: %s (pid %d) %s %s; this frame ends with it" % (
-            interpreter, ending.pid, _how_it_ended(ending.code),
+            interpreter, ending.pid, how_it_ended(ending.code),
             "while it ran work %s:%s" % (item.job_id, item.work_id) if item is not None
             else "between work items"), file=sys.stderr, flush=True)
         return 1

@@ -11,10 +11,17 @@ without them), only readers cap: ``Future.log()`` stays small, the file does not
 """
 import os
 import re
+import stat
 import sys
-from typing import Optional
+import threading
+import time
+from typing import Any, Optional, Tuple
+
+from .loop import flush_stdio
 
 BLOCK = 4096
+CAP_EVERY = 0.2  # seconds between looks at a running item's output (see OutputCap)
+MARK = "--- dccfutures work %s:%s %s ---"
 _ZEROS = re.compile("\0{64,}")  # a hole punched by us; real output has no such runs
 _unsupported = []
 
@@ -94,3 +101,77 @@ def _text(data, cap: Optional[int], setting: str) -> str:
 
 def _mb(value: float) -> str:
     return ("%.1f" % (value / 2 ** 20)).rstrip("0").rstrip(".")
+
+
+# -- output of many items in one process's logs -------------------------------------------
+
+class OutputCap:
+    """Keep a runaway item's output in the process's logs to its head and tail, where they
+    are files (see :func:`punch_middle`): a thread looks every ``CAP_EVERY``."""
+
+    def __init__(self, cap: Optional[int]):
+        self.cap = cap
+        self.starts: Optional[Tuple[Tuple[int, int], ...]] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def started(self) -> None:
+        if not self.cap:
+            return
+        flush_stdio()
+        self.starts = tuple((fd, _file_size(fd)) for fd in _log_files())
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="dccfutures-output",
+                                            daemon=True)
+            self._thread.start()
+
+    def ended(self) -> None:
+        self.starts = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(CAP_EVERY)
+            for fd, start in self.starts or ():
+                punch_middle(fd, start, self.cap)
+
+
+def _log_files() -> list:
+    """Our stdout and stderr where they are regular files (once each)."""
+    found, seen = [], set()
+    for fd in (1, 2):
+        try:
+            info = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen:
+            seen.add((info.st_dev, info.st_ino))
+            found.append(fd)
+    return found
+
+
+def _file_size(fd: int) -> int:
+    return os.fstat(fd).st_size
+
+
+def mark_item(item: Any, what: str) -> None:
+    """Markers around an item's output in a log many items share (a Qube subjob's, an
+    OpenCue frame's), so ``Future.log()`` can cut out the item's own (:func:`cut_log`)."""
+    flush_stdio()
+    line = MARK % (item.job_id, item.work_id, what)
+    print(line, flush=True)
+    print(line, file=sys.stderr, flush=True)
+
+
+def cut_log(text: str, job_id: Any, work_id: int) -> str:
+    """The part of a shared log between an item's markers (its last attempt).
+    An item killed or crashed has no end marker: its output ends where the next item's
+    begins (its subjob restarted for the rest of the agenda), or with the log."""
+    begin = MARK % (job_id, work_id, "begin")
+    start = text.rfind(begin)
+    if start < 0:
+        return ""
+    start += len(begin) + 1
+    stop = _NEXT_MARK.search(text, start)
+    return text[start:] if stop is None else text[start:stop.start()]
+
+
+_NEXT_MARK = re.compile(re.escape(MARK).replace(r"%s", r"\S+"))

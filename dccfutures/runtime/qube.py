@@ -28,9 +28,7 @@ subjob's: its worker's), never one a package names. Jobtype ``execute.py`` files
 import base64
 import os
 import re
-import stat
 import sys
-import threading
 import time
 import traceback
 import uuid
@@ -38,12 +36,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .. import payload
 from ..errors import DccFuturesError, FarmError
-from .loop import Item, WorkSource, exit_process, flush_stdio, serve
-from .output import cap_bytes, punch_middle
+from .loop import Item, WorkSource, exit_process, serve
+from .child import how_it_ended, install_command
+from .output import OutputCap, cap_bytes, mark_item
 
 PROGRESS_EVERY = 0.5  # seconds between progress reports: each is a call to the supervisor
-CAP_EVERY = 0.2  # seconds between looks at a running item's output (see OutputCap)
-MARK = "--- dccfutures work %s:%s %s ---"
 
 
 # -- plain-data references to blobs ----------------------------------------------------------
@@ -169,7 +166,7 @@ class QubeWorkSource(WorkSource):
             return None
 
     def started(self, item: Item) -> None:
-        _mark(item, "begin")
+        mark_item(item, "begin")
         self._output.started()
 
     def progress(self, item: Item, fraction: float, message: Optional[str]) -> None:
@@ -185,7 +182,7 @@ class QubeWorkSource(WorkSource):
 
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
         self._output.ended()
-        _mark(item, "end")
+        mark_item(item, "end")
         work = item.token
         try:
             packed = pack_blob(outcomes, self.spool_dir, self.threshold)
@@ -251,77 +248,6 @@ def dependency_refs(refs: Any, job_id: int) -> List[Tuple[int, int]]:
     ``[job, index]`` an item of another job."""
     return [(job_id if len(ref) < 2 or ref[0] is None else int(ref[0]), int(ref[-1]))
             for ref in refs]
-
-
-class OutputCap:
-    """Keep a runaway item's output in the subjob's logs to its head and tail, where they
-    are files (see :mod:`dccfutures.runtime.output`): a thread looks every ``CAP_EVERY``."""
-
-    def __init__(self, cap: Optional[int]):
-        self.cap = cap
-        self.starts: Optional[Tuple[Tuple[int, int], ...]] = None
-        self._thread: Optional[threading.Thread] = None
-
-    def started(self) -> None:
-        if not self.cap:
-            return
-        flush_stdio()
-        self.starts = tuple((fd, _file_size(fd)) for fd in _log_files())
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._watch, name="dccfutures-output",
-                                            daemon=True)
-            self._thread.start()
-
-    def ended(self) -> None:
-        self.starts = None
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(CAP_EVERY)
-            for fd, start in self.starts or ():
-                punch_middle(fd, start, self.cap)
-
-
-def _log_files() -> list:
-    """Our stdout and stderr where they are regular files (once each)."""
-    found, seen = [], set()
-    for fd in (1, 2):
-        try:
-            info = os.fstat(fd)
-        except OSError:
-            continue
-        if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen:
-            seen.add((info.st_dev, info.st_ino))
-            found.append(fd)
-    return found
-
-
-def _file_size(fd: int) -> int:
-    return os.fstat(fd).st_size
-
-
-def _mark(item: Item, what: str) -> None:
-    """Markers around an item's output, so ``Future.log()`` can cut the subjob's log."""
-    flush_stdio()
-    line = MARK % (item.job_id, item.work_id, what)
-    print(line, flush=True)
-    print(line, file=sys.stderr, flush=True)
-
-
-def cut_log(text: str, job_id: int, work_id: int) -> str:
-    """The part of a subjob's stdout or stderr between an item's markers (its last attempt).
-    An item killed or crashed has no end marker: its output ends where the next item's
-    begins (its subjob restarted for the rest of the agenda), or with the log."""
-    begin = MARK % (job_id, work_id, "begin")
-    start = text.rfind(begin)
-    if start < 0:
-        return ""
-    start += len(begin) + 1
-    stop = _NEXT_MARK.search(text, start)
-    return text[start:] if stop is None else text[start:stop.start()]
-
-
-_NEXT_MARK = re.compile(re.escape(MARK).replace(r"%s", r"\S+"))
 
 
 # -- entry points ----------------------------------------------------------------------------
@@ -391,13 +317,13 @@ def _run_in_child(qb: Any, source: "QubeWorkSource", interpreter: str,
         remove_link_folder(private)
     if ending.unusable:
         _fail_agenda(qb, "%s: install it for that interpreter with `%s`"
-                     % (ending.unusable, _install_command(spec, interpreter)))
+                     % (ending.unusable, install_command(spec, interpreter)))
         return 1
     if ending.status is None:
         return _end_like(ending, interpreter)
     if ending.code:  # after its work: a DCC crashing in its own exit changes nothing
         print("dccfutures: %s (pid %d) %s after its work" % (
-            interpreter, ending.pid, _how_it_ended(ending.code)), file=sys.stderr, flush=True)
+            interpreter, ending.pid, how_it_ended(ending.code)), file=sys.stderr, flush=True)
     qb.reportjob(source.final if ending.status == "done" else "failed")
     return 0
 
@@ -415,37 +341,10 @@ def _end_like(ending: Any, interpreter: str) -> int:
     else:
         when = "between work items"
     print("dccfutures: %s (pid %d) %s %s; this subjob ends with it"
-          % (interpreter, ending.pid, _how_it_ended(ending.code), when),
+          % (interpreter, ending.pid, how_it_ended(ending.code), when),
           file=sys.stderr, flush=True)
     code = ending.code or 1
     return 128 - code if code < 0 else code
-
-
-def _how_it_ended(code: Optional[int]) -> str:
-    if code is not None and code < 0:
-        try:
-            import signal
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = "signal %d" % -code
-        return "was killed by %s" % name
-    return "exited with status %s" % code
-
-
-def _install_command(spec: Optional[Dict[str, Any]], interpreter: str) -> str:
-    """The command that installs cloudpickle and PyYAML for the child's interpreter."""
-    kind = (spec or {}).get("kind")
-    if kind == "hython":
-        return "dccfutures houdini install --hython %s" % interpreter
-    if kind == "maya_batch":  # maya -batch runs the Python of the mayapy next to it
-        mayapy = os.path.join(os.path.dirname(interpreter),
-                              "mayapy.exe" if os.name == "nt" else "mayapy")
-        return "dccfutures maya install --mayapy %s" % mayapy
-    if kind == "mayapy":
-        return "dccfutures maya install --mayapy %s" % interpreter
-    if kind == "blender_batch":  # Blender's bundled Python: its scripts/modules folder
-        return "dccfutures blender install --blender %s" % interpreter
-    return "%s -m pip install cloudpickle PyYAML" % interpreter
 
 
 def jobtype_main(kind: str) -> None:
