@@ -31,6 +31,16 @@ class Item:
             job_id, work_id, calls, job, token)
 
 
+def job_context(package: Dict[str, Any], function: Any = None,
+                env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """What :func:`run_item` needs of an item's job (see :class:`Item`), from the job's
+    package; ``env`` only where the process does not have the job's environment already."""
+    return {"env": env or {}, "sys_path": package.get("sys_path") or [],
+            "sys_path_installed": package.get("sys_path_installed") or [],
+            "cwd": package.get("cwd"), "function": function,
+            "initializer": package.get("initializer")}
+
+
 class WorkSource:
     """What a farm gives the loop: items to run and a place to report them."""
 

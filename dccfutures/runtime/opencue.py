@@ -28,19 +28,16 @@ import json
 import os
 import re
 import sys
-import time
 import traceback
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import payload
 from ..errors import DccFuturesError
-from .loop import Item, WorkSource, exit_process, flush_stdio, serve
-from .output import cap_bytes
-from .output import OutputCap, mark_item
+from .loop import Item, WorkSource, exit_process, flush_stdio, job_context, serve
+from .output import ItemsInOneLog
 
 MODULE = "dccfutures.runtime.opencue"
-PROGRESS_EVERY = 0.5  # seconds between progress files of an item
 TOKEN = re.compile(r"^[0-9a-f]{32}\Z")
 JOB_FOLDER = "dccfutures-%s"
 JOB_FILE, FUNCTION_FILE = "job.json", "function.bin"
@@ -164,14 +161,10 @@ class OpenCueWorkSource(WorkSource):
         self.indexes = [i for i in range(first, last + 1) if 0 <= i < count]
         function = read_file(folder, FUNCTION_FILE) if job.get("function") else None
         # The job's environment is this process's already (see main).
-        self.job = {"env": {}, "sys_path": job.get("sys_path") or [],
-                    "sys_path_installed": job.get("sys_path_installed") or [],
-                    "cwd": job.get("cwd"), "function": function,
-                    "initializer": job.get("initializer")}
+        self.job = job_context(job, function)
         self._jobs = dict(job.get("jobs") or {})  # OpenCue job id -> token, for dependencies
         self._jobs[job_id] = os.path.basename(folder)[len("dccfutures-"):]
-        self._last_progress = 0.0
-        self._output = OutputCap(cap_bytes(job.get("max_log_mb")))
+        self._log = ItemsInOneLog(job.get("max_log_mb"))
 
     def pending(self) -> List[int]:
         """This frame's items without a result (a frame run again skips the others)."""
@@ -193,14 +186,11 @@ class OpenCueWorkSource(WorkSource):
         return None
 
     def started(self, item: Item) -> None:
-        mark_item(item, "begin")
-        self._output.started()
+        self._log.started(item)
 
     def progress(self, item: Item, fraction: float, message: Optional[str]) -> None:
-        now = time.monotonic()
-        if now - self._last_progress < PROGRESS_EVERY and fraction < 1.0:
+        if not self._log.progress_due(fraction):
             return
-        self._last_progress = now
         data = json.dumps({"fraction": float(fraction), "message": message})
         try:
             write_file(self.folder, progress_file(item.work_id), data.encode("utf-8"))
@@ -208,8 +198,7 @@ class OpenCueWorkSource(WorkSource):
             pass  # progress is news, not a result
 
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
-        self._output.ended()
-        mark_item(item, "end")
+        self._log.ended(item)
         self._write(item.work_id, status, outcomes)
 
     def _write(self, index: int, status: str, outcomes: bytes) -> None:

@@ -175,3 +175,32 @@ def cut_log(text: str, job_id: Any, work_id: int) -> str:
 
 
 _NEXT_MARK = re.compile(re.escape(MARK).replace(r"%s", r"\S+"))
+
+
+class ItemsInOneLog:
+    """What a work source whose items share the process's stdout and stderr (a Qube subjob,
+    an OpenCue frame) does around each item: markers for :func:`cut_log`, the output cap,
+    and progress passed on at most every ``PROGRESS_EVERY`` seconds (each is a call to the
+    farm or a file written)."""
+
+    PROGRESS_EVERY = 0.5
+
+    def __init__(self, max_log_mb: Optional[float]):
+        self._output = OutputCap(cap_bytes(max_log_mb))
+        self._last_progress = 0.0
+
+    def started(self, item: Any) -> None:
+        mark_item(item, "begin")
+        self._output.started()
+
+    def ended(self, item: Any) -> None:
+        self._output.ended()
+        mark_item(item, "end")
+
+    def progress_due(self, fraction: float) -> bool:
+        """Whether to pass this progress on (the last, 1.0, always is)."""
+        now = time.monotonic()
+        if now - self._last_progress < self.PROGRESS_EVERY and fraction < 1.0:
+            return False
+        self._last_progress = now
+        return True

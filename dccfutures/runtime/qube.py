@@ -36,11 +36,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .. import payload
 from ..errors import DccFuturesError, FarmError
-from .loop import Item, WorkSource, exit_process, serve
+from .loop import Item, WorkSource, exit_process, job_context, serve
 from .child import how_it_ended, install_command
-from .output import OutputCap, cap_bytes, mark_item
+from .output import ItemsInOneLog
 
-PROGRESS_EVERY = 0.5  # seconds between progress reports: each is a call to the supervisor
 
 
 # -- plain-data references to blobs ----------------------------------------------------------
@@ -132,13 +131,9 @@ class QubeWorkSource(WorkSource):
         except ValueError as error:
             raise FarmError("cannot read the function of this job: %s" % error) from None
         # Qube already put the job's env in this process's environment.
-        self.job = {"env": {}, "sys_path": package.get("sys_path") or [],
-                    "sys_path_installed": package.get("sys_path_installed") or [],
-                    "cwd": package.get("cwd"), "function": function,
-                    "initializer": package.get("initializer")}
+        self.job = job_context(package, function)
         self.final = "complete"
-        self._last_progress = 0.0
-        self._output = OutputCap(cap_bytes(package.get("max_log_mb")))
+        self._log = ItemsInOneLog(package.get("max_log_mb"))
 
     def request(self) -> Optional[Item]:
         delay = 0.05
@@ -166,14 +161,11 @@ class QubeWorkSource(WorkSource):
             return None
 
     def started(self, item: Item) -> None:
-        mark_item(item, "begin")
-        self._output.started()
+        self._log.started(item)
 
     def progress(self, item: Item, fraction: float, message: Optional[str]) -> None:
-        now = time.monotonic()
-        if now - self._last_progress < PROGRESS_EVERY and fraction < 1.0:
+        if not self._log.progress_due(fraction):
             return
-        self._last_progress = now
         work = item.token
         work["resultpackage"] = {"progress": float(fraction)}
         if message is not None:  # a Qube package holds no None: an empty key is left out
@@ -181,8 +173,7 @@ class QubeWorkSource(WorkSource):
         self.qb.reportwork(work)  # status still 'running': an update, not the end
 
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
-        self._output.ended()
-        mark_item(item, "end")
+        self._log.ended(item)
         work = item.token
         try:
             packed = pack_blob(outcomes, self.spool_dir, self.threshold)

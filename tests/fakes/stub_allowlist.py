@@ -62,6 +62,8 @@ NOT_JUDGED = {
     "hdefereval.py": "Houdini's hdefereval module: types-houdini has no stub for it",
     "qb": "Qube's qb module: no published stub",
     "qb_types": "fake Qube jobtypes for the fake supervisor",
+    "cuebot": "Cuebot as a gRPC server: opencue_proto's servicers are its stubs, and the "
+              "real pycue and the real RQD judge it on the wire",
     "bin": "fake executables (mayapy, maya, hython)",
     "maya_flags.py": "the short -> long flag table (checked against the stubs)",
     "stub_allowlist.py": "this file",

@@ -28,7 +28,7 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from ... import runtime
 from ...runtime import Item, WorkSource
-from ...runtime.loop import flush_stdio
+from ...runtime.loop import flush_stdio, job_context
 from ...runtime.output import cap_bytes, punch_middle
 from . import processes, wakeup
 from .home import Home, finished_record
@@ -347,10 +347,7 @@ def _until_stored(action, supervisor: int):
 def _job_dict(row) -> dict:
     job_id, env, package, function, notify, name = row
     package = json.loads(package)
-    return {"env": json.loads(env), "sys_path": package.get("sys_path") or [],
-            "sys_path_installed": package.get("sys_path_installed") or [],
-            "cwd": package.get("cwd"), "function": function, "name": name, "notify": notify,
-            "initializer": package.get("initializer")}
+    return dict(job_context(package, function, json.loads(env)), name=name, notify=notify)
 
 
 def worker_id() -> int:
