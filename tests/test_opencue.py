@@ -498,3 +498,37 @@ def test_work_depending_on_a_killed_item_of_another_job_fails_naming_it(cue_exec
     assert slow.cancel()
     error = after.exception(timeout=30)
     assert isinstance(error, DependencyError) and "killed" in str(error), error
+
+
+def test_clean_removes_old_opencue_job_folders_and_nothing_else(farm_home, farm_config,
+                                                                tmp_path, capsys):
+    """``dccfutures clean`` removes the OpenCue job folders of the config's spool untouched
+    for longer than the retention (by their newest file): not a fresh one, not a link to
+    elsewhere, not a folder whose name is only close to ours."""
+    from dccfutures import cli
+    spool = str(tmp_path / "spool")
+    farm_config(extra="opencue: {show: testing, spool_dir: %s}\n" % spool)
+    os.makedirs(spool)
+    old_time = time.time() - 30 * 86400
+    folders = {}
+    for name in ("old", "fresh"):
+        token = runtime.new_token()
+        folder = runtime.job_folder(spool, token, create=True)
+        with open(os.path.join(folder, "result-0"), "wb") as handle:
+            handle.write(b"x")
+        folders[name] = folder
+    for path in (folders["old"], os.path.join(folders["old"], "result-0")):
+        os.utime(path, (old_time, old_time))
+    near_miss = os.path.join(spool, "dccfutures-" + "g" * 32)
+    os.mkdir(near_miss)
+    os.utime(near_miss, (old_time, old_time))
+    elsewhere = os.path.dirname(spool) + "/elsewhere"
+    os.mkdir(elsewhere)
+    link = os.path.join(spool, "dccfutures-" + runtime.new_token())
+    os.symlink(elsewhere, link)
+    os.utime(link, (old_time, old_time), follow_symlinks=False)
+    assert cli.main(["clean", "--older-than", "7"]) == 0
+    assert "removed 1 OpenCue job folder older than 7 days from %s" % spool \
+        in capsys.readouterr().out
+    assert not os.path.exists(folders["old"])
+    assert all(os.path.lexists(p) for p in (folders["fresh"], near_miss, link, elsewhere))
