@@ -252,10 +252,12 @@ def test_higher_priority_runs_first(farm_home, farm_config, tmp_path):
     assert open(order_file).read().split() == ["high", "low"]
 
 
-def test_cpus_caps_a_jobs_concurrency(farm_home, farm_config, tmp_path):
-    farm_config(workers=2)
-    ex = Executor()
-    results = list(ex.map(workloads.concurrency_probe, [str(tmp_path)] * 4, cpus=1))
+def test_cpus_caps_a_jobs_concurrency(farm_name, tmp_path):
+    """``cpus`` (``max_workers``) is how many of a job's items run at once on every farm
+    (the local farm and the render host here could run two)."""
+    ex = Executor(farm=farm_name)
+    results = list(ex.map(workloads.concurrency_probe, [str(tmp_path)] * 4, cpus=1,
+                          timeout=120))
     assert max(results) == 1  # never two of this job's items at once
 
 

@@ -131,19 +131,25 @@ def test_priority_lower_runs_first_becomes_opencues_higher_runs_first():
     assert _root(xml).find("job/priority") is None  # OpenCue's default
 
 
-def test_cpus_memory_timelimit_and_groups_become_layer_reservations_and_tags():
+def test_cpus_caps_the_jobs_cores_and_reservations_are_per_frame():
+    """``cpus`` is how many items run at once, as on every farm: the job's ``<maxcores>``
+    (whole cores) is ``cpus`` frames' worth; a frame reserves one core (the service's) or
+    Qube's per-subjob ``host.processors``."""
     xml, _ = _spec([(_job(1, {"cpus": 4, "groups": "farm,gpu", "timelimit": 61}), TOKEN, 1)])
     layer = _layer(xml)
-    assert layer.findtext("cores") == "4.0"  # "4" would be 4 hundredths of a core to Cuebot
+    assert _root(xml).findtext("job/maxcores") == "4"
+    assert layer.find("cores") is None       # the service's one core a frame
     assert layer.findtext("tags") == "farm | gpu"
     assert layer.findtext("timeout") == "2"  # minutes, rounded up
     xml, _ = _spec([(_job(1, {"cpus": 4, "groups": ["render"],
                               "reservations": "host.processors=2,host.memory=4096"}),
                      TOKEN, 1)])
     layer = _layer(xml)
+    assert _root(xml).findtext("job/maxcores") == "8"  # 4 frames of 2 cores at once
     assert (layer.findtext("cores"), layer.findtext("memory"), layer.findtext("tags")) == \
-        ("2.0", "4096m", "render")
+        ("2.0", "4096m", "render")  # "2" would be 2 hundredths of a core to Cuebot
     xml, _ = _spec([(_job(1), TOKEN, 1)])
+    assert _root(xml).find("job/maxcores") is None
     assert _layer(xml).find("cores") is None and _layer(xml).find("tags") is None
 
 

@@ -102,18 +102,16 @@ def _tags(groups: Any) -> Optional[str]:
 def layer_resources(fields: Dict[str, Any]) -> Dict[str, str]:
     """The layer's ``cores``, ``memory``, ``timeout`` and ``tags`` from our job fields.
 
-    ``cpus`` (or ``host.processors`` in ``reservations``) is the cores each frame reserves,
-    written with a decimal point: Cuebot reads ``4`` as 4 hundredths of a core. ``host.memory``
-    (MB) is the frame's memory; ``timelimit`` (s) the layer's timeout (Cuebot's minutes)."""
+    ``host.processors`` in ``reservations`` is the cores each frame reserves (Qube's meaning:
+    per subjob), written with a decimal point: Cuebot reads ``4`` as 4 hundredths of a core;
+    without it, the service's (one core). ``host.memory`` (MB) is the frame's memory;
+    ``timelimit`` (s) the layer's timeout (Cuebot's minutes). ``cpus`` is not per frame: see
+    :func:`job_max_cores`."""
     found: Dict[str, str] = {}
     reserved = _reservations(fields.get("reservations"))
-    cores = reserved.get("host.processors") or fields.get("cpus")
-    if cores not in (None, "", 0, "0"):
-        try:
-            found["cores"] = "%.1f" % float(cores)
-        except ValueError:
-            raise ValueError("job field 'reservations': host.processors must be a number, "
-                             "got %r" % cores) from None
+    cores = _frame_cores(reserved)
+    if cores:
+        found["cores"] = "%.1f" % cores
     memory = reserved.get("host.memory")
     if memory:
         if not memory.isdigit():
@@ -127,6 +125,27 @@ def layer_resources(fields: Dict[str, Any]) -> Dict[str, str]:
     if tags:
         found["tags"] = tags
     return found
+
+
+def _frame_cores(reserved: Dict[str, str]) -> Optional[float]:
+    cores = reserved.get("host.processors")
+    if cores in (None, "", "0"):
+        return None
+    try:
+        return float(cores)
+    except ValueError:
+        raise ValueError("job field 'reservations': host.processors must be a number, "
+                         "got %r" % cores) from None
+
+
+def job_max_cores(fields: Dict[str, Any]) -> Optional[int]:
+    """The job's ``<maxcores>`` (whole cores): ``cpus`` is how many of its items run at once,
+    as on every farm (``max_workers``), so the job may book ``cpus`` frames' cores at most."""
+    cpus = fields.get("cpus")
+    if not cpus:
+        return None
+    per_frame = _frame_cores(_reservations(fields.get("reservations"))) or 1.0
+    return int(math.ceil(int(cpus) * per_frame))
 
 
 def frame_of(index: int, chunk: int) -> int:
@@ -191,6 +210,9 @@ def spec_xml(jobs: Sequence[SpecJob], show: str, shot: str, user: str,
             ET.SubElement(node, "priority").text = str(priority)
         attempts = fields.get("max_attempts") or max_attempts
         ET.SubElement(node, "maxretries").text = str(max(0, int(attempts) - 1))
+        max_cores = job_max_cores(fields)
+        if max_cores:
+            ET.SubElement(node, "maxcores").text = str(max_cores)
         ET.SubElement(node, "autoeat").text = "False"
         env = ET.SubElement(node, "env")
         ET.SubElement(env, "key", {"name": "PYTHONPATH"}).text = _DCCFUTURES_ROOT

@@ -127,6 +127,9 @@ class Engine(object):
         priority = specs.text(element, "priority")
         if priority is not None:
             job.priority = int(priority)
+        max_cores = specs.text(element, "maxcores")  # whole cores (coresToWholeCoreUnits)
+        if max_cores is not None:
+            job.max_cores = int(max_cores) * 100
         env = element.find("env")
         if env is not None:
             _read_env(env, job.env)
@@ -511,7 +514,11 @@ class Engine(object):
         for job in jobs:
             waiting = [frame for frame in job.frames() if frame.state == job_pb2.WAITING]
             waiting.sort(key=lambda frame: (frame.dispatch_order, frame.layer.dispatch_order))
+            booked = sum(proc.cores for proc in self.procs.values()
+                         if proc.frame.layer.job is job)
             for frame in waiting:
+                if booked + max(frame.layer.min_cores, 1) > job.max_cores:
+                    break  # the job is at its max cores: nothing more of it is booked
                 for host in hosts:
                     if self._fits(host, frame.layer):
                         return host, frame

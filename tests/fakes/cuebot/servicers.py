@@ -84,7 +84,7 @@ def job_proto(job):
     message = job_pb2.Job(
         id=job.id, state=job.state, name=job.name, shot=job.shot, show=job.show, user=job.user,
         group=job.show, facility=job.facility or "", os=job.os, priority=job.priority,
-        min_cores=1.0, max_cores=200.0, log_dir=job.log_dir, is_paused=job.paused,
+        min_cores=1.0, max_cores=job.max_cores / 100.0, log_dir=job.log_dir, is_paused=job.paused,
         auto_eat=job.auto_eat, start_time=job.start_time, stop_time=job.stop_time, loki_url="")
     if job.uid is not None:
         message.uid = job.uid

@@ -51,6 +51,7 @@ class Job(object):
         self.auto_eat = False
         self.priority = 1
         self.max_retries = 1
+        self.max_cores = 200000         # core points (JobDetail.maxCoreUnits); <maxcores> sets it
         self.env = {}
         self.layers = []
         self.log_dir = ""
