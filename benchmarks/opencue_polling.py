@@ -191,7 +191,7 @@ def child_opencue(workdir: str, items: int, submits: int) -> List[Dict[str, Any]
         from dccfutures import Executor
         ex = Executor(farm="opencue")
         meter = CycleMeter(ex.farm, _rpc_reader(farm.engine), NOT_POLLING["opencue"])
-        rows = _workloads(ex, meter, items, submits, {})
+        rows = _workloads(ex, meter, items, submits, {"cpus": 2})
         _let_frames_end(farm.engine)
         return rows
     finally:
