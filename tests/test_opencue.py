@@ -532,3 +532,43 @@ def test_clean_removes_old_opencue_job_folders_and_nothing_else(farm_home, farm_
         in capsys.readouterr().out
     assert not os.path.exists(folders["old"])
     assert all(os.path.lexists(p) for p in (folders["fresh"], near_miss, link, elsewhere))
+
+
+def test_blender_work_renders_through_rqd_booting_once_per_chunk(cue, cue_config, monkeypatch,
+                                                                tmp_path):
+    """The real bpy as the artist's session and as the DCC of every frame: the scene copy
+    with the session's unsaved edits is rendered where its ``//render/`` path says, each
+    frame (a chunk of three items) boots Blender once, and the copy goes when done."""
+    bpy = pytest.importorskip("bpy", reason="needs PyPI's bpy 4.2 (Python 3.11 only): pip "
+                                            "install 'bpy==4.2.*' (make test installs it)")
+    from dccfutures import farms
+    from dccfutures.blender import Executor
+    from tests.test_blender import build_scene, render_frames
+    monkeypatch.setenv("DCCFUTURES_CONFIG", cue_config)
+    monkeypatch.setenv("USER", USER)
+    monkeypatch.setenv("LOGNAME", USER)
+    farms.forget()
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    build_scene(str(shots))
+    bpy.context.scene.render.resolution_x = 24   # an unsaved edit: only the copy has it
+    ex = Executor(farm="opencue", create_tempfile=True)
+    copy = ex.blendfile
+    try:
+        written = list(ex.map(render_frames, [[1], [2], [3], [4]], timeout=180))
+        expected = [[bpy.context.scene.render.frame_path(frame=f)] for f in (1, 2, 3, 4)]
+        assert written == expected
+        for [path] in written:
+            with open(path, "rb") as handle:
+                header = handle.read(24)
+            assert header[:8] == b"\x89PNG\r\n\x1a\n"
+            assert int.from_bytes(header[16:20], "big") == 24   # the session's edit
+        [record] = [r for r in ex.farm._jobs.values() if r.items == 4]
+        assert len(_job_of(cue, record.id).frames()) == 2        # chunks of three items
+        text = ex.farm._frame_log(ex.farm._load(record.id), 0)
+        assert text.count("Blender 4.2 bootstrapped in bpy") == 1, text[-3000:]
+        from tests.conftest import wait_until
+        wait_until(lambda: not os.path.exists(copy), what="the .blend copy removed")
+    finally:
+        ex.shutdown(wait=False, cancel_futures=True)
+        farms.forget()
