@@ -42,7 +42,6 @@ def cue_spool(cue_farm, tmp_path_factory):
     environment, so it is restarted once with ``[UseHostEnvVar] DCCFUTURES_CONFIG`` in its
     rqd.conf and that variable naming a config whose ``opencue.spool_dir`` is this folder (a
     frame reads only that from its host's config). Every OpenCue test's config names it."""
-    import os
     folder = tmp_path_factory.mktemp("cue-spool")
     spool = str(folder / "spool")
     config = str(folder / "render-host.yaml")
@@ -54,13 +53,6 @@ def cue_spool(cue_farm, tmp_path_factory):
     rqd.stop()
     with open(rqd.config, "w") as handle:
         handle.write(original + "\n[UseHostEnvVar]\nDCCFUTURES_CONFIG\n")
-    saved = os.environ.get("DCCFUTURES_CONFIG")
-    os.environ["DCCFUTURES_CONFIG"] = config
-    try:
-        rqd.start()
-    finally:
-        if saved is None:
-            os.environ.pop("DCCFUTURES_CONFIG", None)
-        else:
-            os.environ["DCCFUTURES_CONFIG"] = saved
+    rqd.env["DCCFUTURES_CONFIG"] = config  # kept when a test's crash makes ``cue`` restart it
+    rqd.start()
     return spool

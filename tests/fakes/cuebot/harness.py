@@ -42,6 +42,7 @@ class RqdProcess(object):
         self.config = os.path.join(workdir, "rqd.conf")
         self.log_path = os.path.join(workdir, "rqd.log")
         self.process = None
+        self.env = {}  # set for RQD at every start (a restart after a crash too)
         os.makedirs(self.tmpdir, exist_ok=True)
         with open(self.config, "w") as handle:
             handle.write(RQD_CONFIG.format(host=HOST, cuebot_port=cuebot.port,
@@ -50,7 +51,7 @@ class RqdProcess(object):
     def start(self, timeout=60.0):
         """Start RQD and wait until its boot report reached the fake Cuebot."""
         booted_before = self._boot_time()
-        env = dict(os.environ, TMPDIR=self.tmpdir, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, TMPDIR=self.tmpdir, PYTHONUNBUFFERED="1", **self.env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "rqd", "-c", self.config, "--nimbyoff"],
