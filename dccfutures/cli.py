@@ -511,6 +511,23 @@ def cmd_qube(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deadline(args: argparse.Namespace) -> int:
+    """deadline export JOB --out DIR: the bundle a Deadline Cloud job was submitted with."""
+    job_id = parse_job(args.job)
+    farm = farms.get_farm("deadline", config_module.load())
+    try:
+        out = farm.export(job_id, args.out)
+    except KeyError:
+        raise CommandError("no job %s on the Deadline Cloud queue" % job_id) from None
+    except ValueError as error:
+        raise CommandError(str(error), 2) from None
+    except OSError as error:
+        raise CommandError("cannot export into %s: %s" % (args.out, _os_reason(error))) \
+            from None
+    print("wrote %s (send it again with: deadline bundle submit %s)" % (out, out))
+    return 0
+
+
 def cmd_maya(args: argparse.Namespace) -> int:
     """maya install|uninstall [--modules DIR]: the Maya module for this user."""
     from . import assets
@@ -839,6 +856,12 @@ def build_parser() -> argparse.ArgumentParser:
     child.add_argument("--blender", metavar="PATH", action="append",
                        help="a Blender executable: install into its user scripts folder (it is "
                             "asked which one), after checking its version (repeat for several)")
+    child = command("deadline", cmd_deadline, "Deadline Cloud: export JOB --out DIR writes the "
+                                              "job bundle JOB was submitted with")
+    child.add_argument("action", choices=("export",))
+    child.add_argument("job", metavar="JOB")
+    child.add_argument("--out", metavar="DIR", required=True,
+                       help="an absent or empty folder to write the bundle into")
     child = command("qube", cmd_qube, "Qube set-up: install-jobtypes DEST copies the dccfutures "
                                       "jobtypes into DEST (a folder on worker_template_path)")
     child.add_argument("action", choices=("install-jobtypes",))

@@ -24,8 +24,8 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["Config", "EnvironConfig", "LocalConfig", "OpenCueConfig", "QubeConfig",
-           "default_config_path", "load", "parse"]
+__all__ = ["Config", "DeadlineConfig", "EnvironConfig", "LocalConfig", "OpenCueConfig",
+           "QubeConfig", "default_config_path", "load", "parse"]
 
 
 def _default_workers() -> int:
@@ -75,6 +75,25 @@ class OpenCueConfig:
 
 
 @dataclass(frozen=True)
+class DeadlineConfig:
+    """Settings of the AWS Deadline Cloud farm (section ``deadline``). ``farm_id``,
+    ``queue_id``, ``profile``, ``region`` and ``storage_profile_id`` left out: the ``deadline``
+    CLI's own config (``deadline config set defaults.farm_id ...``) names them."""
+
+    farm_id: Optional[str] = None
+    queue_id: Optional[str] = None
+    profile: Optional[str] = None        # an AWS profile (credentials and region)
+    region: Optional[str] = None
+    storage_profile_id: Optional[str] = None
+    spool_dir: Optional[str] = None      # shared storage: bundles, payloads and results
+    python: Optional[str] = None         # the Python that runs our runtime on the workers
+    poll_min: float = 1.0
+    poll_max: float = 10.0
+    max_attempts: int = 2
+    max_log_mb: float = 100.0        # an item's output past this: its head and tail are kept
+
+
+@dataclass(frozen=True)
 class EnvironConfig:
     """Glob patterns of environment variables never sent (``deny``) or always sent (``allow``)."""
 
@@ -92,6 +111,7 @@ class Config:
     local: LocalConfig = field(default_factory=LocalConfig)
     qube: QubeConfig = field(default_factory=QubeConfig)
     opencue: OpenCueConfig = field(default_factory=OpenCueConfig)
+    deadline: DeadlineConfig = field(default_factory=DeadlineConfig)
     python: Optional[str] = None
     max_payload_mb: float = 64.0
     dcc: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
@@ -166,6 +186,13 @@ def _is_host(value: Any) -> bool:
     if not re.match(r"^[A-Za-z0-9_.\-]+\Z", host):
         return False
     return not colon or (port.isdigit() and 1 <= int(port) <= 65535)
+def _aws_id(prefix: str, describe: str) -> _Rule:
+    """An AWS Deadline Cloud resource id: ``<prefix>-<32 hex>``."""
+    pattern = re.compile(r"^%s-[0-9a-f]{32}\Z" % prefix)
+    return _scalar("%s (%s-<32 hex>)" % (describe, prefix),
+                   lambda v: isinstance(v, str) and bool(pattern.match(v)))
+
+
 _PATH = _scalar("a path (a non-empty string)", lambda v: isinstance(v, str) and v != "", _expand)
 _OPTIONAL_PATH = _scalar("a path or null", lambda v: v is None or (isinstance(v, str) and v != ""),
                          lambda v: None if v is None else _expand(v))
@@ -223,7 +250,7 @@ def _versions(schema: Dict[str, Any]) -> _Rule:
 
 
 _SCHEMA: Dict[str, Any] = {
-    "farm": _one_of("local", "qube", "opencue"),
+    "farm": _one_of("local", "qube", "opencue", "deadline"),
     "defaults": _job_fields,
     "local": {
         "workers": _integer(1),
@@ -252,6 +279,20 @@ _SCHEMA: Dict[str, Any] = {
         "poll_min": _number(0, strict=True),
         "poll_max": _number(0, strict=True),
         "chunk": _integer(1),
+        "max_attempts": _integer(1),
+        "max_log_mb": _number(0),
+    },
+    "deadline": {
+        "farm_id": _aws_id("farm", "a Deadline Cloud farm id"),
+        "queue_id": _aws_id("queue", "a Deadline Cloud queue id"),
+        "profile": _scalar("an AWS profile name", lambda v: isinstance(v, str) and v != ""),
+        "region": _scalar("an AWS region (us-west-2)", lambda v: isinstance(v, str) and bool(
+            re.match(r"^[a-z]{2}(-[a-z]+)+-[0-9]+\Z", v))),
+        "storage_profile_id": _aws_id("sp", "a storage profile id"),
+        "spool_dir": _OPTIONAL_PATH,
+        "python": _PATH,
+        "poll_min": _number(0, strict=True),
+        "poll_max": _number(0, strict=True),
         "max_attempts": _integer(1),
         "max_log_mb": _number(0),
     },
@@ -411,14 +452,14 @@ def parse(text: str, path: Optional[str] = None) -> Config:
     values = {name: raw[name] for name in ("farm", "defaults", "python", "max_payload_mb", "dcc")
               if name in raw}
     for name, cls in (("local", LocalConfig), ("qube", QubeConfig), ("opencue", OpenCueConfig),
-                      ("environ", EnvironConfig)):
+                      ("deadline", DeadlineConfig), ("environ", EnvironConfig)):
         if name in raw:
             values[name] = cls(**raw[name])
     if "extra" in raw.get("shelves", {}):
         values["shelves_extra"] = raw["shelves"]["extra"]
     config = Config(path=path, **values)
 
-    for section in ("qube", "opencue"):
+    for section in ("qube", "opencue", "deadline"):
         settings = getattr(config, section)
         if settings.poll_max < settings.poll_min:
             key = section + (".poll_max" if section + ".poll_max" in checker.lines

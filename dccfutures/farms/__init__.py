@@ -12,6 +12,7 @@ FARMS = {
     "local": "dccfutures.farms.local:LocalFarm",
     "qube": "dccfutures.farms.qube:QubeFarm",
     "opencue": "dccfutures.farms.opencue:OpenCueFarm",
+    "deadline": "dccfutures.farms.deadline:DeadlineFarm",
 }
 
 _instances: Dict[Tuple[str, str], Farm] = {}

@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 import traceback
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .bootstrap import load_bootstrap, worker_command
 from .loop import _INSTALLED, Item, WorkSource, exit_process, flush_stdio, serve
@@ -144,10 +144,13 @@ class Ending:
 
 
 def feed(source: WorkSource, interpreter: str, bootstrap: Optional[Dict[str, Any]],
-         env: Dict[str, str]) -> Ending:
+         env: Dict[str, str], spawned: Optional[Callable[[subprocess.Popen], None]] = None
+         ) -> Ending:
     """Start ``interpreter`` (with ``bootstrap``: as :func:`.bootstrap.worker_command` starts
     it, so ``maya -batch`` too) running :func:`main`, serve it ``source`` until its loop is
-    over, and wait for it to exit. Its stdout and stderr are ours."""
+    over, and wait for it to exit. Its stdout and stderr are ours. ``spawned`` is given the
+    child once it runs: a parent that must end an item from another thread (an OpenJD task
+    cancelled) kills it through that handle, which is ours until :func:`feed` returns."""
     pipes = [os.pipe() for _ in range(3)]  # to the child, from the child, the lifeline
     theirs = [pipes[0][0], pipes[1][1], pipes[2][0]]
     channel = Channel(pipes[1][0], pipes[0][1])
@@ -167,6 +170,8 @@ def feed(source: WorkSource, interpreter: str, bootstrap: Optional[Dict[str, Any
         raise
     for fd in theirs:  # only the child holds its ends: its death is our end-of-file
         _close(fd)
+    if spawned is not None:
+        spawned(process)
     ending = Ending(process.pid)
     try:
         _serve_child(channel, source, bootstrap, ending)

@@ -1,0 +1,600 @@
+"""The task runtime inside our OpenJD job bundles: one DCC per session, one work item per task.
+
+An OpenJD session runs a step's tasks one after another on one worker. Booting Maya or
+Houdini for each task would cost minutes per item, so the bundle's step environment does
+what the Deadline Cloud adaptors do (an adaptor daemon started on enter, each task a ``run``
+against it, stopped on exit):
+
+* ``onEnter`` runs ``start``: it starts the session's *host* (this module's ``host``) as a
+  process of its own session, waits until the host's child, the interpreter or DCC, has
+  booted (:func:`dccfutures.runtime.child.feed` starts it exactly as a Qube subjob does:
+  ``mayapy``, ``maya -batch``, ``hython``, bpy, ``blender -b`` or a plain Python), and exits
+  0, or non-zero with the boot's output when it failed;
+* each task runs ``run --item N``: it hands item N to the host over a local connection
+  (a Unix socket in a private folder, with a key only the session's files hold), streams the
+  item's output into the task's log, turns its progress into ``openjd_progress:`` lines, and
+  exits 0 once the item ended, whether the user's callable returned or raised (the exception
+  travels in the outcomes); non-zero only when our machinery failed (the child crashed, the
+  host is gone, the payload is unreadable);
+* ``onExit`` runs ``stop``: the child's loop ends, its bootstrap's teardown runs, the host
+  exits.
+
+A task cancelled while its item runs (its ``run`` process killed by the session) kills the
+child: the host sees the connection close and kills it. A child that crashes fails its task.
+Either way the host ends with it: an OpenJD session runs no task after a failed or cancelled
+one (it can only exit its environments; the farm runs the remaining tasks in a new session),
+so ``stop`` then finds nothing to stop. The host also ends with its session: when the
+session's working directory is gone (cleaned up without ``onExit``), it kills the child and
+exits.
+
+Results, progress and logs are files in the bundle's ``Output`` folder (the folder Deadline
+Cloud syncs back as job attachment outputs), one folder per item (:func:`item_folder`):
+``outcomes.bin`` then ``result.json`` (written last, atomically: it is the item's end),
+``progress.json`` and ``log.txt``; ``sessions/<session>.log`` holds each session's whole
+output (the host's and the child's, boots included). Pickles are read only in the child, and
+only from the files of fixed names in the ``Payload`` folder the job's parameters name (the
+same rule as Qube's spool: no path read from a payload or a result is ever followed).
+"""
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from .bootstrap import python_command
+from .loop import Item, WorkSource, job_context
+
+MODULE = "dccfutures.runtime.openjd"
+HOST_FILE = "dccfutures-host.json"  # in the session's working directory
+FACTS = "job.json"
+FUNCTION = "function.pickle"
+WORK_FOLDER = "work"
+RESULT, OUTCOMES, PROGRESS, LOG = "result.json", "outcomes.bin", "progress.json", "log.txt"
+PROGRESS_EVERY = 0.2  # seconds between two progress files of one item
+CRASHED = "crashed"  # result.json status of an item whose interpreter died while it ran it
+
+
+# -- the file layout, shared with the bundle writer and the farms that read results -----------
+
+def calls_path(payload_dir: str, work_id: int) -> str:
+    return os.path.join(payload_dir, WORK_FOLDER, "%d.pickle" % int(work_id))
+
+
+def item_folder(output_dir: str, work_id: int) -> str:
+    return os.path.join(output_dir, WORK_FOLDER, str(int(work_id)))
+
+
+def session_log_path(output_dir: str, session_dir: str) -> str:
+    name = os.path.basename(os.path.normpath(session_dir)) or "session"
+    return os.path.join(output_dir, "sessions", name + ".log")
+
+
+def read_result(output_dir: str, work_id: int) -> Optional[Tuple[str, Optional[bytes]]]:
+    """``(status, encoded outcomes)`` of an item that ended (``complete`` or ``failed``, with
+    outcomes; ``crashed``, without), or None while it has not."""
+    folder = item_folder(output_dir, work_id)
+    try:
+        with open(os.path.join(folder, RESULT)) as handle:
+            status = json.load(handle)["status"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if status == CRASHED:
+        return status, None
+    try:
+        with open(os.path.join(folder, OUTCOMES), "rb") as handle:
+            return status, handle.read()
+    except OSError:
+        return None
+
+
+def read_message(output_dir: str, work_id: int) -> Optional[str]:
+    """Why an item's interpreter died under it (``crashed`` items), or None."""
+    try:
+        with open(os.path.join(item_folder(output_dir, work_id), RESULT)) as handle:
+            return json.load(handle).get("message")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def read_progress(output_dir: str, work_id: int) -> Optional[Tuple[float, Optional[str]]]:
+    try:
+        with open(os.path.join(item_folder(output_dir, work_id), PROGRESS)) as handle:
+            found = json.load(handle)
+        return float(found["fraction"]), found.get("message")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def read_log(output_dir: str, work_id: int) -> str:
+    try:
+        with open(os.path.join(item_folder(output_dir, work_id), LOG), "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _write_atomically(path: str, data: bytes, mode: int = 0o666) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(path + ".tmp"):
+        os.unlink(path + ".tmp")
+    with os.fdopen(os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode),
+                   "wb") as handle:
+        handle.write(data)
+    os.replace(path + ".tmp", path)  # readers never see half a file
+
+
+def _read_facts(payload_dir: str) -> Dict[str, Any]:
+    with open(os.path.join(payload_dir, FACTS)) as handle:
+        return json.load(handle)
+
+
+def _interpreter(facts: Dict[str, Any]) -> Tuple[str, Optional[Dict[str, Any]]]:
+    """The program the host starts as its child, and the bootstrap it runs."""
+    package = facts.get("package") or {}
+    spec = package.get("bootstrap") or None
+    if spec:
+        if spec.get("missing"):
+            raise SystemExit("dccfutures: %s" % spec["missing"])
+        return spec["executable"], spec
+    return package.get("python") or sys.executable, None
+
+
+# -- the host: one per session, the child's parent ---------------------------------------------
+
+class SessionSource(WorkSource):
+    """Items handed in by the session's tasks, one connection each, fed to the child."""
+
+    def __init__(self, payload_dir: str, output_dir: str, log_path: str, listener: Any,
+                 ready: Any):
+        self.payload_dir, self.output_dir, self.log_path = payload_dir, output_dir, log_path
+        self.listener, self.ready = listener, ready
+        facts = _read_facts(payload_dir)
+        self.job_id = facts.get("job_id") or os.environ.get("DEADLINE_JOB_ID") or "openjd"
+        function = None
+        if facts.get("function"):
+            with open(os.path.join(payload_dir, FUNCTION), "rb") as handle:
+                function = handle.read()
+        self.job = job_context(facts.get("package") or {}, function)
+        self.outputs = {str(job): str(path) for job, path in (facts.get("outputs") or {}).items()}
+        self.outputs[str(self.job_id)] = output_dir
+        self.lock = threading.Lock()
+        self.client: Any = None   # the connection of the task whose item runs now
+        self.item: Optional[Item] = None
+        self.cancelled = False
+        self.process: Optional[subprocess.Popen] = None
+        self.stopper: Any = None  # the connection that asked us to stop
+        self.requests = 0         # requests of the current child (0: it never booted)
+        self.log_start = 0
+        self.last_progress = 0.0
+
+    # the child's side of feed()
+    def spawned(self, process: subprocess.Popen) -> None:
+        self.process, self.requests, self.cancelled = process, 0, False
+
+    def request(self) -> Optional[Item]:
+        self.requests += 1
+        if self.ready is not None:  # booted: the environment's onEnter may return
+            self.ready()
+            self.ready = None
+        while True:
+            connection = self._accept()
+            if connection is None:
+                continue
+            try:
+                message = json.loads(connection.recv_bytes().decode("utf-8"))
+                op = message["op"]
+            except (EOFError, OSError, ValueError, KeyError, TypeError):
+                connection.close()
+                continue
+            if op == "stop":
+                self.stopper = connection
+                return None
+            if op != "run":
+                _send(connection, {"op": "error", "message": "unknown request %r" % (op,)})
+                connection.close()
+                continue
+            item = self._item(connection, message)
+            if item is not None:
+                return item
+
+    def _accept(self) -> Any:
+        try:
+            return self.listener.accept()
+        except Exception as error:  # a wrong key, a client gone before the handshake
+            print("dccfutures: refused a connection: %s: %s" % (type(error).__name__, error),
+                  file=sys.stderr, flush=True)
+            return None
+
+    def _item(self, connection: Any, message: Dict[str, Any]) -> Optional[Item]:
+        try:
+            work_id = int(message["item"])
+            with open(calls_path(self.payload_dir, work_id), "rb") as handle:
+                calls = handle.read()
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            _send(connection, {"op": "error", "message": "cannot read work item %r of this "
+                               "bundle: %s" % (message.get("item"), error)})
+            connection.close()
+            return None
+        item = Item(self.job_id, work_id, calls, self.job)
+        with self.lock:
+            self.client, self.item = connection, item
+        threading.Thread(target=self._watch, args=(connection,), daemon=True,
+                         name="dccfutures-task-%d" % work_id).start()
+        return item
+
+    def _watch(self, connection: Any) -> None:
+        """The task's process says nothing more after its request: the connection becomes
+        readable when it ends. If its item still runs, the task was cancelled: kill the
+        child (the item dies with its task; the next task boots a fresh one)."""
+        try:
+            connection.poll(None)
+        except (OSError, ValueError):
+            pass
+        with self.lock:
+            running = self.client is connection
+            if running:
+                self.cancelled = True
+                self.client = None
+        if running and self.process is not None:
+            print("dccfutures: the task of work item %d was cancelled; killing its "
+                  "interpreter (pid %d)" % (self.item.work_id if self.item else -1,
+                                            self.process.pid), file=sys.stderr, flush=True)
+            _kill(self.process)
+        connection.close()
+
+    def started(self, item: Item) -> None:
+        self.log_start = _size(self.log_path)
+        self.last_progress = 0.0
+        folder = item_folder(self.output_dir, item.work_id)
+        for name in (RESULT, OUTCOMES, PROGRESS, LOG):  # a retry's: not the last attempt's
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
+        self._tell({"op": "started", "offset": self.log_start})
+
+    def progress(self, item: Item, fraction: float, message: Optional[str]) -> None:
+        now = time.monotonic()
+        if now - self.last_progress < PROGRESS_EVERY and fraction < 1.0:
+            return
+        self.last_progress = now
+        _write_atomically(os.path.join(item_folder(self.output_dir, item.work_id), PROGRESS),
+                          json.dumps({"fraction": fraction, "message": message}).encode())
+        self._tell({"op": "progress", "fraction": fraction, "message": message})
+
+    def report(self, item: Item, status: str, outcomes: bytes) -> None:
+        end = _size(self.log_path)
+        folder = item_folder(self.output_dir, item.work_id)
+        self._keep_log(item, end)
+        _write_atomically(os.path.join(folder, OUTCOMES), outcomes)
+        _write_atomically(os.path.join(folder, RESULT), json.dumps({"status": status}).encode())
+        self._tell({"op": "done", "status": status, "offset": end}, last=True)
+
+    def outcome(self, job_id: Any, work_id: int) -> Optional[bytes]:
+        """The result of an item an item depends on: of this job, in this Output folder (its
+        step ran before this one's); of another job, in the Output folder the bundle names
+        for it. None (the item fails with ``DependencyError``) when it is not complete."""
+        folder = self.outputs.get(str(job_id))
+        if folder is None:
+            return None
+        found = read_result(folder, work_id)
+        return found[1] if found and found[0] == "complete" else None
+
+    # what the host does when the child died under an item
+    def lost(self, message: str) -> None:
+        with self.lock:
+            connection, item, cancelled = self.client, self.item, self.cancelled
+            self.client, self.item = None, None
+        if item is None:
+            return
+        self._keep_log(item, _size(self.log_path))
+        if cancelled:
+            return  # the farm cancelled it: nothing to report, its task is gone
+        folder = item_folder(self.output_dir, item.work_id)
+        _write_atomically(os.path.join(folder, RESULT),
+                          json.dumps({"status": CRASHED, "message": message}).encode())
+        if connection is not None:
+            _send(connection, {"op": "error", "message": message})
+
+    def _keep_log(self, item: Item, end: int) -> None:
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(self.log_start)
+                text = handle.read(max(0, end - self.log_start))
+        except OSError:
+            text = b""
+        _write_atomically(os.path.join(item_folder(self.output_dir, item.work_id), LOG), text)
+
+    def _tell(self, message: Dict[str, Any], last: bool = False) -> None:
+        """Send the running item's task a message; ``last``: its item is over (cleared first,
+        or the task's exit after the message would look like a cancel to its watcher)."""
+        with self.lock:
+            connection = self.client
+            if last:
+                self.client, self.item = None, None
+        if connection is not None:
+            _send(connection, message)
+
+
+def _send(connection: Any, message: Dict[str, Any]) -> None:
+    try:
+        connection.send_bytes(json.dumps(message).encode("utf-8"))
+    except (OSError, ValueError):  # the task is gone: its watcher deals with it
+        pass
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def host(args: argparse.Namespace) -> int:
+    """The session's host: boot the child, serve tasks until ``stop``. Our stdout and stderr
+    (and the child's) are the session's log file."""
+    from multiprocessing.connection import Listener
+    from .child import CannotStart, child_environment, feed, how_it_ended, install_command
+    from .child import remove_link_folder
+    facts = _read_facts(args.payload)
+    interpreter, spec = _interpreter(facts)
+    private_dir = tempfile.mkdtemp(prefix="dccfutures-openjd-")  # 0700: ours alone
+    key = secrets.token_bytes(32)
+    listener = Listener(os.path.join(private_dir, "host.sock"), "AF_UNIX", authkey=key)
+    ready_fd = args.ready
+
+    def ready() -> None:
+        _write_atomically(os.path.join(args.session, HOST_FILE), json.dumps({
+            "address": listener.address, "key": key.hex(), "pid": os.getpid(),
+            "log": args.log}).encode(), mode=0o600)  # its key lets one run work here
+        os.write(ready_fd, b"ready\n")
+        os.close(ready_fd)
+
+    source = SessionSource(args.payload, args.output, args.log, listener, ready)
+
+    def terminated(signum: int, frame: Any) -> None:  # ``start`` was cancelled mid-boot
+        print("dccfutures: the session's onEnter was cancelled; ending %s" % interpreter,
+              flush=True)
+        _kill(source.process)
+        shutil.rmtree(private_dir, ignore_errors=True)
+        os._exit(1)
+    signal.signal(signal.SIGTERM, terminated)
+    env, link_folder = child_environment([])
+    _add_job_environment(env, facts.get("env") or {})
+    threading.Thread(target=_end_with_session, args=(args.session, source, private_dir),
+                     daemon=True, name="dccfutures-session-watch").start()
+    code = 0
+    try:
+        ending = feed(source, interpreter, spec, env, spawned=source.spawned)
+        if ending.unusable:
+            print("dccfutures: %s: install it for that interpreter with `%s`"
+                  % (ending.unusable, install_command(spec, interpreter)), flush=True)
+            code = 1
+        elif ending.status is None:  # it died: under an item, or while it booted
+            source.lost("%s (pid %d) %s while it ran work item %s; see the session log %s"
+                        % (interpreter, ending.pid, how_it_ended(ending.code),
+                           source.item.work_id if source.item else "?", args.log))
+            code = 1
+        elif ending.status != "done" or source.requests == 0:
+            print("dccfutures: %s did not boot (%s)" % (interpreter, how_it_ended(ending.code)),
+                  flush=True)
+            code = 1
+    except CannotStart as error:
+        print("dccfutures: %s" % error, flush=True)
+        code = 1
+    finally:
+        remove_link_folder(link_folder)
+        try:
+            os.unlink(os.path.join(args.session, HOST_FILE))
+        except OSError:
+            pass
+        listener.close()
+        shutil.rmtree(private_dir, ignore_errors=True)
+        if source.stopper is not None:
+            _send(source.stopper, {"op": "stopped"})
+            source.stopper.close()
+    return code
+
+
+def _add_job_environment(env: Dict[str, str], job_env: Dict[str, str]) -> None:
+    """The job's environment for the child (a DCC boots with the artist's cloned one), with
+    our ``PYTHONPATH`` entry kept first so the child imports this dccfutures."""
+    ours = env.get("PYTHONPATH", "")
+    env.update(job_env)
+    theirs = job_env.get("PYTHONPATH")
+    if theirs is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (ours, theirs) if p)
+
+
+def _end_with_session(session_dir: str, source: SessionSource, private_dir: str) -> None:
+    """A session cleaned up without running ``onExit`` (its worker agent died) leaves no one to
+    stop us: end with its working directory."""
+    while os.path.isdir(session_dir):
+        time.sleep(1.0)
+    _kill(source.process)
+    shutil.rmtree(private_dir, ignore_errors=True)
+    os._exit(1)
+
+
+def _kill(process: Optional[subprocess.Popen]) -> None:
+    """Kill our child (feed() has not reaped it while its returncode is None)."""
+    if process is not None and process.returncode is None:
+        try:
+            process.kill()
+        except OSError:
+            pass
+
+
+# -- the session's commands --------------------------------------------------------------------
+
+def start(args: argparse.Namespace) -> int:
+    """The step environment's onEnter: start the host, return once its child booted."""
+    log = session_log_path(args.output, args.session)
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    read_fd, write_fd = os.pipe()
+    command = python_command(sys.executable, MODULE, [
+        "host", "--payload", args.payload, "--output", args.output, "--session", args.session,
+        "--log", log, "--ready", str(write_fd)])
+    with open(log, "ab") as output:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=subprocess.STDOUT, pass_fds=[write_fd],
+                                   start_new_session=True, cwd=args.session)
+    os.close(write_fd)
+
+    def cancelled(signum: int, frame: Any) -> None:  # the session cancels its onEnter
+        process.terminate()  # our child, not yet reaped: it ends the boot (its own child)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        os._exit(1)
+    signal.signal(signal.SIGTERM, cancelled)
+    with os.fdopen(read_fd, "rb") as pipe:
+        said = pipe.read()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    sys.stdout.write(_read_text(log))  # the boot's output, in the environment's own log
+    if said.startswith(b"ready"):
+        print("dccfutures: the session's interpreter is up (host pid %d); its output goes to %s"
+              % (process.pid, log), flush=True)
+        return 0
+    code = process.wait()
+    print("dccfutures: the session's interpreter did not start (the host exited with status "
+          "%s); see above and %s" % (code, log), file=sys.stderr, flush=True)
+    return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """A task: run one item on the session's host, its output streamed into our log."""
+    connection, info = _connect(args.session)
+    if connection is None:
+        print("dccfutures: cannot run work item %s: %s" % (args.item, info), file=sys.stderr,
+              flush=True)
+        return 1
+    _send(connection, {"op": "run", "item": args.item})
+    tail = _Tail(info["log"])
+    while True:
+        try:
+            waiting = connection.poll(0.1)
+            message = json.loads(connection.recv_bytes().decode("utf-8")) if waiting else None
+        except (EOFError, OSError):
+            tail.copy()
+            print("dccfutures: the session's host ended while work item %s ran; see %s"
+                  % (args.item, info["log"]), file=sys.stderr, flush=True)
+            return 1
+        if message is None:
+            tail.copy()
+            continue
+        op = message.get("op")
+        if op == "started":
+            tail.begin(message["offset"])
+        elif op == "progress":
+            tail.copy()
+            print("openjd_progress: %.1f" % (100.0 * float(message["fraction"])), flush=True)
+            if message.get("message"):
+                print("openjd_status: %s" % message["message"], flush=True)
+        elif op == "done":
+            tail.copy(message["offset"])
+            print("dccfutures: work item %s %s" % (args.item, message["status"]), flush=True)
+            return 0
+        else:  # "error": our machinery failed under the item
+            tail.copy()
+            print("dccfutures: %s" % message.get("message"), file=sys.stderr, flush=True)
+            return 1
+
+
+def stop(args: argparse.Namespace) -> int:
+    """The step environment's onExit: end the child's loop (its teardown runs) and the host."""
+    connection, info = _connect(args.session)
+    if connection is None:
+        print("dccfutures: nothing to stop: %s" % info, flush=True)
+        return 0
+    _send(connection, {"op": "stop"})
+    try:
+        connection.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    connection.close()
+    print("dccfutures: the session's interpreter stopped", flush=True)
+    return 0
+
+
+def _connect(session_dir: str) -> Tuple[Any, Any]:
+    """(connection, host facts), or (None, why not)."""
+    from multiprocessing.connection import Client
+    try:
+        with open(os.path.join(session_dir, HOST_FILE)) as handle:
+            info = json.load(handle)
+    except (OSError, ValueError):
+        return None, ("no dccfutures host runs in this session (its step environment's "
+                      "onEnter did not start one, or the host ended; see the session log)")
+    try:
+        return Client(info["address"], "AF_UNIX", authkey=bytes.fromhex(info["key"])), info
+    except (OSError, EOFError, KeyError, ValueError) as error:
+        return None, "the session's host is gone (%s); see %s" % (error, info.get("log"))
+
+
+class _Tail:
+    """Copies the session log from an item's start into our stdout (the task's log)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.position: Optional[int] = None
+
+    def begin(self, offset: int) -> None:
+        self.position = offset
+
+    def copy(self, end: Optional[int] = None) -> None:
+        if self.position is None:
+            return
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.position)
+                data = handle.read() if end is None else handle.read(max(0, end - self.position))
+        except OSError:
+            return
+        if data:
+            self.position += len(data)
+            out = getattr(sys.stdout, "buffer", None)
+            if out is not None:
+                sys.stdout.flush()
+                out.write(data)
+                out.flush()
+            else:
+                sys.stdout.write(data.decode("utf-8", "replace"))
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog=MODULE, description="dccfutures' OpenJD task runtime")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("start", "run", "stop", "host"):
+        command = commands.add_parser(name)
+        command.add_argument("--session", required=True)
+        if name != "stop":
+            command.add_argument("--payload", required=name != "run")
+            command.add_argument("--output", required=name != "run")
+        if name == "run":
+            command.add_argument("--item", type=int, required=True)
+        if name == "host":
+            command.add_argument("--log", required=True)
+            command.add_argument("--ready", type=int, required=True)
+    args = parser.parse_args(argv)
+    return {"start": start, "run": run, "stop": stop, "host": host}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

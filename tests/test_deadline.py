@@ -1,0 +1,680 @@
+"""The Deadline Cloud farm's API path, checked against the real service model.
+
+Deadline Cloud itself cannot be reached from here. Every request the farm makes goes through
+boto3's real ``deadline`` client, whose bundled service model ``botocore.stub.Stubber`` checks
+it against (operation, parameter names, types, required members); every response given back
+is validated against the model's output shapes. What the queue's workers would write (results,
+progress, logs) is written in the Output folder layout of :mod:`dccfutures.runtime.openjd`.
+"""
+import datetime
+import json
+import os
+import socket
+
+import pytest
+
+from dccfutures import Executor, JobRemovedError, config as config_module, farms, payload
+from dccfutures.errors import ConfigError, FarmError
+from dccfutures.farms.base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, REMOVED, RUNNING,
+                                   JobSpec, WorkSpec)
+from dccfutures.farms.deadline import DeadlineFarm, deadline_priority
+from dccfutures.runtime import openjd as runtime
+
+botocore_stub = pytest.importorskip("botocore.stub", reason="pip install boto3")
+
+FARM = "farm-" + "0123456789abcdef" * 2
+QUEUE = "queue-" + "fedcba9876543210" * 2
+JOB = "job-" + "1" * 32
+JOB2 = "job-" + "2" * 32
+STEP = "step-" + "3" * 32
+WHERE = {"farmId": FARM, "queueId": QUEUE}
+NOW = datetime.datetime(2026, 12, 3, 12, 0, tzinfo=datetime.timezone.utc)
+ANY = botocore_stub.ANY
+
+
+@pytest.fixture
+def aws(tmp_path, monkeypatch):
+    """No AWS or Deadline settings of this machine leak in: empty AWS files, no instance
+    metadata, the deadline CLI's config a file of the test's own."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("DEADLINE_CONFIG_FILE_PATH", str(tmp_path / "deadline-config"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    return tmp_path
+
+
+@pytest.fixture
+def credentials(aws, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+
+
+@pytest.fixture
+def spool(tmp_path):
+    return str(tmp_path / "spool")
+
+
+@pytest.fixture
+def deadline_config(farm_config, farm_home, aws, spool):
+    farm_config(extra="farm: deadline\ndeadline: {farm_id: %s, queue_id: %s, spool_dir: %s, "
+                      "poll_min: 0.02, poll_max: 0.2}\n" % (FARM, QUEUE, spool))
+    farms.forget()
+    yield config_module.load()
+    farms.forget()
+
+
+@pytest.fixture
+def deadline(deadline_config, credentials):
+    """The process's deadline farm, its real client under a Stubber."""
+    farm = farms.get_farm("deadline", deadline_config)
+    stub = botocore_stub.Stubber(farm.client)
+    stub.activate()
+    yield farm, stub
+    stub.deactivate()
+
+
+def job_spec(items=1, **fields):
+    return JobSpec(name="export", prototype="dccfutures", fields=fields,
+                   work=[WorkSpec(package=b"calls %d" % i, name="item%d" % i)
+                         for i in range(items)])
+
+
+def job(job_id=JOB, run="RUNNING", counts=None, target=None, lifecycle="CREATE_COMPLETE",
+        output=None, **extra):
+    """A job as GetJob/BatchGetJob return it (the API reference's members)."""
+    found = dict(WHERE, jobId=job_id, name="export", lifecycleStatus=lifecycle,
+                 lifecycleStatusMessage="", priority=50, createdAt=NOW, createdBy="artist",
+                 taskRunStatus=run, taskRunStatusCounts=counts or {run: 1}, **extra)
+    if target:
+        found["targetTaskRunStatus"] = target
+    if output:
+        found["parameters"] = {"Output": {"path": output}}
+    return found
+
+
+def task(index, run, target=None, ended=None, action=None):
+    found = {"taskId": "task-%s-%d" % ("3" * 32, index), "createdAt": NOW,
+             "createdBy": "artist", "runStatus": run, "parameters": {"Item": {"int": str(index)}}}
+    if target:
+        found["targetRunStatus"] = target
+    if ended:
+        found["endedAt"] = ended
+    if action:
+        found["latestSessionActionId"] = action
+    return found
+
+
+def expect_tasks(stub, job_id, tasks, steps=True, more=None):
+    if steps:
+        stub.add_response("list_steps", {"steps": [{
+            "stepId": STEP, "name": "work", "lifecycleStatus": "CREATE_COMPLETE",
+            "taskRunStatus": "RUNNING", "taskRunStatusCounts": {"RUNNING": 1},
+            "createdAt": NOW, "createdBy": "artist"}]}, dict(WHERE, jobId=job_id, maxResults=100))
+    stub.add_response("list_tasks", dict({"tasks": tasks}, **({"nextToken": more} if more else {})),
+                      dict(WHERE, jobId=job_id, stepId=STEP, maxResults=100))
+
+
+def expect_create(stub, job_id, target="READY", **request):
+    expected = dict(WHERE, template=ANY, templateType="YAML", parameters=ANY, priority=50,
+                    maxRetriesPerTask=1, clientToken=ANY, targetTaskRunStatus=target)
+    expected.update(request)
+    stub.add_response("create_job", {"jobId": job_id}, expected)
+
+
+def expect_batch_get(stub, jobs, missing=()):
+    stub.add_response("batch_get_job", {"jobs": jobs, "errors": [
+        dict(WHERE, jobId=job_id, code="ResourceNotFoundException", message="job not found")
+        for job_id in missing]}, {"identifiers": ANY})
+
+
+def output_of(farm, job_id):
+    return farm._jobs[job_id].output
+
+
+def report(output, work_id, status, outcomes):
+    """What a task writes when its item ends (runtime.openjd's layout): outcomes, then the
+    result that marks the end."""
+    folder = runtime.item_folder(output, work_id)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, runtime.OUTCOMES), "wb") as handle:
+        handle.write(outcomes)
+    with open(os.path.join(folder, runtime.RESULT), "w") as handle:
+        json.dump({"status": status}, handle)
+
+
+def ok(value):
+    return payload.encode_outcomes([payload.ok(value)])
+
+
+def raised(error):
+    return payload.encode_outcomes([payload.failure(error, "Traceback: ...\n")])
+
+
+def submitted(farm, stub, items=1, job_id=JOB, **fields):
+    request = {"priority": deadline_priority(fields.get("priority"))}
+    if "cpus" in fields:
+        request["maxWorkerCount"] = fields["cpus"]
+    expect_create(stub, job_id, **request)
+    ids = farm.submit([job_spec(items, **fields)])
+    assert ids == [job_id]
+    return farm._jobs[job_id].output
+
+
+# -- submit ----------------------------------------------------------------------------------
+
+def test_submit_creates_one_job_from_the_bundle_with_its_parameters(deadline, spool):
+    farm, stub = deadline
+    expect_create(stub, JOB, priority=90, maxWorkerCount=3)
+    assert farm.submit([job_spec(3, priority=10, cpus=3)]) == [JOB]
+    stub.assert_no_pending_responses()
+    folder = os.path.dirname(output_of(farm, JOB))
+    with open(os.path.join(folder, "bundle", "template.yaml")) as handle:
+        template = handle.read()
+    assert "Item" in template and "specificationVersion: jobtemplate-2023-09" in template
+    assert os.path.dirname(folder) == spool
+
+
+def test_the_create_request_carries_the_bundle_template_and_typed_parameters(deadline):
+    farm, stub = deadline
+    sent = {}
+
+    def capture(params, **_):
+        sent.update(params)
+    farm.client.meta.events.register_first("before-parameter-build.deadline.CreateJob", capture)
+    expect_create(stub, JOB)
+    farm.submit([job_spec(2)])
+    output = output_of(farm, JOB)
+    folder = os.path.dirname(output)
+    assert sent["parameters"]["Output"] == {"path": output}
+    assert sent["parameters"]["Payload"] == {"path": os.path.join(folder, "bundle", "payload")}
+    assert set(sent["parameters"]["DccfuturesPython"]) == {"string"}
+    assert sent["template"].startswith("specificationVersion")
+    assert sent["clientToken"] == os.path.basename(folder)[len("dccfutures-"):]
+
+
+@pytest.mark.parametrize("ours, theirs", [(None, 50), (0, 100), (10, 90), (100, 0), (9999, 0)])
+def test_priority_maps_lower_first_onto_deadlines_higher_first(ours, theirs):
+    assert deadline_priority(ours) == theirs
+
+
+def test_a_failed_create_leaves_nothing_half_submitted(deadline, spool):
+    """Two jobs: each is created suspended; the second is refused, so the first is
+    cancelled and archived before it could run, and no job folder stays in the spool."""
+    farm, stub = deadline
+    expect_create(stub, JOB, target="SUSPENDED")
+    stub.add_client_error("create_job", "ServiceQuotaExceededException",
+                          "too many jobs in the queue", 402)
+    stub.add_response("update_job", {}, dict(WHERE, jobId=JOB, targetTaskRunStatus="CANCELED"))
+    stub.add_response("update_job", {}, dict(WHERE, jobId=JOB, lifecycleStatus="ARCHIVED"))
+    with pytest.raises(FarmError) as caught:
+        farm.submit([job_spec(), job_spec()])
+    stub.assert_no_pending_responses()
+    assert "too many jobs in the queue" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert os.listdir(spool) == []
+
+
+def test_several_jobs_are_released_once_all_exist(deadline):
+    farm, stub = deadline
+    expect_create(stub, JOB, target="SUSPENDED")
+    expect_create(stub, JOB2, target="SUSPENDED")
+    stub.add_response("update_job", {}, dict(WHERE, jobId=JOB, targetTaskRunStatus="READY"))
+    stub.add_response("update_job", {}, dict(WHERE, jobId=JOB2, targetTaskRunStatus="READY"))
+    assert farm.submit([job_spec(), job_spec()]) == [JOB, JOB2]
+    stub.assert_no_pending_responses()
+
+
+def test_no_credentials_is_one_line_naming_what_to_set(deadline_config, spool):
+    farm = farms.get_farm("deadline", deadline_config)
+    with pytest.raises(FarmError) as caught:
+        farm.submit([job_spec()])
+    message = str(caught.value)
+    assert "no AWS credentials" in message and "deadline.profile" in message
+    assert "AWS_PROFILE" in message and "deadline auth login" in message
+    assert "\n" not in message
+    assert not os.path.exists(spool) or os.listdir(spool) == []
+
+
+def test_an_unreachable_endpoint_is_one_line_and_nothing_is_left(deadline_config, credentials,
+                                                                   monkeypatch, spool):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DEADLINE", "http://127.0.0.1:%d" % port)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    farm = farms.get_farm("deadline", deadline_config)
+    with pytest.raises(FarmError) as caught:
+        farm.submit([job_spec()])
+    message = str(caught.value)
+    assert "Deadline Cloud did not take the job" in message and "127.0.0.1" in message
+    assert "\n" not in message
+    assert os.listdir(spool) == []
+
+
+def test_farm_and_queue_come_from_the_deadline_cli_config(farm_config, farm_home, aws,
+                                                          credentials, tmp_path):
+    pytest.importorskip("deadline.client.config", reason="pip install 'deadline==0.60.*'")
+    with open(str(tmp_path / "deadline-config"), "w") as handle:
+        handle.write("[defaults]\naws_profile_name = \n\n[profile- defaults]\nfarm_id = %s\n\n"
+                     "[profile- %s defaults]\nqueue_id = %s\n" % (FARM, FARM, QUEUE))
+    farm_config(extra="deadline: {spool_dir: %s}\n" % (tmp_path / "spool"))
+    farms.forget()
+    farm = DeadlineFarm(config_module.load())
+    assert (farm.farm_id, farm.queue_id) == (FARM, QUEUE)
+
+
+def test_without_a_farm_id_the_error_names_the_key(farm_config, farm_home, aws, credentials,
+                                                   spool):
+    farm_config(extra="deadline: {queue_id: %s, spool_dir: %s}\n" % (QUEUE, spool))
+    farm = DeadlineFarm(config_module.load())
+    with pytest.raises(ConfigError, match="deadline.farm_id"):
+        farm.submit([job_spec()])
+
+
+# -- poll ------------------------------------------------------------------------------------
+
+RUN_STATUSES = [  # every task run status of the service model -> the item's status
+    ("PENDING", PENDING), ("READY", PENDING), ("ASSIGNED", PENDING), ("SCHEDULED", PENDING),
+    ("STARTING", RUNNING), ("RUNNING", RUNNING), ("INTERRUPTING", RUNNING),
+    ("SUSPENDED", BLOCKED), ("CANCELED", KILLED), ("FAILED", FAILED),
+    ("SUCCEEDED", COMPLETE), ("NOT_COMPATIBLE", FAILED),
+]
+
+
+def test_the_mapping_covers_every_task_run_status_of_the_model(deadline):
+    farm, _ = deadline
+    shape = farm.client.meta.service_model.shape_for("TaskRunStatus")
+    assert sorted(shape.enum) == sorted(run for run, _ in RUN_STATUSES)
+
+
+def test_poll_maps_every_task_run_status(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub, items=len(RUN_STATUSES))
+    for index, (run, _) in enumerate(RUN_STATUSES):
+        if run == "SUCCEEDED":
+            report(output, index, "complete", ok(index))
+    counts = {}
+    for run, _ in RUN_STATUSES:
+        counts[run] = counts.get(run, 0) + 1
+    expect_batch_get(stub, [job(run="RUNNING", counts=counts, output=output)])
+    expect_tasks(stub, JOB, [task(i, run, ended=NOW if run in ("SUCCEEDED", "FAILED") else None)
+                             for i, (run, _) in enumerate(RUN_STATUSES)])
+    state = farm.poll([JOB])[JOB]
+    stub.assert_no_pending_responses()
+    assert {i: w.status for i, w in state.work.items()} == \
+        {i: ours for i, (_, ours) in enumerate(RUN_STATUSES)}
+    assert state.status == RUNNING
+
+
+def test_a_call_that_raised_fails_its_item_though_its_task_succeeded(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub, items=2)
+    report(output, 0, "complete", ok("fine"))
+    report(output, 1, "failed", raised(ValueError("bad frame")))
+    expect_batch_get(stub, [job(run="SUCCEEDED", counts={"SUCCEEDED": 2}, output=output)])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", ended=NOW), task(1, "SUCCEEDED", ended=NOW)])
+    state = farm.poll([JOB])[JOB]
+    assert [w.status for w in state.work.values()] == [COMPLETE, FAILED]
+    assert state.status == FAILED
+    found = farm.results([(JOB, 0), (JOB, 1)])
+    assert payload.unpack(payload.decode_outcomes(found[(JOB, 0)][1])[0]) == (True, "fine")
+    good, error = payload.unpack(payload.decode_outcomes(found[(JOB, 1)][1])[0])
+    assert not good and "bad frame" in str(error)
+
+
+def test_an_unchanged_job_costs_one_call_and_reports_nothing(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub)
+    expect_batch_get(stub, [job(run="READY", counts={"READY": 1}, output=output)])
+    expect_tasks(stub, JOB, [task(0, "READY")])
+    assert farm.poll([JOB])[JOB].work[0].status == PENDING
+    expect_batch_get(stub, [job(run="READY", counts={"READY": 1}, output=output)])
+    assert farm.poll([JOB]) == {}  # no ListSteps/ListTasks: the Stubber would refuse them
+    stub.assert_no_pending_responses()
+
+
+def test_running_items_show_the_progress_their_task_writes(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub)
+    folder = runtime.item_folder(output, 0)
+    os.makedirs(folder)
+    with open(os.path.join(folder, runtime.PROGRESS), "w") as handle:
+        json.dump({"fraction": 0.25, "message": "frame 25"}, handle)
+    expect_batch_get(stub, [job(run="RUNNING", output=output)])
+    expect_tasks(stub, JOB, [task(0, "RUNNING")])
+    work = farm.poll([JOB])[JOB].work[0]
+    assert (work.status, work.progress, work.message) == (RUNNING, 0.25, "frame 25")
+
+
+def test_a_job_gone_from_deadline_is_removed(deadline):
+    farm, stub = deadline
+    submitted(farm, stub)
+    expect_batch_get(stub, [], missing=[JOB])
+    assert farm.poll([JOB])[JOB].status == REMOVED
+
+
+def test_an_archived_job_is_removed(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub)
+    expect_batch_get(stub, [job(run="READY", lifecycle="ARCHIVED", output=output)])
+    assert farm.poll([JOB])[JOB].status == REMOVED
+
+
+def test_a_future_of_a_removed_job_ends_with_job_removed_error(deadline):
+    """Through the executor and its poller thread: the job is created, then Deadline Cloud
+    no longer knows it."""
+    farm, stub = deadline
+    expect_create(stub, JOB)
+    expect_batch_get(stub, [], missing=[JOB])
+    ex = Executor(farm="deadline")
+    future = ex.submit(len, "abc")
+    assert future.job_id == JOB
+    with pytest.raises(JobRemovedError, match=JOB):
+        future.result(timeout=20)
+    stub.assert_no_pending_responses()
+
+
+def test_a_future_gets_its_result_through_the_poller(deadline):
+    """The whole path: CreateJob, one BatchGetJob, the tasks, the result the task wrote."""
+    farm, stub = deadline
+
+    def worker_finished(**_):  # the task ends before the poll looks
+        report(output_of(farm, JOB), 0, "complete", ok(3))
+    farm.client.meta.events.register_first("before-parameter-build.deadline.BatchGetJob",
+                                           worker_finished)
+    expect_create(stub, JOB)
+    expect_batch_get(stub, [job(run="SUCCEEDED", counts={"SUCCEEDED": 1})])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", ended=NOW)])
+    ex = Executor(farm="deadline")
+    future = ex.submit(len, "abc")
+    assert future.result(timeout=20) == 3
+    stub.assert_no_pending_responses()
+
+
+# -- actions ---------------------------------------------------------------------------------
+
+def test_cancel_one_item_cancels_its_task(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub, items=2)
+    expect_batch_get(stub, [job(run="RUNNING", output=output)])
+    expect_tasks(stub, JOB, [task(0, "RUNNING"), task(1, "READY")])
+    stub.add_response("update_task", {}, dict(WHERE, jobId=JOB, stepId=STEP,
+                                              taskId=task(1, "READY")["taskId"],
+                                              targetRunStatus="CANCELED"))
+    assert farm.kill(JOB, [1]) == 1
+    stub.assert_no_pending_responses()
+
+
+def test_cancel_a_job_cancels_it_with_update_job(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub, items=2)
+    report(output, 0, "complete", ok(0))
+    expect_batch_get(stub, [job(run="RUNNING", output=output)])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", ended=NOW), task(1, "RUNNING")])
+    stub.add_response("update_job", {}, dict(WHERE, jobId=JOB, targetTaskRunStatus="CANCELED"))
+    assert farm.kill(JOB) == 1  # the finished item is not counted, nor turned killed
+    stub.assert_no_pending_responses()
+
+
+def test_retry_requeues_failed_and_killed_items_only(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub, items=3)
+    report(output, 0, "complete", ok(0))
+    report(output, 1, "failed", raised(RuntimeError("boom")))
+    expect_batch_get(stub, [job(run="CANCELED", output=output)])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", ended=NOW), task(1, "SUCCEEDED", ended=NOW),
+                             task(2, "CANCELED", ended=NOW)])
+    for index in (1, 2):
+        stub.add_response("update_task", {}, dict(WHERE, jobId=JOB, stepId=STEP,
+                                                  taskId=task(index, "x")["taskId"],
+                                                  targetRunStatus="PENDING"))
+    assert farm.retry(JOB) == 2
+    stub.assert_no_pending_responses()
+
+
+def test_a_requeued_task_is_pending_until_it_ends_again(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub)
+    report(output, 0, "failed", raised(RuntimeError("boom")))
+    expect_batch_get(stub, [job(run="SUCCEEDED", target="PENDING", output=output)])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", target="PENDING", ended=NOW)])
+    assert farm.poll([JOB])[JOB].work[0].status == PENDING
+
+
+def test_block_and_unblock_suspend_and_ready_the_job(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub, items=2)
+    expect_batch_get(stub, [job(run="READY", counts={"READY": 2}, output=output)])
+    expect_tasks(stub, JOB, [task(0, "READY"), task(1, "READY")])
+    stub.add_response("update_job", {}, dict(WHERE, jobId=JOB, targetTaskRunStatus="SUSPENDED"))
+    assert farm.block(JOB) == 2
+    expect_batch_get(stub, [job(run="SUSPENDED", counts={"SUSPENDED": 2}, target="SUSPENDED",
+                                output=output)])
+    expect_tasks(stub, JOB, [task(0, "SUSPENDED"), task(1, "SUSPENDED")], steps=False)
+    stub.add_response("update_job", {}, dict(WHERE, jobId=JOB, targetTaskRunStatus="READY"))
+    assert farm.unblock(JOB) == 2
+    stub.assert_no_pending_responses()
+
+
+# -- dependencies across jobs: held, then released by the watcher ----------------------------
+
+def test_a_job_waiting_on_another_is_created_suspended_and_released_when_it_completes(
+        deadline):
+    farm, stub = deadline
+    first = submitted(farm, stub)
+    expect_batch_get(stub, [job(run="RUNNING", output=first)])
+    expect_tasks(stub, JOB, [task(0, "RUNNING")])
+    expect_create(stub, JOB2, target="SUSPENDED")
+    spec = job_spec()
+    spec.work[0].depends_on = [(JOB, 0)]
+    assert farm.submit([spec]) == [JOB2]
+    second = output_of(farm, JOB2)
+    # The first job's item completes; the watcher releases the second's task.
+    report(first, 0, "complete", ok(1))
+    expect_batch_get(stub, [job(JOB2, run="SUSPENDED", output=second),
+                            job(run="SUCCEEDED", output=first)])
+    expect_tasks(stub, JOB2, [task(0, "SUSPENDED")])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", ended=NOW)], steps=False)
+    stub.add_response("update_task", {}, dict(WHERE, jobId=JOB2, stepId=STEP,
+                                              taskId=task(0, "x")["taskId"],
+                                              targetRunStatus="READY"))
+    farm.poll([JOB2])
+    stub.assert_no_pending_responses()
+
+
+def test_a_dependency_that_failed_cancels_the_waiting_task_with_a_dependency_error(deadline):
+    farm, stub = deadline
+    first = submitted(farm, stub)
+    expect_batch_get(stub, [job(run="RUNNING", output=first)])
+    expect_tasks(stub, JOB, [task(0, "RUNNING")])
+    expect_create(stub, JOB2, target="SUSPENDED")
+    spec = job_spec()
+    spec.work[0].depends_on = [(JOB, 0)]
+    farm.submit([spec])
+    second = output_of(farm, JOB2)
+    report(first, 0, "failed", raised(ValueError("no such asset")))
+    expect_batch_get(stub, [job(JOB2, run="SUSPENDED", output=second),
+                            job(run="SUCCEEDED", output=first)])
+    expect_tasks(stub, JOB2, [task(0, "SUSPENDED")])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", ended=NOW)], steps=False)
+    stub.add_response("update_task", {}, dict(WHERE, jobId=JOB2, stepId=STEP,
+                                              taskId=task(0, "x")["taskId"],
+                                              targetRunStatus="CANCELED"))
+    state = farm.poll([JOB2])[JOB2]
+    assert state.work[0].status == FAILED
+    status, blob = farm.results([(JOB2, 0)])[(JOB2, 0)]
+    good, error = payload.unpack(payload.decode_outcomes(blob)[0])
+    assert status == FAILED and type(error).__name__ == "DependencyError"
+    assert "no such asset" in str(error)
+
+
+# -- attach, log, listing --------------------------------------------------------------------
+
+def test_another_process_attaches_through_the_jobs_output_parameter(deadline, deadline_config):
+    farm, stub = deadline
+    output = submitted(farm, stub)
+    report(output, 0, "complete", ok("done"))
+    other = DeadlineFarm(deadline_config)  # a fresh process: knows nothing of the job
+    other_stub = botocore_stub.Stubber(other.client)
+    with other_stub:
+        expect_batch_get(other_stub, [job(run="SUCCEEDED", output=output)])
+        expect_tasks(other_stub, JOB, [task(0, "SUCCEEDED", ended=NOW)])
+        found = other.results([(JOB, 0)])
+        other_stub.assert_no_pending_responses()
+    assert payload.unpack(payload.decode_outcomes(found[(JOB, 0)][1])[0]) == (True, "done")
+
+
+def test_a_job_whose_output_is_outside_our_spool_is_not_read(deadline, tmp_path):
+    farm, stub = deadline
+    elsewhere = str(tmp_path / "elsewhere" / ("dccfutures-" + "9" * 32) / "output")
+    report(elsewhere, 0, "complete", ok("planted"))
+    expect_batch_get(stub, [job(run="SUCCEEDED", output=elsewhere)])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", ended=NOW)])
+    status, blob = farm.results([(JOB, 0)])[(JOB, 0)]
+    assert status == FAILED and b"planted" not in blob
+
+
+def test_log_reads_the_session_log_from_cloudwatch_when_the_spool_has_none(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub)
+    session = "session-" + "4" * 32
+    expect_batch_get(stub, [job(run="SUCCEEDED", output=output)])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", ended=NOW, action="sessionaction-%s-0"
+                                  % ("4" * 32))])
+    stub.add_response("get_session", {
+        "sessionId": session, "fleetId": "fleet-" + "5" * 32, "workerId": "worker-" + "6" * 32,
+        "startedAt": NOW, "lifecycleStatus": "ENDED",
+        "log": {"logDriver": "awslogs", "parameters": {
+            "logGroupName": "/aws/deadline/%s/%s" % (FARM, QUEUE), "logStreamName": session}}},
+        dict(WHERE, jobId=JOB, sessionId=session))
+    with botocore_stub.Stubber(farm.logs) as logs:
+        logs.add_response("get_log_events", {
+            "events": [{"timestamp": 1, "message": "hello from the worker"}],
+            "nextForwardToken": "f/1", "nextBackwardToken": "b/1"},
+            {"logGroupName": "/aws/deadline/%s/%s" % (FARM, QUEUE), "logStreamName": session,
+             "startFromHead": True})
+        logs.add_response("get_log_events", {"events": [], "nextForwardToken": "f/1",
+                                             "nextBackwardToken": "b/1"},
+                          {"logGroupName": ANY, "logStreamName": session,
+                           "startFromHead": True, "nextToken": "f/1"})
+        assert "hello from the worker" in farm.log(JOB, 0)
+        logs.assert_no_pending_responses()
+
+
+def test_job_lists_the_agenda_with_our_priority(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub, items=2, priority=20)
+    report(output, 0, "complete", ok(0))
+    found = job(run="RUNNING", counts={"SUCCEEDED": 1, "RUNNING": 1}, output=output)
+    found["priority"] = 80
+    expect_batch_get(stub, [found])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", ended=NOW), task(1, "RUNNING")])
+    info = farm.job(JOB)
+    assert info.priority == 20 and info.status == RUNNING
+    assert [(w.name, w.status) for w in info.work] == [("item0", COMPLETE), ("item1", RUNNING)]
+
+
+def test_a_dependency_whose_job_was_removed_fails_the_waiting_item(deadline):
+    farm, stub = deadline
+    first = submitted(farm, stub)
+    expect_batch_get(stub, [job(run="RUNNING", output=first)])
+    expect_tasks(stub, JOB, [task(0, "RUNNING")])
+    expect_create(stub, JOB2, target="SUSPENDED")
+    spec = job_spec()
+    spec.work[0].depends_on = [(JOB, 0)]
+    farm.submit([spec])
+    expect_batch_get(stub, [job(JOB2, run="SUSPENDED", output=output_of(farm, JOB2))],
+                     missing=[JOB])
+    expect_tasks(stub, JOB2, [task(0, "SUSPENDED")])
+    stub.add_response("update_task", {}, dict(WHERE, jobId=JOB2, stepId=STEP,
+                                              taskId=task(0, "x")["taskId"],
+                                              targetRunStatus="CANCELED"))
+    assert farm.poll([JOB2])[JOB2].work[0].status == FAILED
+    _, blob = farm.results([(JOB2, 0)])[(JOB2, 0)]
+    assert "was removed" in str(payload.unpack(payload.decode_outcomes(blob)[0])[1])
+
+
+def test_tasks_are_read_page_by_page(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub, items=2)
+    expect_batch_get(stub, [job(run="READY", counts={"READY": 2}, output=output)])
+    expect_tasks(stub, JOB, [task(0, "READY")], more="page-2")
+    stub.add_response("list_tasks", {"tasks": [task(1, "RUNNING")]},
+                      dict(WHERE, jobId=JOB, stepId=STEP, maxResults=100, nextToken="page-2"))
+    state = farm.poll([JOB])[JOB]
+    assert [w.status for w in state.work.values()] == [PENDING, RUNNING]
+
+
+def test_show_in_another_session_releases_what_the_submitter_left_held(deadline,
+                                                                      deadline_config):
+    """The submitting session is gone: a later client that looks at the job releases it."""
+    farm, stub = deadline
+    first = submitted(farm, stub)
+    expect_batch_get(stub, [job(run="RUNNING", output=first)])
+    expect_tasks(stub, JOB, [task(0, "RUNNING")])
+    expect_create(stub, JOB2, target="SUSPENDED")
+    spec = job_spec()
+    spec.work[0].depends_on = [(JOB, 0)]
+    farm.submit([spec])
+    second = output_of(farm, JOB2)
+    report(first, 0, "complete", ok(1))
+    later = DeadlineFarm(deadline_config)
+    with botocore_stub.Stubber(later.client) as later_stub:
+        expect_batch_get(later_stub, [job(JOB2, run="SUSPENDED", target="SUSPENDED",
+                                          output=second)])
+        expect_tasks(later_stub, JOB2, [task(0, "SUSPENDED")])
+        expect_batch_get(later_stub, [job(run="SUCCEEDED", output=first)])
+        expect_tasks(later_stub, JOB, [task(0, "SUCCEEDED", ended=NOW)])
+        later_stub.add_response("update_task", {}, dict(
+            WHERE, jobId=JOB2, stepId=STEP, taskId=task(0, "x")["taskId"],
+            targetRunStatus="READY"))
+        later.job(JOB2)
+        later_stub.assert_no_pending_responses()
+
+
+def test_export_writes_the_bundle_a_job_was_submitted_with(deadline, tmp_path, capsys):
+    from dccfutures import cli
+    farm, stub = deadline
+    output = submitted(farm, stub, items=2)
+    expect_batch_get(stub, [job(run="READY", output=output)])
+    expect_tasks(stub, JOB, [task(0, "READY"), task(1, "READY")])
+    out = str(tmp_path / "exported")
+    assert cli.main(["deadline", "export", JOB, "--out", out]) == 0
+    assert sorted(os.listdir(out)) == ["parameter_values.yaml", "payload", "template.yaml"]
+    assert "deadline bundle submit" in capsys.readouterr().out
+    expect_batch_get(stub, [], missing=[JOB2])
+    assert cli.main(["deadline", "export", JOB2, "--out", str(tmp_path / "x")]) == 1
+    assert "no job %s" % JOB2 in capsys.readouterr().err
+
+
+def test_jobs_lists_our_jobs_of_the_queue_newest_first(deadline):
+    farm, stub = deadline
+    output = submitted(farm, stub, priority=10)
+    ours = {"jobId": JOB, "queueId": QUEUE, "name": "export", "lifecycleStatus": "CREATE_COMPLETE",
+            "taskRunStatus": "RUNNING", "taskRunStatusCounts": {"RUNNING": 1, "SUCCEEDED": 2},
+            "priority": 90, "createdBy": "artist", "createdAt": NOW,
+            "jobParameters": {"Output": {"path": output}}}
+    theirs = dict(ours, jobId=JOB2, jobParameters={"Output": {"path": "/elsewhere/out"}})
+    stub.add_response("search_jobs", {"jobs": [ours, theirs], "totalResults": 2}, {
+        "farmId": FARM, "queueIds": [QUEUE], "itemOffset": 0, "pageSize": 50,
+        "sortExpressions": [{"fieldSort": {"name": "CREATED_AT", "sortOrder": "DESCENDING"}}]})
+    [info] = farm.jobs()
+    assert (info.id, info.status, info.priority) == (JOB, RUNNING, 10)
+    assert info.tally == {RUNNING: 1, COMPLETE: 2}
+
+
+def test_a_poll_asks_for_at_most_100_jobs_per_call(deadline):
+    farm, stub = deadline
+    ids = ["job-%032x" % n for n in range(101)]
+    for chunk in (ids[:100], ids[100:]):
+        stub.add_response("batch_get_job", {"jobs": [], "errors": [
+            dict(WHERE, jobId=job_id, code="ResourceNotFoundException", message="not found")
+            for job_id in chunk]}, {"identifiers": [dict(WHERE, jobId=job_id)
+                                                    for job_id in chunk]})
+    states = farm.poll(ids)
+    stub.assert_no_pending_responses()
+    assert sorted(states) == ids and {s.status for s in states.values()} == {REMOVED}
