@@ -445,9 +445,9 @@ def _pool_label(pool: str) -> str:
 def cmd_clean(args: argparse.Namespace) -> int:
     from .farms.local.clean import clean
     if getattr(args, "farm", None) not in (None, "local"):
-        raise CommandError("'clean' cleans the local farm, the scene copies and the Qube and "
-                           "OpenCue spool folders of the config; --farm %s is not for it"
-                           % args.farm, 2)
+        raise CommandError("'clean' cleans the local farm, the scene copies and the Qube, "
+                           "OpenCue and Deadline Cloud spool folders of the config; --farm %s "
+                           "is not for it" % args.farm, 2)
     farm = farms.get_farm("local", config_module.load())  # also when the config says qube
     days = farm.config.local.retention_days if args.older_than is None else args.older_than
     if not (days >= 0 and math.isfinite(days)):  # negative, nan or inf
@@ -476,12 +476,14 @@ def cmd_clean(args: argparse.Namespace) -> int:
                 pass
         print("removed %d Qube spool file%s older than %g day%s from %s"
               % (count, "" if count == 1 else "s", days, "" if days == 1 else "s", spool))
-    spool = farm.config.opencue.spool_dir
-    if spool:
-        from .runtime.opencue import remove_old_job_folders
-        count = remove_old_job_folders(spool, time.time() - days * 86400)
-        print("removed %d OpenCue job folder%s older than %g day%s from %s"
-              % (count, "" if count == 1 else "s", days, "" if days == 1 else "s", spool))
+    from .spool import remove_old_job_folders
+    for title, spool in (("OpenCue", farm.config.opencue.spool_dir),
+                         ("Deadline Cloud", farm.config.deadline.spool_dir)):
+        if spool:
+            count = remove_old_job_folders(spool, time.time() - days * 86400)
+            print("removed %d %s job folder%s older than %g day%s from %s"
+                  % (count, title, "" if count == 1 else "s", days, "" if days == 1 else "s",
+                     spool))
     return 0
 
 

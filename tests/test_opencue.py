@@ -500,14 +500,19 @@ def test_work_depending_on_a_killed_item_of_another_job_fails_naming_it(cue_exec
     assert isinstance(error, DependencyError) and "killed" in str(error), error
 
 
-def test_clean_removes_old_opencue_job_folders_and_nothing_else(farm_home, farm_config,
+def test_clean_removes_old_spool_job_folders_and_nothing_else(farm_home, farm_config,
                                                                 tmp_path, capsys):
     """``dccfutures clean`` removes the OpenCue job folders of the config's spool untouched
     for longer than the retention (by their newest file): not a fresh one, not a link to
     elsewhere, not a folder whose name is only close to ours."""
     from dccfutures import cli
     spool = str(tmp_path / "spool")
-    farm_config(extra="opencue: {show: testing, spool_dir: %s}\n" % spool)
+    deadline_spool = str(tmp_path / "deadline-spool")
+    farm_config(extra="opencue: {show: testing, spool_dir: %s}\n"
+                      "deadline: {spool_dir: %s}\n" % (spool, deadline_spool))
+    os.makedirs(deadline_spool)
+    old_bundle = os.path.join(deadline_spool, "dccfutures-" + runtime.new_token())
+    os.mkdir(old_bundle)
     os.makedirs(spool)
     old_time = time.time() - 30 * 86400
     folders = {}
@@ -527,9 +532,13 @@ def test_clean_removes_old_opencue_job_folders_and_nothing_else(farm_home, farm_
     link = os.path.join(spool, "dccfutures-" + runtime.new_token())
     os.symlink(elsewhere, link)
     os.utime(link, (old_time, old_time), follow_symlinks=False)
+    os.utime(old_bundle, (old_time, old_time))
     assert cli.main(["clean", "--older-than", "7"]) == 0
-    assert "removed 1 OpenCue job folder older than 7 days from %s" % spool \
-        in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "removed 1 OpenCue job folder older than 7 days from %s" % spool in printed
+    assert "removed 1 Deadline Cloud job folder older than 7 days from %s" % deadline_spool \
+        in printed
+    assert not os.path.exists(old_bundle)
     assert not os.path.exists(folders["old"])
     assert all(os.path.lexists(p) for p in (folders["fresh"], near_miss, link, elsewhere))
 

@@ -43,11 +43,11 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from ..config import Config
 from ..errors import ConfigError, FarmError
 from ..runtime.output import cap_bytes, cap_text, cut_log
+from ..spool import JOB_FOLDER
 from .base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, REMOVED, RUNNING, TERMINAL, Farm,
                    JobInfo, JobSpec, JobState, WorkInfo, WorkRef, WorkState, work_error)
 
 JOB_ID = re.compile(r"\Ajob-[0-9a-f]{32}\Z")
-FOLDER = re.compile(r"\Adccfutures-[0-9a-f]{32}\Z")
 FACTS_FILE = "deadline.json"
 ITEM_PARAMETER = "Item"
 BATCH = 100               # BatchGetJob and ListTasks take at most 100
@@ -346,7 +346,7 @@ class DeadlineFarm(Farm):
         if not value or not self.spool_dir:
             return None
         folder = os.path.dirname(os.path.normpath(value))
-        if not FOLDER.match(os.path.basename(folder)) or os.path.islink(folder) or \
+        if not JOB_FOLDER.match(os.path.basename(folder)) or os.path.islink(folder) or \
                 os.path.dirname(os.path.realpath(folder)) != os.path.realpath(self.spool_dir):
             return None
         return folder if os.path.isdir(folder) else None

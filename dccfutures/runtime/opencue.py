@@ -54,29 +54,6 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def remove_old_job_folders(spool_dir: str, cutoff: float) -> int:
-    """Remove the job folders in ``spool_dir`` whose newest entry is older than ``cutoff``
-    (a time), of this user; returns how many went. Only real folders named as ours: not a
-    link (its target is someone else's), not a name that is only close."""
-    import shutil
-    removed = 0
-    for name in os.listdir(spool_dir) if os.path.isdir(spool_dir) else []:
-        path = os.path.join(spool_dir, name)
-        try:
-            if not (name.startswith("dccfutures-") and TOKEN.match(name[len("dccfutures-"):])) \
-                    or os.path.islink(path) or not os.path.isdir(path) \
-                    or os.lstat(path).st_uid != os.getuid():
-                continue
-            entries = [os.lstat(os.path.join(path, entry)).st_mtime
-                       for entry in os.listdir(path)]
-            if max(entries + [os.lstat(path).st_mtime]) < cutoff:
-                shutil.rmtree(path)
-                removed += 1
-        except OSError:
-            pass  # another user's, or gone meanwhile: left alone
-    return removed
-
-
 def job_folder(spool_dir: Optional[str], token: str, create: bool = False) -> str:
     """The folder of job ``token`` in ``spool_dir`` (the config's ``opencue.spool_dir``).
 
