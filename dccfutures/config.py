@@ -250,7 +250,7 @@ def _versions(schema: Dict[str, Any]) -> _Rule:
 
 
 _SCHEMA: Dict[str, Any] = {
-    "farm": _one_of("local", "qube", "opencue", "deadline"),
+    "farm": _one_of("local", "qube", "opencue", "deadline", "openjd"),
     "defaults": _job_fields,
     "local": {
         "workers": _integer(1),

@@ -18,7 +18,7 @@ from tests.opencue_fixtures import cue, cue_farm, cue_spool  # noqa: E402,F401  
 ARTIFACTS = os.path.join(ROOT, ".test-artifacts")
 FAKES = os.path.join(ROOT, "tests", "fakes")
 JOBTYPES = os.path.join(ROOT, "jobtypes")
-FARMS = ("local", "qube", "opencue")
+FARMS = ("local", "qube", "opencue", "openjd")
 OPENCUE_TAGS = {"farm", "gpu", "config", "ctor", "call"}  # groups the contract tests ask for
 
 
@@ -111,11 +111,22 @@ def opencue_config(cue, cue_spool, farm_config, farm_home, monkeypatch):
     farms.forget()
 
 
+@pytest.fixture
+def openjd_farm(farm_config, farm_home):
+    """The openjd farm: the local farm's store and supervisor in this test's home, with
+    workers that run each item as a task of a real ``openjd-sessions`` session."""
+    farm_config(extra="farm: openjd\n")
+    farms.forget()
+    return farm_home
+
+
 @pytest.fixture(params=FARMS)
 def farm_name(request):
     """Each farm in turn: the contract tests run on the local farm, on (fake) Qube and on
-    OpenCue (a fake Cuebot, the real pycue and the real RQD)."""
-    fixture = {"qube": "qube_root", "opencue": "opencue_config"}.get(request.param, "farm_home")
+    OpenCue (a fake Cuebot, the real pycue and the real RQD), and on openjd (the local
+    farm's workers running each item in a real openjd-sessions session)."""
+    fixture = {"qube": "qube_root", "opencue": "opencue_config",
+               "openjd": "openjd_farm"}.get(request.param, "farm_home")
     request.getfixturevalue(fixture)
     return request.param
 

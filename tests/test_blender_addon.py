@@ -280,7 +280,8 @@ def test_the_dialog_starts_from_the_scene_range_and_the_last_values(addon, blend
 @pytest.mark.parametrize("given, message", [
     ({"frames": "abc"}, "Frames: bad frame range token 'abc'"),
     ({"chunk_size": 0}, "Chunk size must be 1 or more, got 0"),
-    ({"farm": "nope"}, "Unknown farm 'nope' (expected one of: deadline, local, opencue, qube)"),
+    ({"farm": "nope"},
+     "Unknown farm 'nope' (expected one of: deadline, local, opencue, openjd, qube)"),
     ({"priority": -1}, "Priority must be 0 or more"),
 ])
 def test_bad_input_is_reported_and_nothing_is_submitted(addon, farm_home, ui_state, given,

@@ -270,7 +270,7 @@ def test_unknown_key_under_a_dcc_version():
     ("local:\n  workers: 2.5\n", "local.workers", 2, "must be an integer >= 1, got 2.5"),
     ("local:\n  heartbeat: 0\n", "local.heartbeat", 2, "must be a number > 0, got 0"),
     ("local:\n  idle_timeout: yes\n", "local.idle_timeout", 2, "must be a number >= 0"),
-    ("farm: qbue\n", "farm", 1, "must be one of: local, qube, opencue, deadline, got 'qbue'"),
+    ("farm: qbue\n", "farm", 1, "must be one of: local, qube, opencue, deadline, openjd, got 'qbue'"),
     ("max_payload_mb: .nan\n", "max_payload_mb", 1, "must be a number > 0"),
     ("python: [a]\n", "python", 1, "must be a path or null, got a list"),
     ("defaults: [cpus]\n", "defaults", 1, "'defaults' must be a mapping, got a list"),

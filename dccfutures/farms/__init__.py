@@ -13,6 +13,7 @@ FARMS = {
     "qube": "dccfutures.farms.qube:QubeFarm",
     "opencue": "dccfutures.farms.opencue:OpenCueFarm",
     "deadline": "dccfutures.farms.deadline:DeadlineFarm",
+    "openjd": "dccfutures.farms.openjd.farm:OpenJDFarm",
 }
 
 _instances: Dict[Tuple[str, str], Farm] = {}
@@ -27,7 +28,7 @@ def get_farm(name: str, config: "Config") -> Farm:
     if name not in FARMS:
         raise ValueError("unknown farm %r (expected one of: %s)" % (name, ", ".join(sorted(FARMS))))
     from .local.home import default_home
-    key = (name, default_home() if name == "local" else "")
+    key = (name, default_home() if name in ("local", "openjd") else "")
     with _lock:
         farm = _instances.get(key)
         if farm is None:

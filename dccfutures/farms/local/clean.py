@@ -4,6 +4,7 @@ The supervisor runs this every hour; ``dccfutures clean`` runs it now. Worker lo
 workers and FIFOs of live clients are never touched.
 """
 import os
+import shutil
 import time
 from typing import Iterable, Optional
 
@@ -12,13 +13,20 @@ from .home import Home
 from .store import Store
 
 TOMBSTONE_DAYS = 30
+# Folders of the home that hold a folder per job id, removed with the job: the openjd farm's
+# bundles (it keeps its jobs in this store).
+JOB_FOLDERS = ("openjd",)
 
 
 def clean(home: Home, store: Store, retention_days: float,
           live_workers: Optional[Iterable[int]] = None) -> int:
     """Remove jobs finished more than ``retention_days`` ago; return how many."""
     cutoff = time.time() - retention_days * 86400
-    removed = store.remove(store.expired_jobs(cutoff))
+    expired = store.expired_jobs(cutoff)
+    removed = store.remove(expired)
+    for job_id in expired:  # what a job kept beside the store goes with it
+        for folder in JOB_FOLDERS:
+            shutil.rmtree(os.path.join(home.path, folder, str(int(job_id))), ignore_errors=True)
     store.forget_tombstones(time.time() - TOMBSTONE_DAYS * 86400)
     live = set(live_workers or ()) | {row[0] for row in store.workers()}
     referenced = store.referenced_logs()

@@ -476,6 +476,9 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     bootstrap = None
     spec = json.loads(pool)
+    if spec.get("openjd"):  # the openjd farm's pool: each item is a task of an OpenJD session
+        from ..openjd.farm import OpenJDRunner
+        runtime.exit_process(OpenJDRunner(source, home.path).serve())
     if spec.get("bootstrap"):
         from ...runtime.bootstrap import load_bootstrap
         bootstrap = load_bootstrap(spec["bootstrap"])

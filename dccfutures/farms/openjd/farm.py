@@ -1,0 +1,274 @@
+"""``Executor(farm="openjd")``: our OpenJD job bundles run on this machine by the reference
+runtime (``openjd-sessions``), through the local farm's store, supervisor and home.
+
+A submit stores its jobs exactly as the local farm does and writes each job's bundle under
+the farm home (``openjd/<job id>``, private: its payloads are pickles). Its items go to a pool
+of workers of their own, the local farm's workers, which instead of running an item in their
+own interpreter run it as a task of an OpenJD session over the job's bundle: the bundle's
+step environment boots the job's interpreter or DCC once per worker and job, each claimed
+item is one task, and what the task wrote in the bundle's Output folder (result, progress,
+log) is reported to the store as a local worker reports it. So results, logs, progress,
+kill, retry, dependencies, attach, the CLI and the monitor are the local farm's own.
+
+An OpenJD session runs nothing after a failed or cancelled task; the next item of that job
+on that worker gets a new session (a fresh boot). A task whose interpreter died ends its
+worker, as a crash ends a local worker: the supervisor charges the attempt and runs the item
+again, up to ``local.max_attempts``.
+"""
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from typing import Dict, List, Optional, Sequence
+
+from ..base import JobSpec
+from ...errors import FarmError
+from ..local.farm import LocalFarm, _user
+from ...runtime.loop import JOB_VAR, WORK_VAR
+
+BUNDLES = "openjd"           # folder of the bundles in the farm home (in local.clean.JOB_FOLDERS)
+BUNDLE_WAIT = 30.0           # how long a worker waits for a bundle its submit is still moving
+PROGRESS_EVERY = 0.1
+READY = ".submitted"         # in a bundle folder once the bundle is whole
+
+
+class OpenJDFarm(LocalFarm):
+    """The local farm whose workers run each item as a task of an OpenJD session."""
+
+    name = "openjd"
+
+    def __repr__(self) -> str:
+        return "<OpenJDFarm home=%s>" % self.home.path
+
+    def submit(self, jobs: Sequence[JobSpec]) -> List[int]:
+        """Store the jobs (as the local farm does) and write each job's bundle where the
+        workers look for it (``openjd/<job id>``). A job's id is only known
+        once stored, so the bundle is written after; a worker that claims an item before it
+        is whole (its ``READY`` file) waits for it."""
+        _need_runtime()
+        self.ensure_running()
+        bundles_dir(self.home.path)
+        parent = None
+        if os.environ.get(JOB_VAR) and os.environ.get(WORK_VAR):
+            parent = "%s:%s" % (os.environ[JOB_VAR], os.environ[WORK_VAR])
+        pools = [pool_key() for _ in jobs]
+        ids = self.store.insert_jobs(jobs, pools, self._client_waker().path, parent,
+                                     self.config.local.max_attempts, _user())
+        for job, job_id in zip(jobs, ids):
+            _write(job, job_id, self.home.path)
+        if self.store.supervisor_left or not self._supervisor_holds_lock():
+            self.ensure_running(force=True)
+        self._wake_farm()
+        return ids
+
+    def remove(self, job_ids: Sequence[int]) -> int:
+        """Remove the jobs as the local farm does, and their bundles with them."""
+        count = self.store.remove(job_ids)
+        for job_id in job_ids:
+            shutil.rmtree(bundle_folder(self.home.path, job_id), ignore_errors=True)
+        return count
+
+
+def _need_runtime() -> None:
+    """Refuse at submit, not in every worker, when the OpenJD runtime is not installed."""
+    import importlib.util
+    try:
+        found = importlib.util.find_spec("openjd.sessions") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise FarmError("the openjd farm needs the OpenJD runtime (openjd-sessions 0.13) in "
+                        "%s: pip install 'dccfutures[openjd]'" % sys.executable)
+
+
+def bundles_dir(home: str) -> str:
+    path = os.path.join(home, BUNDLES)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def bundle_folder(home: str, job_id: int) -> str:
+    return os.path.join(home, BUNDLES, str(int(job_id)))
+
+
+def pool_key() -> str:
+    """One pool of OpenJD workers: they run our plain Python (which has ``openjd-sessions``);
+    each job's interpreter or DCC is booted by its bundle's step environment."""
+    return json.dumps({"python": sys.executable, "openjd": True}, sort_keys=True)
+
+
+def _write(job: JobSpec, job_id: int, home: str) -> None:
+    from .bundle import write_bundle
+    outputs = {dep: os.path.join(bundle_folder(home, dep), "output")
+               for work in job.work for dep, _ in work.depends_on if dep is not None}
+    folder = write_bundle(job, bundle_folder(home, job_id), job_id=job_id, outputs=outputs)
+    with open(os.path.join(folder, READY), "w"):
+        pass
+
+
+# -- the worker's side ------------------------------------------------------------------------
+
+class _JobSession:
+    """A worker's OpenJD session over one job's bundle, in one step's environment."""
+
+    def __init__(self, bundle, step_of: Dict[int, str]):
+        self.bundle, self.step_of = bundle, step_of
+        self.session = None
+        self.step: Optional[str] = None
+
+    def close(self) -> None:
+        session, self.session, self.step = self.session, None, None
+        if session is not None:
+            try:
+                session.close()
+            except Exception as error:  # a session that will not end must not end us
+                print("dccfutures: closing an OpenJD session failed: %s" % error, flush=True)
+
+
+class OpenJDRunner:
+    """What a worker of the ``openjd`` pool runs in place of the item loop."""
+
+    def __init__(self, source, home: str):
+        self.source, self.home = source, home
+        self.jobs: Dict[int, _JobSession] = {}
+        self.sessions = 0
+
+    def serve(self) -> int:
+        try:
+            while True:
+                item = self.source.request()
+                if item is None:
+                    return 0
+                self._run(item)
+        finally:
+            for job in self.jobs.values():
+                job.close()
+            self.source.close()
+
+    def _job(self, job_id: int) -> _JobSession:
+        job = self.jobs.get(job_id)
+        if job is None:
+            from .session import Bundle
+            folder = bundle_folder(self.home, job_id)
+            deadline = time.monotonic() + BUNDLE_WAIT
+            while not os.path.exists(os.path.join(folder, READY)) and \
+                    time.monotonic() < deadline:
+                time.sleep(0.01)
+            bundle = Bundle(folder)
+            step_of = {item: step.name for step in bundle.job.steps
+                       for item in bundle.items(step)}
+            for other in list(self.jobs)[:-3]:  # a long-lived worker keeps few DCCs booted
+                self.jobs.pop(other).close()
+            job = self.jobs[job_id] = _JobSession(bundle, step_of)
+        return job
+
+    def _enter(self, job: _JobSession, step: str) -> Optional[str]:
+        """The job's session in ``step``'s environment; why not, when it could not boot."""
+        from openjd.sessions import ActionState
+        from .session import WorkerSession
+        if job.session is not None and job.step == step:
+            return None
+        job.close()
+        self.sessions += 1
+        session = WorkerSession(job.bundle, "dccfutures-%d-%d" % (os.getpid(), self.sessions),
+                                root=os.path.join(self.home, BUNDLES))
+        status = session.enter(job.bundle.step(step))
+        job.session, job.step = session, step
+        if status is None or status.state != ActionState.SUCCESS:
+            job.close()
+            return "\n".join(session.log[-40:])
+        return None
+
+    def _run(self, item) -> None:
+        from openjd.sessions import ActionState
+        from ... import payload
+        from .bundle import read_message, read_result
+        from ...runtime.openjd import session_log_path
+        self.source.started(item)
+        try:
+            job = self._job(item.job_id)
+        except Exception as error:  # its bundle is gone (the job removed) or unreadable
+            job, why = None, "its bundle %s cannot be read: %s" % (
+                bundle_folder(self.home, item.job_id), error)
+        else:
+            step = job.step_of.get(item.work_id)
+            why = self._enter(job, step) if step else "its bundle has no such task"
+            if why is not None:
+                why = "the OpenJD session could not enter the step environment (the " \
+                      "interpreter or DCC did not boot):\n" + why
+        if why is not None:
+            sys.stdout.write(why + "\n")
+            error = FarmError("work item %s:%d cannot run: %s" % (item.job_id, item.work_id, why))
+            self.source.report(item, "failed",
+                               payload.encode_outcomes([payload.failure(error, "")]))
+            return
+        output = job.bundle.output
+        log = _Tail(session_log_path(output, job.session.working_directory))
+        done = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(item, output, log, done),
+                                   daemon=True)
+        watcher.start()
+        try:
+            status = job.session.run(item.work_id)
+        finally:
+            done.set()
+            watcher.join()
+        log.copy()
+        found = read_result(output, item.work_id)
+        if status is None or status.state != ActionState.SUCCESS:
+            job.close()  # OpenJD runs nothing more in this session
+        if found is not None and found[0] in ("complete", "failed"):
+            self.source.report(item, found[0], found[1])
+            return
+        # Its interpreter died under it: this worker dies too, as a local worker does, and
+        # the supervisor charges the attempt and runs the item again.
+        print("dccfutures: work item %s:%d crashed: %s"
+              % (item.job_id, item.work_id, read_message(output, item.work_id)
+                 or "its OpenJD task ended with %s" % (status and status.exit_code)),
+              flush=True)
+        for other in self.jobs.values():
+            other.close()
+        from ...runtime import exit_process
+        exit_process(1)
+
+    def _watch(self, item, output: str, log: "_Tail", done: threading.Event) -> None:
+        """While the task runs: its output into our log (where the local farm's ``log``
+        finds it, live) and its progress to the store."""
+        from .bundle import read_progress
+        last = None
+        while not done.wait(PROGRESS_EVERY):
+            log.copy()
+            try:
+                found = read_progress(output, item.work_id)
+            except (OSError, ValueError):
+                continue
+            if found is not None and found != last:
+                last = found
+                self.source.progress(item, found[0], found[1])
+
+
+class _Tail:
+    """The session's log (the host's and the item's output) from where it stood when the
+    task began, copied into the worker's own output as it grows."""
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            self.offset = os.path.getsize(path)
+        except OSError:
+            self.offset = 0
+
+    def copy(self) -> None:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except OSError:
+            return
+        if data:
+            self.offset += len(data)
+            sys.stdout.flush()
+            while data:
+                data = data[os.write(1, data):]
