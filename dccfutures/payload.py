@@ -315,6 +315,12 @@ def read_failures(blob: bytes) -> Tuple[List[Tuple[int, str, str, str]], int]:
     return failures, len(outcomes)
 
 
+def failed_outcomes(error: BaseException) -> bytes:
+    """The encoded outcomes of an item that our machinery, not the user's call, failed
+    (a payload gone, a farm that lost it): ``error`` with no traceback of the user's."""
+    return encode_outcomes([failure(error, "")])
+
+
 def dependency_failure(job_id: Any, work_id: int, status: str, name: str,
                        outcomes: Optional[bytes] = None) -> Outcome:
     """The outcome of an item that never ran because work it depends on ended without

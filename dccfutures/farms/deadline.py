@@ -40,6 +40,7 @@ import time
 import uuid
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .. import payload
 from ..config import Config
 from ..errors import ConfigError, FarmError
 from ..runtime.output import cap_bytes, cap_text, cut_log
@@ -442,11 +443,11 @@ class DeadlineFarm(Farm):
         try:
             found = read_result(record.output, index)
         except (OSError, ValueError) as error:
-            return (FAILED, _failure("the result of %s:%d cannot be read: %s"
-                                     % (record.id, index, error)))
+            return (FAILED, payload.failed_outcomes(FarmError("the result of %s:%d cannot be read: %s"
+                                     % (record.id, index, error))))
         if found is not None and found[0] not in (COMPLETE, FAILED):  # crashed
-            return (FAILED, _failure("work item %s:%d crashed: %s" % (
-                record.id, index, read_message(record.output, index) or "its interpreter died")))
+            return (FAILED, payload.failed_outcomes(FarmError("work item %s:%d crashed: %s" % (
+                record.id, index, read_message(record.output, index) or "its interpreter died"))))
         return found
 
     def _settled(self, record: _Job, index: int) -> Optional[bytes]:
@@ -530,7 +531,6 @@ class DeadlineFarm(Farm):
         """The watcher: release (READY) each held task whose dependencies all ended
         complete; cancel one whose dependency ended otherwise, giving its item a
         DependencyError. Returns whether it acted."""
-        from .. import payload
         released = set(record.facts.get("released") or ())
         acted = []
         for key, refs in (record.facts.get("waits") or {}).items():
@@ -593,7 +593,7 @@ class DeadlineFarm(Farm):
             if found is not None:
                 out[(job_id, index)] = found
             elif status == FAILED:
-                out[(job_id, index)] = (FAILED, _failure(self._why_lost(record, index)))
+                out[(job_id, index)] = (FAILED, payload.failed_outcomes(FarmError(self._why_lost(record, index))))
             elif status == KILLED:
                 out[(job_id, index)] = (KILLED, None)
         return out
@@ -951,9 +951,5 @@ def _remove_tree(folder: str) -> None:
     import shutil
     shutil.rmtree(folder, ignore_errors=True)
 
-
-def _failure(message: str) -> bytes:
-    from .. import payload
-    return payload.encode_outcomes([payload.failure(FarmError(message), "")])
 
 

@@ -31,7 +31,7 @@ import time
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .. import __version__
+from .. import __version__, payload
 from ..config import Config
 from ..errors import ConfigError, FarmError
 from ..runtime.bootstrap import python_command
@@ -629,7 +629,6 @@ class OpenCueFarm(Farm):
             for job_id, other in refs:
                 status, outcomes = self._dependency_end(record, job_id, int(other), now)
                 if status in (FAILED, KILLED):
-                    from .. import payload
                     blob = payload.encode_outcomes([payload.dependency_failure(
                         record.id if job_id is None else job_id, int(other), status, str(other),
                         outcomes)])
@@ -747,13 +746,13 @@ class OpenCueFarm(Farm):
             try:
                 found = read_result(folder, index) if folder else None
             except (OSError, ValueError) as error:
-                out[(job_id, index)] = (FAILED, _failure("the result of %s:%d cannot be read: "
-                                                         "%s" % (job_id, index, error)))
+                out[(job_id, index)] = (FAILED, payload.failed_outcomes(FarmError("the result of %s:%d cannot be read: "
+                                                         "%s" % (job_id, index, error))))
                 continue
             if found is not None:
                 out[(job_id, index)] = found
             elif status == FAILED:
-                out[(job_id, index)] = (FAILED, _failure(self._why_lost(record, index)))
+                out[(job_id, index)] = (FAILED, payload.failed_outcomes(FarmError(self._why_lost(record, index))))
             elif status == KILLED:
                 out[(job_id, index)] = (KILLED, None)
         return out
@@ -971,9 +970,9 @@ class OpenCueFarm(Farm):
         try:
             found = read_result(folder, index) if folder else None
         except (OSError, ValueError) as error:
-            found = (FAILED, _failure("the result of %s:%d cannot be read: %s"
-                                      % (record.id, index, error)))
-        blob = found[1] if found is not None else _failure(self._why_lost(record, index))
+            found = (FAILED, payload.failed_outcomes(FarmError("the result of %s:%d cannot be read: %s"
+                                      % (record.id, index, error))))
+        blob = found[1] if found is not None else payload.failed_outcomes(FarmError(self._why_lost(record, index)))
         return work_error(blob)
 
     def ensure_running(self) -> None:
@@ -1022,10 +1021,6 @@ def _uid(user: str) -> Optional[int]:
     except (ImportError, KeyError):
         return None
 
-
-def _failure(message: str) -> bytes:
-    from .. import payload
-    return payload.encode_outcomes([payload.failure(FarmError(message), "")])
 
 
 def _remove_tree(folder: str) -> None:

@@ -24,7 +24,7 @@ import re
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .. import __version__
+from .. import __version__, payload
 from ..config import Config
 from ..errors import FarmError, PayloadTooLargeError
 from ..runtime.output import cap_bytes, cap_text, cut_log
@@ -295,10 +295,10 @@ class QubeFarm(Farm):
                     # removes spool files after the retention time.
                     blob = unpack_blob(outcomes, spool_dir=self.spool_dir)
                 except (OSError, ValueError) as error:
-                    blob = _failure("the result of %d:%d cannot be read: %s"
-                                    % (job_id, work_id, error))
+                    blob = payload.failed_outcomes(FarmError("the result of %d:%d cannot be read: %s"
+                                    % (job_id, work_id, error)))
             elif status == FAILED:
-                blob = _failure(self._why_lost(job_id, work_id, work))
+                blob = payload.failed_outcomes(FarmError(self._why_lost(job_id, work_id, work)))
             out[(job_id, work_id)] = (status, blob)
         return out
 
@@ -456,8 +456,8 @@ class QubeFarm(Farm):
         try:
             blob = unpack_blob(outcomes, spool_dir=self.spool_dir) if outcomes else None
         except (OSError, ValueError) as error:
-            blob = _failure("the result of %d:%d cannot be read: %s" % (job_id, work_id, error))
-        return work_error(blob or _failure(self._why_lost(job_id, work_id, work, stderr)))
+            blob = payload.failed_outcomes(FarmError("the result of %d:%d cannot be read: %s" % (job_id, work_id, error)))
+        return work_error(blob or payload.failed_outcomes(FarmError(self._why_lost(job_id, work_id, work, stderr))))
 
     def ensure_running(self) -> None:
         """Qube's supervisor is the studio's to run; a poll that fails is retried."""
@@ -484,10 +484,6 @@ def _unique_names(names: List[str]) -> List[str]:
         out.append(name)
     return out
 
-
-def _failure(message: str) -> bytes:
-    from .. import payload
-    return payload.encode_outcomes([payload.failure(FarmError(message), "")])
 
 
 def _subid(work: Any) -> Optional[int]:

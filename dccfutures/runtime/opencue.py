@@ -208,13 +208,13 @@ class OpenCueWorkSource(WorkSource):
 
     def _fail(self, index: int, message: str) -> None:
         print("dccfutures: " + message, file=sys.stderr, flush=True)
-        self._write(index, FAILED, _failure_outcome(message))
+        self._write(index, FAILED, payload.failed_outcomes(RuntimeError(message)))
 
     def fail_rest(self, message: str) -> None:
         """Fail every item of this frame still without a result with ``message``."""
         print("dccfutures: " + message, file=sys.stderr, flush=True)
         for index in self.pending():
-            self._write(index, FAILED, _failure_outcome(message))
+            self._write(index, FAILED, payload.failed_outcomes(RuntimeError(message)))
 
     # -- dependencies --------------------------------------------------------------------
 
@@ -447,9 +447,6 @@ def _same_file(a: str, b: str) -> bool:
     except OSError:
         return False
 
-
-def _failure_outcome(message: str) -> bytes:
-    return payload.encode_outcomes([payload.failure(RuntimeError(message), "")])
 
 
 if __name__ == "__main__":

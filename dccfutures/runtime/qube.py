@@ -189,7 +189,7 @@ class QubeWorkSource(WorkSource):
 
     def _fail(self, work: Any, message: str) -> None:
         print("dccfutures: " + message, file=sys.stderr, flush=True)
-        self._report_outcome(work, _failure_outcome(message))
+        self._report_outcome(work, payload.failed_outcomes(RuntimeError(message)))
 
     def _report_outcome(self, work: Any, outcome: bytes) -> None:
         work["status"] = "failed"
@@ -363,7 +363,7 @@ def _same_file(a: str, b: str) -> bool:
 def _fail_agenda(qb: Any, message: str) -> None:
     """Fail every item this subjob is handed with ``message``: a future must never hang."""
     print("dccfutures: " + message, file=sys.stderr, flush=True)
-    outcome = _failure_outcome(message)
+    outcome = payload.failed_outcomes(RuntimeError(message))
     while True:
         work = qb.requestwork()
         if work["status"] == "waiting":
@@ -382,7 +382,4 @@ def _dependency_outcome(job_id: int, idx: int, status: str, name: str,
     return payload.encode_outcomes([payload.dependency_failure(job_id, idx, status, name,
                                                                outcomes)])
 
-
-def _failure_outcome(message: str) -> bytes:
-    return payload.encode_outcomes([payload.failure(RuntimeError(message), "")])
 
