@@ -536,9 +536,7 @@ def cmd_maya(args: argparse.Namespace) -> int:
     modules = os.path.abspath(os.path.expanduser(args.modules or assets.maya_modules_dir()))
     hint = "name another folder with --modules DIR"
     if args.action == "uninstall":
-        with _writing("uninstall the Maya module from", modules, hint):
-            removed = assets.uninstall_maya_module(modules)
-        print("\n".join("removed %s" % p for p in removed) or "nothing to remove in %s" % modules)
+        _uninstall("the Maya module", modules, hint, assets.uninstall_maya_module)
         return 0
     with _writing("install the Maya module in", modules, hint):
         os.makedirs(modules, exist_ok=True)
@@ -568,10 +566,7 @@ def cmd_houdini(args: argparse.Namespace) -> int:
         packages = os.path.join(pref, "packages")
         hint = "name another folder with --prefs DIR"
         if args.action == "uninstall":
-            with _writing("uninstall the Houdini package from", packages, hint):
-                removed = assets.uninstall_houdini_package(packages)
-            print("\n".join("removed %s" % p for p in removed)
-                  or "nothing to remove in %s" % packages)
+            _uninstall("the Houdini package", packages, hint, assets.uninstall_houdini_package)
             continue
         with _writing("install the Houdini package in", packages, hint):
             os.makedirs(packages, exist_ok=True)
@@ -618,10 +613,7 @@ def cmd_blender(args: argparse.Namespace) -> int:
     hint = "name another folder with --scripts DIR"
     for folder in folders:
         if args.action == "uninstall":
-            with _writing("uninstall the Blender add-on from", folder, hint):
-                removed = assets.uninstall_blender_addon(folder)
-            print("\n".join("removed %s" % p for p in removed)
-                  or "nothing to remove in %s" % folder)
+            _uninstall("the Blender add-on", folder, hint, assets.uninstall_blender_addon)
             continue
         with _writing("install the Blender add-on in", folder, hint):
             written = assets.install_blender_addon(folder)
@@ -739,6 +731,13 @@ def _hython_versions(hython: str) -> Tuple[str, Tuple[int, int]]:
     raise CommandError("%s did not say which Houdini it is (exit code %d, %s)" % (
         hython, done.returncode, "it said: " + status.clip(said[-1], QUOTE_WIDTH) if said
         else "no output"))
+
+
+def _uninstall(what: str, folder: str, hint: str, remove: Callable[[str], List[str]]) -> None:
+    """Remove ``what`` dccfutures installed in ``folder``, saying what went."""
+    with _writing("uninstall %s from" % what, folder, hint):
+        removed = remove(folder)
+    print("\n".join("removed %s" % p for p in removed) or "nothing to remove in %s" % folder)
 
 
 @contextlib.contextmanager
