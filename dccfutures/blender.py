@@ -320,6 +320,22 @@ class Progress(list):
         self.cancelled = True
         return executor.cancel_all(future for future in self if not future.done())
 
+    def _cancel_in_background(self) -> threading.Thread:
+        """What Esc does: the farm is called from a thread of its own (a slow or unreachable
+        farm must not freeze Blender); the outcome is in ``_cancel_outcome`` once it ends:
+        ("WARNING", how many were cancelled) or ("ERROR", why the farm refused)."""
+        self.cancelled = True
+
+        def cancel() -> None:
+            try:
+                self._cancel_outcome = ("WARNING", "Esc cancelled %d" % self.cancel())
+            except Exception as error:
+                self._cancel_outcome = ("ERROR", "Esc could not cancel the rest: %s: %s"
+                                        % (type(error).__name__, error))
+        thread = threading.Thread(target=cancel, name="dccfutures-cancel", daemon=True)
+        thread.start()
+        return thread
+
     def describe(self) -> str:
         """``Waiting for the farm: 2/5  40%, 1 failed``."""
         tally: Dict[str, int] = {}
@@ -431,10 +447,16 @@ def _operator_classes(bpy: Any) -> List[Any]:
             shown = _progress_shown.get(self.token)
             if shown is None:
                 return {"CANCELLED"}
-            if event.type == "ESC" and event.value == "PRESS":
-                count = shown.cancel()
+            cancelling = getattr(self, "_cancelling", None)
+            if event.type == "ESC" and event.value == "PRESS" and cancelling is None:
+                self._cancelling = shown._cancel_in_background()
+                return {"RUNNING_MODAL"}
+            if event.type == "TIMER" and cancelling is not None:
+                if cancelling.is_alive():
+                    return {"PASS_THROUGH"}
                 self._end(context, shown)
-                self.report({"WARNING"}, "%s (Esc cancelled %d)" % (shown.text, count))
+                kind, text = shown._cancel_outcome
+                self.report({kind}, "%s (%s)" % (shown.text, text))
                 return {"CANCELLED"}
             if event.type == "TIMER":
                 self._redraw(context, shown)
