@@ -486,6 +486,28 @@ def test_a_job_waiting_on_another_is_created_suspended_and_released_when_it_comp
     stub.assert_no_pending_responses()
 
 
+def test_items_of_a_held_job_that_wait_on_nothing_are_released_at_once(deadline):
+    """A job is created SUSPENDED when one of its items waits on another job: its other
+    items must not wait with it (they would stay SUSPENDED forever)."""
+    farm, stub = deadline
+    first = submitted(farm, stub)
+    expect_batch_get(stub, [job(run="RUNNING", output=first)])
+    expect_tasks(stub, JOB, [task(0, "RUNNING")])
+    expect_create(stub, JOB2, target="SUSPENDED")
+    spec = job_spec(items=2)
+    spec.work[0].depends_on = [(JOB, 0)]
+    assert farm.submit([spec]) == [JOB2]
+    second = output_of(farm, JOB2)
+    expect_batch_get(stub, [job(JOB2, run="SUSPENDED", counts={"SUSPENDED": 2},
+                                output=second), job(run="RUNNING", output=first)])
+    expect_tasks(stub, JOB2, [task(0, "SUSPENDED"), task(1, "SUSPENDED")])
+    stub.add_response("update_task", {}, dict(WHERE, jobId=JOB2, stepId=STEP,
+                                              taskId=task(1, "x")["taskId"],
+                                              targetRunStatus="READY"))
+    farm.poll([JOB2])  # the first job is unchanged: its tasks are not listed again
+    stub.assert_no_pending_responses()
+
+
 def test_a_dependency_that_failed_cancels_the_waiting_task_with_a_dependency_error(deadline):
     farm, stub = deadline
     first = submitted(farm, stub)

@@ -103,6 +103,20 @@ def test_a_spec_that_breaks_the_dtd_is_refused(cue):
         opencue.api.launchSpec(no_doctype)
 
 
+def test_a_chunk_below_one_or_a_name_beyond_ascii_is_refused(cue):
+    """Cuebot's JobSpec checks names with Java's ASCII patterns over the whole string, and
+    its frame-range arithmetic divides by the chunk: such jobs never launch."""
+    for layer, chunk in (("work", 0), ("wörk", 1)):
+        before = len(cue.engine.launch_errors)
+        spec = make_spec([(layer, "true", "1-3", chunk, "")])
+        try:
+            opencue.api.launchSpecAndWait(spec)
+        except opencue.exception.CueException:
+            continue  # refused at once
+        wait_for(lambda: len(cue.engine.launch_errors) > before)
+        assert not [job for job in opencue.api.getJobs() if "work" in job.name()]
+
+
 def test_root_cannot_launch_jobs(cue):
     spec = make_spec([("work", "true", "1", 1, "")]).replace("<user>%s<" % USER, "<user>root<")
     with pytest.raises(opencue.exception.CueException, match="Cannot launch jobs as root"):
@@ -513,9 +527,9 @@ def test_frame_by_frame_waits_frame_for_frame_across_chunks(cue, tmp_path):
 
 def test_every_call_is_logged_with_its_size(cue):
     start = len(cue.engine.rpc_calls)
-    opencue.api.getJobs()
+    opencue.api.getJobs(show=["testing"])  # a criterion: the request is not empty
     call = [c for c in cue.engine.rpc_calls[start:] if c.method == "GetJobs"][-1]
-    assert call.servant == "JobServant" and call.request_bytes >= 0
+    assert call.servant == "JobServant" and call.request_bytes > len("testing")
     assert ("JobServant", "GetJobs") in cue.engine.rpc_log
 
 

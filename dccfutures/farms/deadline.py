@@ -35,6 +35,7 @@ default: ``100 - ours``, clamped to 0–100; no priority given is 50.
 import datetime
 import json
 import os
+import logging
 import re
 import time
 import uuid
@@ -64,6 +65,8 @@ TASK_STATUSES = {
 }
 _ENDED = ("CANCELED", "FAILED", "SUCCEEDED", "NOT_COMPATIBLE")
 
+
+LOGGER = logging.getLogger("dccfutures")
 
 def deadline_priority(priority: Any) -> int:
     """Ours (lower runs first) on Deadline Cloud's 0–100 (higher first): ``100 - ours``."""
@@ -291,7 +294,8 @@ class DeadlineFarm(Farm):
         facts = {"items": len(spec.work), "ncalls": [w.ncalls for w in spec.work],
                  "names": [w.name for w in spec.work], "label": spec.name,
                  "prototype": spec.prototype, "cpus": spec.fields.get("cpus"),
-                 "submitted": time.time(), "waits": waits, "released": []}
+                 "submitted": time.time(), "waits": waits, "released": [],
+                 "blocked": spec.fields.get("status") == BLOCKED}
         _write_facts(folder, facts)
         request = bundle_request(bundle)
         request["priority"] = deadline_priority(spec.fields.get("priority"))
@@ -527,6 +531,19 @@ class DeadlineFarm(Farm):
         return [ref for key, refs in (record.facts.get("waits") or {}).items()
                 if int(key) not in released for ref in refs]
 
+    def _move_task(self, record: _Job, task: Dict[str, Any], status: str) -> bool:
+        """UpdateTask; a refusal (a conflict, throttling) is logged and tried again on a later
+        cycle, never raised into the poll: the other jobs' futures must go on."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            self.client.update_task(targetRunStatus=status, stepId=task["stepId"],
+                                    taskId=task["taskId"], jobId=record.id, **self._where())
+        except (BotoCoreError, ClientError) as error:
+            LOGGER.warning("dccfutures: cannot set task %s of job %s to %s now: %s",
+                           task["taskId"], record.id, status, error)
+            return False
+        return True
+
     def _release(self, record: _Job, now: float) -> bool:
         """The watcher: release (READY) each held task whose dependencies all ended
         complete; cancel one whose dependency ended otherwise, giving its item a
@@ -536,24 +553,31 @@ class DeadlineFarm(Farm):
         for key, refs in (record.facts.get("waits") or {}).items():
             index = int(key)
             task = record.tasks.get(index)
-            if index in released or task is None:
-                continue
+            if index in released or task is None or task.get("runStatus") != "SUSPENDED":
+                continue  # not yet listed, or cancelled (or run) meanwhile: not ours to move
             ends = [self._dependency_end(job_id, other, now) for job_id, other in refs]
             if any(end is None for end in ends):
                 continue
             failed = next(((ref, end) for ref, end in zip(refs, ends) if end[0] != COMPLETE),
                           None)
-            where = dict(self._where(), jobId=record.id, stepId=task["stepId"],
-                         taskId=task["taskId"])
             if failed is None:
-                self.client.update_task(targetRunStatus="READY", **where)
+                moved = self._move_task(record, task, "READY")
             else:
                 (job_id, other), (status, outcomes) = failed
                 blob = payload.encode_outcomes([payload.dependency_failure(
                     job_id, other, status, str(other), outcomes)])
                 _write_file(os.path.join(record.folder, "dependency-%d.bin" % index), blob)
-                self.client.update_task(targetRunStatus="CANCELED", **where)
-            acted.append(index)
+                moved = self._move_task(record, task, "CANCELED")
+            if moved:
+                acted.append(index)
+        if record.facts.get("waits") and not record.facts.get("blocked"):
+            # The job was created SUSPENDED for its waiting items only: the others go now.
+            for index, task in record.tasks.items():
+                if str(index) in record.facts["waits"] or index in released or \
+                        task.get("runStatus") != "SUSPENDED":
+                    continue
+                if self._move_task(record, task, "READY"):
+                    acted.append(index)
         if acted:
             record.facts["released"] = sorted(released | set(acted))
             _write_facts(record.folder, record.facts)

@@ -168,7 +168,8 @@ class OpenCueWorkSource(WorkSource):
 
     def pending(self) -> List[int]:
         """This frame's items without a result (a frame run again skips the others)."""
-        return [i for i in self.indexes if read_file(self.folder, result_file(i)) is None]
+        return [i for i in self.indexes
+                if not os.path.lexists(os.path.join(self.folder, result_file(i)))]
 
     def request(self) -> Optional[Item]:
         for index in self.pending():

@@ -156,6 +156,9 @@ class Engine(object):
             raise specs.SpecError("the fake Cuebot does not build post jobs (layer type Post)")
         name = specs.conform_name("Layer", element.get("name"))
         chunk = int(specs.text(element, "chunk"))
+        if chunk < 1:  # CueUtil.normalizeFrameRange divides by it: Cuebot refuses the range
+            raise specs.SpecError("the frame range %s with chunk %d is invalid"
+                                  % (specs.text(element, "range"), chunk))
         layer = Layer(job, name, layer_type, specs.text(element, "cmd"),
                       specs.text(element, "range"), chunk, order)
         services = []

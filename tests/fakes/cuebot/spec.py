@@ -178,7 +178,7 @@ def to_bool(value):
     return value.strip().lower() in ("true", "1", "yes", "on", "t", "y")
 
 
-NAME_PATTERN = re.compile(r"^[\w.-]{3,}$")
+NAME_PATTERN = re.compile(r"^[\w.-]{3,}\Z", re.ASCII)  # Java: ASCII, whole string
 
 
 def conform_name(kind, name):
@@ -210,7 +210,7 @@ def conform_job_name(name, show, shot, user):
     return ("%s_%s" % (prefix, suffix)).lower()
 
 
-FRAME_NAME_PATTERN = re.compile(r"^(\d{4,6})-(\w+)$")
+FRAME_NAME_PATTERN = re.compile(r"^(\d{4,6})-(\w+)\Z", re.ASCII)
 
 
 def conform_frame_name(name):
@@ -222,10 +222,10 @@ def conform_frame_name(name):
 
 # Frame ranges (Cuebot's FrameSet / FrameRange).
 
-_SINGLE = re.compile(r"^(-?\d+)$")
-_SIMPLE = re.compile(r"^(-?\d+)-(-?\d+)$")
-_STEP = re.compile(r"^(-?\d+)-(-?\d+)([xy])(-?\d+)$")
-_INTERLEAVE = re.compile(r"^(-?\d+)-(-?\d+):(-?\d+)$")
+_SINGLE = re.compile(r"^(-?\d+)\Z", re.ASCII)
+_SIMPLE = re.compile(r"^(-?\d+)-(-?\d+)\Z", re.ASCII)
+_STEP = re.compile(r"^(-?\d+)-(-?\d+)([xy])(-?\d+)\Z", re.ASCII)
+_INTERLEAVE = re.compile(r"^(-?\d+)-(-?\d+):(-?\d+)\Z", re.ASCII)
 
 
 def _int_range(start, end, step):
