@@ -4,6 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BLENDER_STAMP := $(VENV)/.installed-blender
+# OpenCue's host agent (RQD) for the tests, in its own environment (tests/requirements/rqd.txt).
+RQD_VENV := .venv-rqd
+RQD_STAMP := $(RQD_VENV)/.installed
 
 .PHONY: demo test lint bench bench-blender bench-polling clean
 
@@ -18,6 +21,12 @@ $(BLENDER_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,blender]'
 	touch $(BLENDER_STAMP)
 
+$(RQD_STAMP): tests/requirements/rqd.txt
+	$(PYTHON) -m venv $(RQD_VENV)
+	$(RQD_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(RQD_VENV)/bin/python -m pip install --quiet -r tests/requirements/rqd.txt
+	touch $(RQD_STAMP)
+
 # Runs the demo on a private local farm under .demo-home, then stops that farm.
 demo: $(STAMP)
 	DCCFUTURES_HOME=$(CURDIR)/.demo-home $(PY) -m dccfutures.demo
@@ -28,7 +37,7 @@ lint: $(STAMP)
 	$(VENV)/bin/vermin -t=3.9- --no-tips --violations --eval-annotations --backport typing dccfutures jobtypes maya_plugin tests benchmarks
 	$(PY) -m mypy
 
-test: lint $(BLENDER_STAMP)
+test: lint $(BLENDER_STAMP) $(RQD_STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
@@ -40,8 +49,8 @@ bench-blender: $(BLENDER_STAMP)
 
 # Polling cost (calls and bytes per poll cycle) of a 1,000-item map and 200 submits on OpenCue
 # (the fake Cuebot, one real RQD running every frame) next to Qube (the fake qb).
-bench-polling: $(STAMP)
+bench-polling: $(STAMP) $(RQD_STAMP)
 	$(PY) benchmarks/opencue_polling.py
 
 clean:
-	rm -rf $(VENV) .demo-home .bench-home .test-artifacts .mypy_cache build dist *.egg-info
+	rm -rf $(VENV) $(RQD_VENV) .demo-home .bench-home .test-artifacts .mypy_cache build dist *.egg-info

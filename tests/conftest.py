@@ -15,6 +15,31 @@ from dccfutures import farms  # noqa: E402
 from dccfutures.farms.local import LocalFarm, processes  # noqa: E402
 from tests.opencue_fixtures import cue, cue_farm, cue_spool  # noqa: E402,F401  (fake Cuebot + RQD)
 
+
+
+def _serialise_ast_parse():
+    """CPython 3.11 keeps the AST constructor's recursion counter in one global, so two threads
+    in ``ast.parse`` at once can raise ``SystemError: AST constructor recursion depth mismatch``
+    (CPython gh-106905, fixed in 3.12 only). Python 3.11's traceback module calls ``ast.parse``
+    to place its carets, and pytest calls it to show a failing test's source: a farm watcher
+    thread formatting a traceback while pytest reports a failure turned one failing test into an
+    INTERNALERROR that ended the whole run. One lock around ``ast.parse`` in the test process."""
+    if sys.version_info[:2] != (3, 11):
+        return
+    import ast
+    import threading
+    lock = threading.RLock()
+    parse = ast.parse
+
+    def serialised_parse(*args, **kwargs):
+        with lock:
+            return parse(*args, **kwargs)
+    serialised_parse.__wrapped__ = parse
+    ast.parse = serialised_parse
+
+
+_serialise_ast_parse()
+
 ARTIFACTS = os.path.join(ROOT, ".test-artifacts")
 FAKES = os.path.join(ROOT, "tests", "fakes")
 JOBTYPES = os.path.join(ROOT, "jobtypes")

@@ -225,8 +225,9 @@ def test_frames_run_as_the_user_running_rqd(cue, tmp_path):
 
 def test_rqd_listens_on_loopback_only(cue):
     import psutil
-    listening = [conn.laddr for conn in psutil.Process(cue.rqd.process.pid).connections("inet")
-                 if conn.status == psutil.CONN_LISTEN]
+    process = psutil.Process(cue.rqd.process.pid)
+    connections = getattr(process, "net_connections", None) or process.connections  # psutil<6
+    listening = [conn.laddr for conn in connections("inet") if conn.status == psutil.CONN_LISTEN]
     # gRPC opens a dual-stack socket bound to the IPv4 loopback address only.
     assert listening and all(address.ip in ("127.0.0.1", "::ffff:127.0.0.1")
                              for address in listening)

@@ -1,5 +1,10 @@
 """A fake Cuebot with ONE real RQD process reporting to it, both on 127.0.0.1.
 
+RQD runs from an environment of its own (``.venv-rqd``, made by ``make test`` from
+tests/requirements/rqd.txt; ``$DCCFUTURES_TEST_RQD_PYTHON`` names another Python), as on a farm
+where the host agent never shares the frames' Python: RQD 1.37 pins psutil 5.9.8, which the
+`deadline` library in the test environment cannot live with.
+
 RQD is configured through its config file (``python -m rqd -c <file> --nimbyoff``):
 it reports to the fake's port, listens on the loopback interface only
 (RQD_NETWORK_INTERFACE=lo; without it RQD binds [::]), names itself 127.0.0.1, keeps nimby off,
@@ -19,6 +24,25 @@ from opencue_proto.job_pb2 import FINISHED
 from . import FakeCuebot
 
 HOST = "127.0.0.1"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def rqd_python():
+    """The Python RQD runs in, or None when there is none: ``$DCCFUTURES_TEST_RQD_PYTHON``, the
+    repository's ``.venv-rqd``, or this Python if it has RQD itself."""
+    named = os.environ.get("DCCFUTURES_TEST_RQD_PYTHON")
+    if named:
+        return named
+    for folder in ("bin", "Scripts"):
+        candidate = os.path.join(ROOT, ".venv-rqd", folder,
+                                 "python.exe" if folder == "Scripts" else "python")
+        if os.path.isfile(candidate):
+            return candidate
+    try:
+        import rqd  # noqa: F401
+    except ImportError:
+        return None
+    return sys.executable
 
 RQD_CONFIG = """[Override]
 OVERRIDE_CUEBOT = {host}
@@ -54,7 +78,7 @@ class RqdProcess(object):
         env = dict(os.environ, TMPDIR=self.tmpdir, PYTHONUNBUFFERED="1", **self.env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "rqd", "-c", self.config, "--nimbyoff"],
+                [rqd_python(), "-m", "rqd", "-c", self.config, "--nimbyoff"],
                 cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.time() + timeout
@@ -174,8 +198,13 @@ class CueFarm(object):
                 break
             time.sleep(0.05)
         else:
-            raise RuntimeError("RQD still runs frames after cleanup: %s"
-                               % self.rqd.frame_processes())
+            with engine.lock:
+                procs = sorted(proc.frame.name if proc.frame else "?"
+                               for proc in engine.procs.values())
+            raise RuntimeError("host not idle %.0f s after cleanup: Cuebot still books %s, "
+                               "RQD still runs %s; RQD's log:\n%s"
+                               % (timeout, procs, self.rqd.frame_processes(),
+                                  self.rqd.log()[-4000:]))
         if self.rqd.process.poll() is not None:
             log = self.rqd.log()
             self.rqd.start()
