@@ -87,12 +87,14 @@ def _copy_library(python_dir: str) -> None:
 
 
 def _remove_all(items: List[str]) -> List[str]:
+    """Remove each file or folder that exists; a symbolic link (a TD's checkout linked in, or
+    a link left dangling) is removed as a link, never what it points at."""
     removed = []
     for item in items:
-        if os.path.isdir(item):
+        if os.path.isdir(item) and not os.path.islink(item):
             shutil.rmtree(item)
             removed.append(item)
-        elif os.path.exists(item):
+        elif os.path.lexists(item):
             os.remove(item)
             removed.append(item)
     return removed

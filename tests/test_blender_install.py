@@ -158,3 +158,26 @@ def test_blender_34_asked_for_its_folder_loads_what_was_installed(home, tmp_path
     assert main(["blender", "uninstall", "--blender", blender]) == 0
     assert not (scripts / "addons" / "dccfutures_blender").exists()
     assert not (scripts / "modules" / "dccfutures").exists()
+
+
+def test_install_over_symlinked_folders_replaces_the_links_and_keeps_what_they_point_at(
+        tmp_path, capsys):
+    """A TD who linked their checkout into Blender's scripts folder (the usual way to develop
+    an add-on), or left a link to a folder since deleted, installs over it: the links are
+    replaced by the copies and the checkout they pointed at is left as it was."""
+    scripts = artists_scripts(tmp_path / "scripts")
+    checkout = tmp_path / "checkout"
+    (checkout / "dccfutures").mkdir(parents=True)
+    (checkout / "dccfutures" / "__init__.py").write_text("# the TD's working copy\n")
+    (checkout / "dccfutures_blender").mkdir()
+    (checkout / "dccfutures_blender" / "__init__.py").write_text("# the TD's add-on\n")
+    os.symlink(str(checkout / "dccfutures"), str(scripts / "modules" / "dccfutures"))
+    (scripts / "addons" / "dccfutures_blender").symlink_to(checkout / "gone")   # dangling
+    before = tree(checkout)
+    assert main(["blender", "install", "--scripts", str(scripts)]) == 0
+    for link in (scripts / "modules" / "dccfutures", scripts / "addons" / "dccfutures_blender"):
+        assert not link.is_symlink() and (link / "__init__.py").is_file(), link
+    assert "the TD's" not in (scripts / "modules" / "dccfutures" / "__init__.py").read_text()
+    assert tree(checkout) == before
+    assert main(["blender", "uninstall", "--scripts", str(scripts)]) == 0
+    assert tree(checkout) == before
