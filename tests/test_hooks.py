@@ -31,6 +31,26 @@ def test_on_done_runs_on_the_farm_when_the_job_ends(executor, tmp_path):
     assert len(hook_calls(log)) == 2  # once per ending, not once per look
 
 
+def test_on_done_from_a_package_installed_in_the_submitters_python(executor, tmp_path,
+                                                                     monkeypatch):
+    """A studio's hooks installed with pip into the artist's Python (its site-packages) are
+    found by the hook as the work finds them: after the farm Python's own paths."""
+    site = tmp_path / "artist-python" / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "studio_publish_hooks.py").write_text(
+        "import json\n"
+        "def job_ended(info):\n"
+        "    with open(info['name'], 'a') as handle:\n"
+        "        handle.write(json.dumps({'status': info['status'], 'from': __file__}) + '\\n')\n")
+    monkeypatch.syspath_prepend(str(site))
+    log = str(tmp_path / "hook.jsonl")
+    future = executor.submit_ext(pow, [2, 3], name=log,
+                                 on_done="studio_publish_hooks:job_ended")
+    assert future.result(60) == 8
+    calls = wait_until(lambda: hook_calls(log), timeout=30, what="the on_done hook")
+    assert calls[0]["status"] == "complete" and calls[0]["from"].startswith(str(site))
+
+
 def test_on_done_must_name_a_function(executor):
     with pytest.raises(TypeError, match="on_done.*package.module:function"):
         executor.submit_ext(pow, [2, 2], on_done=lambda info: None)

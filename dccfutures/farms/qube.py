@@ -182,7 +182,8 @@ class QubeFarm(Farm):
         if package.get("on_done"):
             from ..runtime.hooks import qube_callback
             callbacks.append(qube_callback(package["on_done"], package.get("sys_path") or [],
-                                           _DCCFUTURES_ROOT))
+                                           _DCCFUTURES_ROOT,
+                                           package.get("sys_path_installed") or []))
         if callbacks:
             fields["callbacks"] = list(fields.get("callbacks") or []) + callbacks
         return qb.Job(fields)

@@ -386,7 +386,7 @@ def _job_ended(folder: str, job: Dict[str, Any], job_id: str) -> None:
     sys.stderr.flush()
     subprocess.call(python_command(sys.executable, "dccfutures.runtime.hooks", [
         job["on_done"], json.dumps(info), json.dumps(job.get("sys_path") or []),
-        job.get("cwd") or ""]))
+        job.get("cwd") or "", json.dumps(job.get("sys_path_installed") or [])]))
 
 
 def _run(source: OpenCueWorkSource, job: Dict[str, Any]) -> int:

@@ -525,7 +525,7 @@ class Supervisor:
                 "tally": job["tally"], "user": job["user"], "farm": "local"}
         command = python_command(sys.executable, "dccfutures.runtime.hooks", [
             package["on_done"], json.dumps(info), json.dumps(package.get("sys_path") or []),
-            package.get("cwd") or ""])
+            package.get("cwd") or "", json.dumps(package.get("sys_path_installed") or [])])
         env = dict(os.environ)
         env.update(job.get("env") or {})  # the job's environment, as its work had
         try:
