@@ -81,17 +81,9 @@ class Executor(DccExecutor):
         fire, so callbacks run directly, where the future ends."""
         callbacks_on_main_thread()
 
-    def _package(self, func: Any) -> Dict[str, Any]:
-        package = super()._package(func)
-        spec = package["bootstrap"]
-        executable = "missing" in spec and self._session_executable()
-        if executable:  # nothing in the config: this session's own Blender, as it runs here
-            del spec["missing"]
-            spec["executable"] = package["python"] = executable
-        return package
-
     def _session_executable(self) -> Optional[str]:
-        """The Blender running this session, for work of its own version: the executable
+        """With nothing in the config, the Blender running this session, for work of its own
+        version: the executable
         (``bpy.app.binary_path``) for ``blender -b``; for the bpy bootstrap, this Python when
         it runs the bpy module (``binary_path`` is empty there; inside the application,
         ``sys.executable`` is Blender's bundled Python, which cannot import bpy)."""

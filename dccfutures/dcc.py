@@ -104,7 +104,8 @@ class DccExecutor(executor.Executor):
             raise ValueError("%s needs a %s version: pass version= or call clone_environ() "
                              "inside %s" % (self._qualname(), self.title, self.title))
         kind, key = self.bootstraps[self.prototype]
-        executable = self.config.dcc_executable(self.dcc, self.version, key)
+        executable = (self.config.dcc_executable(self.dcc, self.version, key)
+                      or self._session_executable())
         spec: Dict[str, Any] = {"kind": kind, "version": self.version, "file": self.filename,
                                 "original": self.original, "executable": executable}
         spec.update(self._bootstrap_options())
@@ -118,6 +119,11 @@ class DccExecutor(executor.Executor):
         if self.environ is not None:
             package["env_cloned"] = "yes"  # workers boot with the job's env
         return package
+
+    def _session_executable(self) -> Optional[str]:
+        """The executable for this prototype when the config names none: None here (Maya and
+        Houdini farms need theirs configured); Blender uses the Blender running the session."""
+        return None
 
     def _job(self, fields, work, func, function=None, kind="submit"):
         if self.environ is not None:

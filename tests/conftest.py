@@ -40,6 +40,12 @@ def _serialise_ast_parse():
 
 _serialise_ast_parse()
 
+# The suite runs as CI runs it, whatever the developer's shell exports: CI's environment has no
+# PYTHONUNBUFFERED, and a farm process that only behaved because it inherited one (its
+# prints kept in order with its stderr) must fail here too, not only there.
+for _name in ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"):
+    os.environ.pop(_name, None)
+
 ARTIFACTS = os.path.join(ROOT, ".test-artifacts")
 FAKES = os.path.join(ROOT, "tests", "fakes")
 JOBTYPES = os.path.join(ROOT, "jobtypes")

@@ -40,7 +40,8 @@ import traceback
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .bootstrap import load_bootstrap, worker_command
-from .loop import _INSTALLED, Item, WorkSource, exit_process, flush_stdio, serve
+from .loop import (_INSTALLED, Item, WorkSource, exit_process, flush_stdio,
+                   line_buffered_stdio, serve)
 
 MODULE = "dccfutures.runtime.child"
 PROTOCOL = 4  # the two ends may be different Pythons (3.9+): one every one of them reads
@@ -441,6 +442,7 @@ def _watch_lifeline(fd: int) -> None:
 def main(argv: List[str]) -> None:
     channel, lifeline = _open(argv[0])
     _die_with_parent(lifeline)
+    line_buffered_stdio()
     try:
         spec = channel.call({"op": "hello", "pid": os.getpid()})["bootstrap"]
         status = "done"

@@ -362,6 +362,17 @@ def flush_stdio() -> None:
             pass
 
 
+def line_buffered_stdio() -> None:
+    """For a process whose stdout and stderr go to one log: a stdout block-buffered (a file
+    or a pipe, no PYTHONUNBUFFERED in the environment) would hold an item's prints back
+    behind its stderr lines."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except Exception:  # a DCC's own output object: it keeps its own ways
+            pass
+
+
 def _getcwd() -> Optional[str]:
     try:
         return os.getcwd()

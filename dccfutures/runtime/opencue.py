@@ -34,7 +34,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .. import payload
 from ..errors import DccFuturesError
-from .loop import Item, WorkSource, exit_process, flush_stdio, job_context, serve
+from .loop import (Item, WorkSource, exit_process, flush_stdio, job_context,
+                   line_buffered_stdio, serve)
 from .output import ItemsInOneLog
 
 MODULE = "dccfutures.runtime.opencue"
@@ -331,11 +332,7 @@ def _copy_output(folder: str, frame: int) -> Any:
     thread.start()
     # One pipe for both: lines keep their order only if neither stream holds them back.
     os.environ["PYTHONUNBUFFERED"] = "1"  # the DCC started as our child
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.reconfigure(line_buffering=True)
-        except (AttributeError, ValueError):
-            pass
+    line_buffered_stdio()
 
     def stop() -> None:
         flush_stdio()
