@@ -477,8 +477,10 @@ def cmd_clean(args: argparse.Namespace) -> int:
         print("removed %d Qube spool file%s older than %g day%s from %s"
               % (count, "" if count == 1 else "s", days, "" if days == 1 else "s", spool))
     from .spool import remove_old_job_folders
+    attachments = os.path.join(farm.home.path, "deadline")  # job attachment jobs' folders
     for title, spool in (("OpenCue", farm.config.opencue.spool_dir),
-                         ("Deadline Cloud", farm.config.deadline.spool_dir)):
+                         ("Deadline Cloud", farm.config.deadline.spool_dir),
+                         ("Deadline Cloud", attachments if os.path.isdir(attachments) else None)):
         if spool:
             count = remove_old_job_folders(spool, time.time() - days * 86400)
             print("removed %d %s job folder%s older than %g day%s from %s"
@@ -514,8 +516,19 @@ def cmd_qube(args: argparse.Namespace) -> int:
 
 
 def cmd_deadline(args: argparse.Namespace) -> int:
-    """deadline export JOB --out DIR: the bundle a Deadline Cloud job was submitted with."""
-    job_id = parse_job(args.job)
+    """deadline export JOB_OR_SCRIPT --out DIR [-- ARGS]: the bundle a Deadline Cloud job was
+    submitted with, or the bundles a script would submit (written, not sent)."""
+    from .farms.deadline import JOB_ID
+    if os.path.isfile(args.job):
+        return _export_script(args.job, args.out, args.args)
+    if not JOB_ID.match(args.job):
+        raise CommandError("%s is neither a script (%s) nor a Deadline Cloud job id (job- and "
+                           "32 hex digits)" % (_quote(args.job), "a folder" if os.path.isdir(
+                               args.job) else "no such file"), 2)
+    if args.args:
+        raise CommandError("%s is a job id: the arguments after it are for a script" % args.job,
+                           2)
+    job_id = args.job
     farm = farms.get_farm("deadline", config_module.load())
     try:
         out = farm.export(job_id, args.out)
@@ -528,6 +541,41 @@ def cmd_deadline(args: argparse.Namespace) -> int:
             from None
     print("wrote %s (send it again with: deadline bundle submit %s)" % (out, out))
     return 0
+
+
+def _export_script(script: str, out: str, script_args: List[str]) -> int:
+    """Run ``script`` in a child process whose deadline farm writes each job's bundle into
+    ``out`` (:mod:`dccfutures.farms.deadline_export`); list what it wrote."""
+    from .farms import deadline_export
+    from .runtime.bootstrap import python_command
+    out = os.path.abspath(out)
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise CommandError("cannot export into %s: it is not an empty folder" % out, 2)
+    config_module.load()  # a bad config is one line here, not a traceback from the script
+    created = not os.path.exists(out)
+    with _writing("export into", out, "name another --out DIR"):
+        os.makedirs(out, mode=0o700, exist_ok=True)
+    code = _call(python_command(sys.executable, deadline_export.MODULE,
+                                [out, script] + list(script_args)))
+    bundles = deadline_export.written(out)
+    for folder in bundles:
+        print("wrote %s" % folder)
+    name = os.path.basename(script)
+    how = "was killed by signal %d" % -code if code < 0 else "failed (exit code %d)" % code
+    if bundles:
+        if code:
+            _error("note: %s %s after writing %d bundle%s" % (
+                name, how, len(bundles), "" if len(bundles) == 1 else "s"))
+        print("send one with: deadline bundle submit %s" % bundles[0])
+        return 0
+    if created:
+        with contextlib.suppress(OSError):
+            os.rmdir(out)
+    if code:
+        raise CommandError("%s %s before submitting anything: nothing was exported" % (name, how))
+    raise CommandError("%s submitted nothing to the deadline farm: nothing was exported (only "
+                       "Executor(farm=\"deadline\"), or Executor() with farm: deadline in the "
+                       "config, is exported)" % name)
 
 
 def cmd_maya(args: argparse.Namespace) -> int:
@@ -858,11 +906,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a Blender executable: install into its user scripts folder (it is "
                             "asked which one), after checking its version (repeat for several)")
     child = command("deadline", cmd_deadline, "Deadline Cloud: export JOB --out DIR writes the "
-                                              "job bundle JOB was submitted with")
+                                              "job bundle JOB was submitted with; export "
+                                              "SCRIPT --out DIR [-- ARGS] runs SCRIPT and writes "
+                                              "the bundle of each job it would submit, sending "
+                                              "nothing")
     child.add_argument("action", choices=("export",))
-    child.add_argument("job", metavar="JOB")
+    child.add_argument("job", metavar="JOB_OR_SCRIPT")
+    child.add_argument("args", nargs="*", metavar="ARG",
+                       help="the script's arguments (after --, when they start with -)")
     child.add_argument("--out", metavar="DIR", required=True,
-                       help="an absent or empty folder to write the bundle into")
+                       help="an absent or empty folder to write the bundle(s) into")
     child = command("qube", cmd_qube, "Qube set-up: install-jobtypes DEST copies the dccfutures "
                                       "jobtypes into DEST (a folder on worker_template_path)")
     child.add_argument("action", choices=("install-jobtypes",))
@@ -908,10 +961,13 @@ def _run(argv: List[str]) -> int:
     if argv[:1] == ["shelves"]:  # its own parser: `shelves build --check`, `shelves --help`
         from .shelves import cli_main
         return cli_main(argv[1:])
+    argv, script_args = _script_arguments(argv)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error argparse already printed
         return exit_.code if isinstance(exit_.code, int) else 2
+    if script_args:
+        args.args = list(getattr(args, "args", ())) + script_args
     try:
         return args.handler(args)
     except CommandError as error:
@@ -923,6 +979,15 @@ def _run(argv: List[str]) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         return 130
+
+
+def _script_arguments(argv: List[str]) -> Tuple[List[str], List[str]]:
+    """``deadline export SCRIPT --out DIR -- ARGS``: what follows ``--`` is the script's, with
+    ``--out`` anywhere before it (argparse alone takes no positionals after an option)."""
+    if "--" not in argv or "deadline" not in argv[:argv.index("--")]:
+        return argv, []
+    split = argv.index("--")
+    return argv[:split], argv[split + 1:]
 
 
 def _error(message: str) -> None:

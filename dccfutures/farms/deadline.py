@@ -6,14 +6,18 @@ on this machine) is sent with ``CreateJob``: its template, and its job parameter
 ``Output`` and ``DccfuturesPython``. Its step ``work`` (and ``work-1``… for items that wait on
 items of the same job) has one task per work item: task parameter ``Item`` is the work id.
 
-Where things live: one folder per job, ``dccfutures-<token>``, directly inside
-``deadline.spool_dir``, on storage the submitting machines and the queue's workers share (a
-queue with shared storage; a storage profile maps the path on workers of another OS). It holds
-the bundle (``bundle/``), the results, progress and logs the tasks write (``output/``), and
-``deadline.json``, the facts this module reads back (items, calls, dependencies). Job
-attachments are not used here. As with Qube's spool, anyone who can write there can make a
-worker or a client unpickle what they wrote; a client reads only job folders inside the spool
-folder its own config names (a job's ``Output`` parameter elsewhere is not read).
+Where things live: one folder per job, ``dccfutures-<token>``, holding the bundle
+(``bundle/``), the results, progress and logs the tasks write (``output/``), and
+``deadline.json``, the facts this module reads back (items, calls, dependencies). With
+``deadline.spool_dir`` set, the folder is directly inside it, on storage the submitting machines
+and the queue's workers share (a storage profile maps the path on workers of another OS). As
+with Qube's spool, anyone who can write there can make a worker or a client unpickle what they
+wrote; a client reads only job folders inside the spool folder its own config names (a job's
+``Output`` parameter elsewhere is not read). Without it, on a queue with job attachments
+(:mod:`.deadline_attachments`), the folder is a private one in the farm home
+(``<home>/deadline/``): the payloads travel as job attachment inputs, and the result of an item
+whose task SUCCEEDED is downloaded from that task's output manifest into it, once per end of
+the task; nothing else is read from S3. Neither: submit refuses, naming both.
 
 Ids: a job's id is Deadline Cloud's, ``job-<32 hex>``; the farm and queue are the config's.
 
@@ -54,6 +58,7 @@ FACTS_FILE = "deadline.json"
 ITEM_PARAMETER = "Item"
 BATCH = 100               # BatchGetJob and ListTasks take at most 100
 RESULT_GRACE = 30.0       # a task SUCCEEDED without a result file: shared storage may lag
+                          # (or S3 could not be read: asked again until then)
 DEFAULT_PRIORITY = 50
 
 # Deadline Cloud's task run status -> ours, before the spool's results are looked at.
@@ -77,6 +82,18 @@ def deadline_priority(priority: Any) -> int:
 
 def our_priority(priority: int) -> int:
     return 100 - int(priority)
+
+
+def job_settings(spec: JobSpec, settings: Any) -> Dict[str, int]:
+    """CreateJob's ``priority``, ``maxRetriesPerTask`` and ``maxWorkerCount`` for a job
+    (``settings``: the config's ``deadline`` section); an exported bundle carries the same
+    as ``deadline:*`` parameter values."""
+    found = {"priority": deadline_priority(spec.fields.get("priority"))}
+    attempts = spec.fields.get("max_attempts") or settings.max_attempts
+    found["maxRetriesPerTask"] = max(0, int(attempts) - 1)
+    if spec.fields.get("cpus"):
+        found["maxWorkerCount"] = int(spec.fields["cpus"])
+    return found
 
 
 def _one_line(error: BaseException) -> str:
@@ -107,6 +124,11 @@ class _Job:
         self.shown: Optional[Tuple] = None
         self.results: Dict[int, Tuple[Any, str]] = {}  # item -> (its task's end, status read)
         self.missing: Dict[int, float] = {}  # items SUCCEEDED without a result: since
+        # Job attachments: item -> the end of its task whose outputs were looked at, and why
+        # an item's result was not in them (for that end).
+        self.attached = bool(facts.get("attachments"))
+        self.fetched: Dict[int, str] = {}
+        self.lost: Dict[int, str] = {}
 
     @property
     def output(self) -> Optional[str]:
@@ -136,6 +158,8 @@ class DeadlineFarm(Farm):
         self._jobs: Dict[str, _Job] = {}
         self._gone: set = set()  # jobs Deadline Cloud no longer has (work may wait on them)
         self._resolved: Dict[str, Optional[str]] = {}
+        self._attachments: Any = None  # the queue's JobAttachments, once GetQueue named them
+        self._attachments_root: Optional[str] = None
 
     def __repr__(self) -> str:
         return "<DeadlineFarm>"
@@ -214,13 +238,45 @@ class DeadlineFarm(Farm):
     def _where(self) -> Dict[str, str]:
         return {"farmId": self.farm_id, "queueId": self.queue_id}
 
-    def _spool(self) -> str:
-        if not self.spool_dir:
-            raise ConfigError("the deadline farm needs deadline.spool_dir: a folder on storage "
-                              "the artists' machines and the queue's workers both see (bundles, "
-                              "payloads and results travel through it)", path=self.config.path,
-                              key="deadline.spool_dir")
-        return self.spool_dir
+    def _job_root(self) -> str:
+        """Where new job folders go: ``deadline.spool_dir`` when set; else, on a queue with
+        job attachments, the farm home's private ``deadline`` folder; neither is an error
+        naming both."""
+        if self.spool_dir:
+            return self.spool_dir
+        if self._queue_attachments() is None:
+            raise FarmError("the Deadline Cloud queue %s has no job attachments (no S3 bucket in "
+                            "its settings) and the config has no deadline.spool_dir: set one of "
+                            "the two (job attachments on the queue, or deadline.spool_dir on "
+                            "storage the workers share)" % self.queue_id)
+        return self._private_root()
+
+    def _private_root(self) -> str:
+        from .deadline_attachments import private_folder
+        from .local.home import Home
+        if self._attachments_root is None:
+            self._attachments_root = private_folder(os.path.join(Home().path, "deadline"))
+        return self._attachments_root
+
+    def _queue_attachments(self) -> Any:
+        """The queue's job attachments (GetQueue, once), or None when it has none."""
+        if self._attachments is None:
+            from .deadline_attachments import JobAttachments, queue_role_session
+            settings = self.client.get_queue(**self._where()).get("jobAttachmentSettings")
+            if not settings:
+                return None
+            session = None
+
+            def s3_session() -> Any:
+                nonlocal session
+                if session is None:
+                    session = queue_role_session(self.client, self.farm_id, self.queue_id,
+                                                 self.session().region_name)
+                return session
+            self._attachments = JobAttachments(settings, self.farm_id, self.queue_id,
+                                               s3_session,
+                                               os.path.join(self._private_root(), "cache"))
+        return self._attachments
 
     # -- submit ----------------------------------------------------------------------------
 
@@ -230,7 +286,14 @@ class DeadlineFarm(Farm):
         for spec in jobs:
             if not spec.work:
                 raise ValueError("a job needs at least one work item")
-        spool, where, client = self._spool(), self._where(), self.client
+        where, client = self._where(), self.client
+        try:
+            spool = self._job_root()
+        except (ConfigError, FarmError, OSError):
+            raise
+        except Exception as error:  # GetQueue refused or unreachable
+            raise FarmError("Deadline Cloud did not show the queue %s of farm %s: %s"
+                            % (where["queueId"], where["farmId"], _one_line(error))) from None
         external = self._external(jobs)
         folders: List[str] = []
         created: List[str] = []
@@ -280,7 +343,8 @@ class DeadlineFarm(Farm):
     def _new_folder(self, spool: str) -> str:
         os.makedirs(spool, exist_ok=True)
         folder = os.path.join(spool, "dccfutures-%s" % uuid.uuid4().hex)
-        os.mkdir(folder, 0o770)  # the workers may run tasks as another account
+        # Shared storage: the workers may run tasks as another account. Job attachments: ours.
+        os.mkdir(folder, 0o770 if self.spool_dir else 0o700)
         return folder
 
     def _write(self, spec: JobSpec, folder: str, waits: Dict[str, List[List[Any]]]
@@ -290,19 +354,23 @@ class DeadlineFarm(Farm):
         bundle = os.path.join(folder, "bundle")
         write_bundle(spec, bundle, python=self.settings.python,
                      output=os.path.join(folder, "output"))
-        _share_with_group(bundle)
+        attachments = None
+        if self.spool_dir:
+            _share_with_group(bundle)
+        else:
+            attachments = self._queue_attachments().upload(
+                folder, os.path.join(bundle, "payload"), os.path.join(folder, "output"))
         facts = {"items": len(spec.work), "ncalls": [w.ncalls for w in spec.work],
                  "names": [w.name for w in spec.work], "label": spec.name,
                  "prototype": spec.prototype, "cpus": spec.fields.get("cpus"),
                  "submitted": time.time(), "waits": waits, "released": [],
-                 "blocked": spec.fields.get("status") == BLOCKED}
+                 "blocked": spec.fields.get("status") == BLOCKED,
+                 "attachments": bool(attachments)}
         _write_facts(folder, facts)
         request = bundle_request(bundle)
-        request["priority"] = deadline_priority(spec.fields.get("priority"))
-        attempts = spec.fields.get("max_attempts") or self.settings.max_attempts
-        request["maxRetriesPerTask"] = max(0, int(attempts) - 1)
-        if spec.fields.get("cpus"):
-            request["maxWorkerCount"] = int(spec.fields["cpus"])
+        if attachments:
+            request["attachments"] = attachments
+        request.update(job_settings(spec, self.settings))
         storage = self.settings.storage_profile_id or _cli_setting("settings.storage_profile_id")
         if storage:
             request["storageProfileId"] = storage
@@ -345,16 +413,27 @@ class DeadlineFarm(Farm):
 
     def _folder_of(self, job: Dict[str, Any]) -> Optional[str]:
         """The job folder a job's ``Output`` parameter names, if it is one of ours inside
-        OUR spool folder (a job's parameters are data whoever submitted it wrote)."""
+        OUR spool folder, or (a job with attachments) inside our private folder for them (a
+        job's parameters are data whoever submitted it wrote)."""
         value = ((job.get("parameters") or job.get("jobParameters") or {}).get("Output")
                  or {}).get("path")
-        if not value or not self.spool_dir:
+        if not value:
             return None
+        root = self.spool_dir or self._private_root()
         folder = os.path.dirname(os.path.normpath(value))
         if not JOB_FOLDER.match(os.path.basename(folder)) or os.path.islink(folder) or \
-                os.path.dirname(os.path.realpath(folder)) != os.path.realpath(self.spool_dir):
+                os.path.dirname(os.path.realpath(folder)) != os.path.realpath(root):
             return None
         return folder if os.path.isdir(folder) else None
+
+    def _download_folder(self, job: Dict[str, Any]) -> Optional[str]:
+        """A job with attachments submitted elsewhere (its folder is not on this machine): a
+        private folder of ours its results are downloaded into."""
+        if self.spool_dir or not _attachment_root(job):
+            return None
+        from .deadline_attachments import private_folder
+        return private_folder(os.path.join(self._private_root(),
+                                           "dccfutures-" + job["jobId"][len("job-"):]))
 
     def _record(self, job: Dict[str, Any]) -> _Job:
         record = self._jobs.get(job["jobId"])
@@ -363,8 +442,11 @@ class DeadlineFarm(Farm):
             facts = _read_facts(folder) if folder else {}
             if not facts:  # not ours, or its folder is gone: its tasks are its items
                 facts = {"items": sum((job.get("taskRunStatusCounts") or {}).values())}
+                folder = folder or self._download_folder(job)
             record = self._jobs[job["jobId"]] = _Job(job["jobId"], folder, facts)
         record.data = job
+        record.attached = not self.spool_dir and bool(_attachment_root(job)
+                                                      or record.facts.get("attachments"))
         return record
 
     def _get_jobs(self, job_ids: Sequence[str]) -> Tuple[Dict[str, Dict], List[str]]:
@@ -427,12 +509,15 @@ class DeadlineFarm(Farm):
             known = record.results.get(index)
             if known is not None and known[0] == ended:  # read at this end of the task
                 return known[1]
+            if record.attached and run == "SUCCEEDED" and record.fetched.get(index) != ended:
+                if not self._fetch(record, index, task, ended, now):
+                    return RUNNING  # S3 could not be read: asked again on the next cycle
             found = self._result(record, index)
             if found is not None:
                 record.results[index] = (ended, found[0])
                 record.missing.pop(index, None)
                 return found[0]
-            if run == "SUCCEEDED" and record.output:  # shared storage may show it late
+            if run == "SUCCEEDED" and record.output and not record.attached:  # may lag
                 since = record.missing.setdefault(index, now)
                 return FAILED if now - since > RESULT_GRACE else RUNNING
             return FAILED
@@ -440,9 +525,48 @@ class DeadlineFarm(Farm):
             return KILLED if record.data.get("taskRunStatus") == "CANCELED" else FAILED
         return status
 
+    def _fetch(self, record: _Job, index: int, task: Dict[str, Any], ended: str,
+               now: float) -> bool:
+        """Download the result of an item whose task SUCCEEDED from that task's output
+        manifest, once per end of the task; False when S3 could not be read (tried again on a
+        later cycle, for up to RESULT_GRACE seconds). Why a result is not there is kept."""
+        from .deadline_attachments import ResultMissing, StorageError, forget_result
+        forget_result(record.output, index)  # an earlier attempt's, never read for this one
+        try:
+            try:
+                attachments = self._queue_attachments()
+            except Exception as error:  # GetQueue refused: like S3 not answering
+                raise StorageError("the queue's job attachments cannot be read now: %s"
+                                   % _one_line(error)) from None
+            if attachments is None:
+                raise ResultMissing("the queue %s has no job attachments any more"
+                                    % self.queue_id)
+            attachments.download_result(record.id, task["stepId"], task["taskId"],
+                                        _attachment_root(record.data) or record.folder,
+                                        index, record.folder)
+            record.lost.pop(index, None)
+        except ResultMissing as error:
+            record.lost[index] = "its task SUCCEEDED but %s" % error
+        except StorageError as error:
+            since = record.missing.setdefault(index, now)
+            if now - since <= RESULT_GRACE:
+                return False
+            record.lost[index] = "its task SUCCEEDED but %s" % error
+        record.missing.pop(index, None)
+        record.fetched[index] = ended
+        return True
+
     def _result(self, record: _Job, index: int) -> Optional[Tuple[str, bytes]]:
         if not record.output:
             return None
+        if record.attached:  # only what was downloaded for this end of its task
+            ended = str((record.tasks.get(index) or {}).get("endedAt"))
+            if record.fetched.get(index) != ended:
+                return None
+            if index in record.lost:
+                return (FAILED, payload.failed_outcomes(FarmError(
+                    "work item %s:%d ended without a result: %s"
+                    % (record.id, index, record.lost[index]))))
         from .openjd.bundle import read_message, read_result
         try:
             found = read_result(record.output, index)
@@ -630,6 +754,8 @@ class DeadlineFarm(Farm):
             text += ": no fleet of the queue has a worker that can run it"
         if not record.output:
             text += "; its job folder is not in deadline.spool_dir (%s)" % self.spool_dir
+        elif record.attached and run == "FAILED":
+            text += "; a task that failed uploads no outputs: its log says why"
         return text + ")"
 
     # -- actions ---------------------------------------------------------------------------
@@ -888,6 +1014,12 @@ def _pages(call: Any, kwargs: Dict[str, Any], key: str) -> List[Dict[str, Any]]:
         token = page.get("nextToken")
         if not token:
             return found
+
+
+def _attachment_root(job: Dict[str, Any]) -> Optional[str]:
+    """The root path of a job's job attachments (its job folder where it was submitted)."""
+    manifests = (job.get("attachments") or {}).get("manifests") or []
+    return manifests[0].get("rootPath") if len(manifests) == 1 else None
 
 
 def _job_ended(job: Dict[str, Any]) -> bool:
