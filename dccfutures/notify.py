@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Set, Tuple
 
 if TYPE_CHECKING:
     from .farms.base import JobId, JobInfo
@@ -128,13 +128,19 @@ class Watcher:
         self._stop.set()
 
     def check(self) -> int:
-        """Look once; returns how many endings were told.
+        """Look once; returns how many endings were told."""
+        return self.see(self.farm.jobs(limit=100))
 
-        The farm's newest jobs show the artist's new ones; their unfinished jobs are then
-        asked for by id, so a long render that many newer jobs pushed out of that window is
-        still told when it ends."""
+    def see(self, newest: Iterable["JobInfo"]) -> int:
+        """Tell the endings among ``newest`` (the farm's newest jobs, read by whoever reads
+        the farm already: a monitor panel feeds its reading here rather than reading twice);
+        returns how many were told.
+
+        The newest jobs show the artist's new ones; their unfinished jobs are then asked for
+        by id, so a long render that many newer jobs pushed out of that window is still told
+        when it ends."""
         told = 0
-        recent = {job.id: job for job in self.farm.jobs(limit=100)}
+        recent = {job.id: job for job in newest}
         missing = list(self._running - set(recent))
         if missing:
             recent.update((job.id, job) for job in self.farm.jobs(job_ids=missing))

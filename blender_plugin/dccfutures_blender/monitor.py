@@ -7,10 +7,11 @@ Retry; a persistent timer on the main thread takes what it read and redraws the 
 when that changed; the panel's ``draw()`` only shows the last reading. A slow or
 unreachable farm never freezes Blender: its error shows in the panel.
 
-``register()`` also starts the farm watcher (``dccfutures.notify.watch``), which reports
+The same thread, from the same reading (one read of the farm per interval), tells
 "dccfutures job N complete/failed/killed" in the status bar and the Info editor when one of
-the artist's jobs ends, and sends done-callbacks to the main thread. ``unregister()`` stops
-the thread, the timer and the watcher, and removes every class. The standalone Qt monitor is
+the artist's jobs ends (a ``dccfutures.notify.Watcher`` fed by it); ``register()`` also sends
+done-callbacks to the main thread. ``unregister()`` stops the thread and the timer, and
+removes every class. The standalone Qt monitor is
 ``dccfutures monitor``. ``dccfutures`` is imported only when registering: without it the
 panel says why.
 """
@@ -18,7 +19,7 @@ import getpass
 import queue
 import threading
 import time
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 import bpy
 
@@ -58,11 +59,11 @@ class Reading(NamedTuple):
 NOTHING_READ = Reading("", (), "", "")
 
 
-def read_rows(farm: Any, user: str) -> Tuple[Row, ...]:
-    """The newest jobs of ``user`` on ``farm`` (all of them when ``user`` is empty)."""
+def read_rows(farm: Any, user: str, newest: List[Any]) -> Tuple[Row, ...]:
+    """The rows of ``user``'s jobs among ``newest`` (the farm's newest jobs; all of them when
+    ``user`` is empty)."""
     from dccfutures import status
-    jobs = [job for job in farm.jobs(JOB_LIMIT)
-            if not user or not job.user or job.user == user][:ROWS]
+    jobs = [job for job in newest if not user or not job.user or job.user == user][:ROWS]
     if any(job.status in ("pending", "running") for job in jobs):
         farm.ensure_running()  # as the CLI and dccfutures monitor do: a dead supervisor restarts
     rows = []
@@ -86,8 +87,12 @@ def read_rows(farm: Any, user: str) -> Tuple[Row, ...]:
 class FarmReader:
     """The monitor's thread: every farm call of the panel happens here."""
 
-    def __init__(self, interval: float = INTERVAL, user: Optional[str] = None):
+    def __init__(self, interval: float = INTERVAL, user: Optional[str] = None,
+                 watch: bool = True):
+        """``watch``: also tell the artist when their jobs end (``dccfutures.notify``), from
+        the same reading: one reader of the farm for the panel and the messages."""
         self.interval = interval
+        self.watch = watch
         self.user = _user() if user is None else user
         self.reading = NOTHING_READ
         self.count = 0            # readings published; the main thread compares it
@@ -114,17 +119,25 @@ class FarmReader:
         self._wake.set()
 
     def _run(self) -> None:
-        farm, name = None, ""
+        farm, name, watcher = None, "", None
         while not self._stop.is_set():
             try:
                 if farm is None:
-                    from dccfutures import config, farms
+                    from dccfutures import config, farms, notify
                     settings = config.load()
                     name = settings.farm
                     farm = farms.get_farm(name, settings)
+                    if self.watch:
+                        watcher = notify.Watcher(farm, self.interval, self.user)
                 self._act(farm)
-                rows = read_rows(farm, self.user)
+                newest = farm.jobs(JOB_LIMIT)
+                rows = read_rows(farm, self.user, newest)
                 self._publish(Reading(name, rows, "", self._current_notice()))
+                if watcher is not None:
+                    try:
+                        watcher.see(newest)
+                    except Exception as error:  # the panel's reading stands
+                        print("dccfutures: watching the farm failed: %s" % _text(error))
             except Exception as error:
                 where = "the %s farm" % name if name else "the farm"
                 self._publish(self.reading._replace(
@@ -293,7 +306,7 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     try:
-        from dccfutures import blender, notify
+        from dccfutures import blender
     except ImportError as error:
         _problem = "dccfutures cannot be imported: %s" % error
         print("dccfutures: the Farm Monitor does not run: %s" % _problem)
@@ -303,10 +316,6 @@ def register() -> None:
     blender.callbacks_on_main_thread()  # done-callbacks and the watcher's reports
     _reader = FarmReader().start()
     bpy.app.timers.register(_take_reading, first_interval=0.0, persistent=True)
-    try:
-        notify.watch(interval=INTERVAL)
-    except Exception as error:  # a broken config: the panel says it too
-        print("dccfutures: not watching the farm: %s" % error)
 
 
 def unregister() -> None:
@@ -321,8 +330,7 @@ def unregister() -> None:
             bpy.utils.unregister_class(cls)
     _shown, _shown_count, _problem = NOTHING_READ, 0, ""
     try:
-        from dccfutures import blender, notify
+        from dccfutures import blender
     except ImportError:
         return
-    notify.unwatch()
     blender.unregister()
