@@ -196,6 +196,22 @@ def test_the_create_request_carries_the_bundle_template_and_typed_parameters(dea
     assert sent["clientToken"] == os.path.basename(folder)[len("dccfutures-"):]
 
 
+def test_reservations_become_the_host_requirements_of_the_template_sent(deadline):
+    """A TD's ``reservations="host.processors=8,host.memory=16000"`` reaches Deadline Cloud as
+    the steps' host requirements (the fleets' workers that may take the tasks)."""
+    import yaml
+    farm, stub = deadline
+    sent = {}
+    farm.client.meta.events.register_first("before-parameter-build.deadline.CreateJob",
+                                           lambda params, **_: sent.update(params))
+    expect_create(stub, JOB)
+    farm.submit([job_spec(2, reservations="host.processors=8,host.memory=16000")])
+    steps = yaml.safe_load(sent["template"])["steps"]
+    amounts = {amount["name"]: amount["min"]
+               for step in steps for amount in step["hostRequirements"]["amounts"]}
+    assert amounts == {"amount.worker.vcpu": 8, "amount.worker.memory": 16000}
+
+
 @pytest.mark.parametrize("ours, theirs", [(None, 50), (0, 100), (10, 90), (100, 0), (9999, 0)])
 def test_priority_maps_lower_first_onto_deadlines_higher_first(ours, theirs):
     assert deadline_priority(ours) == theirs

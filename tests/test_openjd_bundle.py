@@ -57,7 +57,7 @@ def run(tmp_path):
         bundle = Bundle(folder)
         statuses, logs = {}, []
         for step in bundle.job.steps:
-            items = bundle.items(step)
+            items = bundle.tasks(step)  # work ids, or ranges of them with TASK_CHUNKING
             shares = [items[i::slots] for i in range(slots)]
             threads = [threading.Thread(target=_session, args=(bundle, step, share, statuses,
                                                                 logs, str(tmp_path)))
@@ -75,7 +75,7 @@ def _session(bundle, step, items, statuses, logs, root):
     session then only exits), and a new session takes the rest, as the worker agent does."""
     items = list(items)
     while items:
-        with WorkerSession(bundle, "s%d-%s" % (items[0], step.name), root=root) as session:
+        with WorkerSession(bundle, "s%s-%s" % (items[0], step.name), root=root) as session:
             entered = session.enter(step)
             assert entered.state.name == "SUCCESS", session.log
             while items:
@@ -281,11 +281,15 @@ def test_a_boot_cancelled_in_the_environments_onenter_leaves_no_process(tmp_path
         assert session.exit().state.name == "SUCCESS"
 
 
-def test_openjd_cli_runs_a_bundle_with_a_dependency_offline(tmp_path):
-    """``openjd run`` (openjd-cli, what a TD runs to try a bundle by hand) runs every step."""
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_openjd_cli_runs_a_bundle_with_a_dependency_offline(tmp_path, chunk_size):
+    """``openjd run`` (openjd-cli, what a TD runs to try a bundle by hand) runs every step,
+    chunked (TASK_CHUNKING) or not."""
     import subprocess
-    calls = [(workloads.add, (20, 1), {}), (workloads.add, (DEPENDENCY, 100), {})]
-    folder = bundles.write_bundle(_job(calls, depends={1: 0}), str(tmp_path / "b"))
+    calls = [(workloads.add, (20, 1), {}), (workloads.add, (DEPENDENCY, 100), {}),
+             (workloads.add, (2, 2), {})]
+    folder = bundles.write_bundle(_job(calls, depends={1: 0}), str(tmp_path / "b"),
+                                  chunk_size=chunk_size)
     values = {v["name"]: v["value"] for v in yaml.safe_load(
         open(os.path.join(folder, "parameter_values.yaml")))["parameterValues"]}
     openjd = os.path.join(os.path.dirname(sys.executable), "openjd")
@@ -296,6 +300,7 @@ def test_openjd_cli_runs_a_bundle_with_a_dependency_offline(tmp_path):
                           capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert _outcome(values["Output"], 1) == ("complete", True, 121)
+    assert _outcome(values["Output"], 2) == ("complete", True, 4)
 
 
 def test_an_item_takes_the_result_of_another_jobs_item_from_that_jobs_output(run, tmp_path):
@@ -325,3 +330,82 @@ def test_a_dcc_the_submitter_could_not_name_fails_the_environment_with_what_to_s
         log = "\n".join(session.log)
         assert why in log and "Traceback" not in log
         session.exit()
+
+
+def test_reservations_become_every_steps_host_requirements_in_the_specs_units(run):
+    """Qube's per-item ``reservations`` (as OpenCue's frames take them): ``host.processors``
+    is ``amount.worker.vcpu``, ``host.memory`` (MB) ``amount.worker.memory`` (MiB)."""
+    calls = [(workloads.add, (20, 1), {}), (workloads.add, (DEPENDENCY, 100), {})]
+    job = _job(calls, depends={1: 0})
+    job.fields = {"reservations": "host.processors=4+, host.memory=8192", "cpus": 2}
+    bundle, statuses, _ = run(job)
+    for step in bundle.template.steps:  # decoded by openjd-model
+        assert [(a.name, a.min, a.max) for a in step.hostRequirements.amounts] == [
+            ("amount.worker.vcpu", 4, None), ("amount.worker.memory", 8192, None)]
+    assert _outcome(bundle.output, 1) == ("complete", True, 121)  # and it runs
+
+
+def test_without_reservations_a_step_has_no_host_requirements(tmp_path):
+    job = _job([(workloads.add, (1, 1), {})])
+    job.fields = {"cpus": 4, "reservations": "license.maya=1"}  # cpus: items at once
+    [step] = bundles.template(job)["steps"]
+    assert "hostRequirements" not in step
+
+
+@pytest.mark.parametrize("reservations, why", [
+    ("host.processors=0", "host.processors must be a whole number of cores, 1 or more"),
+    ("host.processors=-2", "host.processors must be a whole number of cores, 1 or more"),
+    ("host.processors=four", "host.processors must be a whole number of cores, 1 or more"),
+    ("host.memory=8GB", "host.memory must be a whole number of MB, 1 or more"),
+    ("host.memory=0", "host.memory must be a whole number of MB, 1 or more"),
+])
+def test_an_out_of_range_reservation_is_refused_before_anything_is_written(
+        tmp_path, reservations, why):
+    job = _job([(workloads.add, (1, 1), {})])
+    job.fields = {"reservations": reservations}
+    with pytest.raises(ValueError, match="job field 'reservations': %s" % why):
+        bundles.write_bundle(job, str(tmp_path / "b"))
+    assert not (tmp_path / "b").exists()
+
+
+# -- TASK_CHUNKING: several items per task, chunks formed by the queue ------------------------
+
+def test_with_task_chunking_each_task_runs_a_range_of_items_in_the_session(run):
+    calls = [(None, (i, 4), {}) for i in range(7)]
+    job = _job(calls, function=payload.encode_function(workloads.fail_on))
+    bundle, statuses, logs = run(job, chunk_size=3)
+    assert bundle.template.extensions == ["TASK_CHUNKING"]
+    [step] = bundle.job.steps
+    assert bundle.tasks(step) == ["0-2", "3-4", "5-6"]  # openjd-model evens them out
+    assert bundle.items(step) == list(range(7))
+    assert {task: s.exit_code for task, s in statuses.items()} == {"0-2": 0, "3-4": 0, "5-6": 0}
+    assert [_outcome(bundle.output, i)[2] for i in (0, 1, 2, 3, 5, 6)] == [0, 1, 2, 3, 5, 6]
+    assert _outcome(bundle.output, 4)[:2] == ("failed", False)  # its chunk went on
+    assert "dccfutures: work item 5 complete" in logs[0]
+    assert "openjd_progress: 33.3" in logs[0]  # the chunk, one item of three in
+
+
+def test_a_crash_in_a_chunk_fails_its_task_and_the_rest_of_the_chunk_does_not_run(run):
+    calls = [(workloads.add, (1, 1), {}), (workloads.print_then_exit, ("bye", 7), {}),
+             (workloads.add, (2, 2), {})]
+    bundle, statuses, logs = run(_job(calls), chunk_size=3)
+    assert statuses["0-2"].state.name == "FAILED"
+    assert _outcome(bundle.output, 0)[2] == 2
+    assert bundles.read_result(bundle.output, 1) == ("crashed", None)
+    assert bundles.read_result(bundle.output, 2) is None  # run again with its chunk
+
+
+def test_task_chunking_keeps_the_steps_of_dependencies(run):
+    calls = [(workloads.add, (20, 1), {}), (workloads.add, (DEPENDENCY, 100), {}),
+             (workloads.add, (1, 1), {})]
+    bundle, statuses, _ = run(_job(calls, depends={1: 0}), chunk_size=2)
+    assert [bundle.tasks(step) for step in bundle.job.steps] == [["0-0", "2-2"], ["1-1"]]
+    assert _outcome(bundle.output, 1) == ("complete", True, 121)
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, "3"])
+def test_a_chunk_size_that_is_not_a_whole_number_of_items_is_refused(tmp_path, size):
+    with pytest.raises(ValueError, match="chunk_size must be a whole number of items, 1 or "
+                                         "more, got %r" % (size,)):
+        bundles.write_bundle(_job([(workloads.add, (1, 1), {})]), str(tmp_path / "b"),
+                             chunk_size=size)

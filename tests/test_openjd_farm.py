@@ -3,6 +3,7 @@ supervisor, its workers running each item as a task of a real openjd-sessions se
 the job's bundle (a DCC booted once per worker and job, not per item)."""
 import glob
 import os
+import re
 import stat
 
 import pytest
@@ -132,4 +133,50 @@ def test_a_job_whose_bundle_is_unreadable_fails_its_items_saying_so(openjd_farm)
     ex.farm.unblock(future.job_id)
     with pytest.raises(Exception, match="bundle .* cannot be read"):
         future.result(60)
+    ex.shutdown()
+
+
+def test_an_out_of_range_reservation_is_an_error_at_submit_and_stores_nothing(openjd_farm):
+    from dccfutures import Executor
+    ex = Executor(farm="openjd")
+    with pytest.raises(ValueError, match="host.processors must be a whole number"):
+        ex.submit_ext(workloads.add, [1, 1], reservations="host.processors=0")
+    assert ex.farm.jobs() == []
+    assert not glob.glob(os.path.join(openjd_farm, "openjd", "*"))
+    future = ex.submit_ext(workloads.add, [1, 2], reservations="host.processors=2")
+    assert future.result(60) == 3  # this machine runs it: no scheduler reads them here
+    ex.shutdown()
+
+
+def test_a_dcc_that_cannot_boot_fails_the_job_after_three_boots_in_a_row(
+        maya_session, farm_config, farm_home, tmp_path):
+    """As on the local farm: a boot that fails does not fail the item (it is booted again);
+    three in a row, whichever workers tried, fail the job's items with the DCC's output,
+    without booting it once per item. A retry tries again. (The two workers' first boots
+    run at once: the second may end after the third, a fourth failure.)"""
+    boots = tmp_path / "boots"
+    broken = tmp_path / "mayapy"
+    broken.write_text("#!/bin/sh\necho boot >> %s\necho 'mayapy: no licence available'\n"
+                      "exit 1\n" % boots)
+    broken.chmod(0o755)
+    farm_config(workers=2, extra='farm: openjd\ndcc:\n  maya:\n    "2025": {mayapy: %s}\n'
+                % broken)
+    farms.forget()
+    from dccfutures.maya import Executor
+    ex = Executor(farm="openjd", clone_environ=True, create_tempfile=True)
+    with ex.batch("no licence") as batch:
+        for _ in range(6):
+            batch.submit(scene_report)
+    for future in batch.futures:
+        with pytest.raises(RuntimeError, match=r"(?s)set-up of this work \(%s \(mayapy\)\) "
+                           r"failed [34] times in a row; its last output:\nmayapy: no licence"
+                           % re.escape(str(broken))):
+            future.result(60)
+    first = boots.read_text().count("boot")
+    assert first in (3, 4)  # not one per item
+    assert ex.farm.retry(batch.futures[0].job_id) == 6
+    for future in ex.attach(batch.futures[0].job_id):
+        with pytest.raises(RuntimeError, match="failed [34] times in a row"):
+            future.result(60)
+    assert boots.read_text().count("boot") - first in (3, 4)  # tried again
     ex.shutdown()

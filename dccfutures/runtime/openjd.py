@@ -9,13 +9,17 @@ against it, stopped on exit):
   process of its own session, waits until the host's child, the interpreter or DCC, has
   booted (:func:`dccfutures.runtime.child.feed` starts it exactly as a Qube subjob does:
   ``mayapy``, ``maya -batch``, ``hython``, bpy, ``blender -b`` or a plain Python), and exits
-  0, or non-zero with the boot's output when it failed;
+  0, or non-zero with the boot's output when it failed. Before the boot, the paths the
+  submitter's machine named in the payload (the scene, the workspace, ``sys.path``,
+  ``cwd``) are mapped with the session's path mapping rules (``--path-mapping
+  {{Session.PathMappingRulesFile}}``, :func:`map_payload_paths`);
 * each task runs ``run --item N``: it hands item N to the host over a local connection
   (a Unix socket in a private folder, with a key only the session's files hold), streams the
   item's output into the task's log, turns its progress into ``openjd_progress:`` lines, and
   exits 0 once the item ended, whether the user's callable returned or raised (the exception
   travels in the outcomes); non-zero only when our machinery failed (the child crashed, the
-  host is gone, the payload is unreadable);
+  host is gone, the payload is unreadable); with TASK_CHUNKING a task's ``--item`` is a range
+  (``3-5``) whose items it runs in turn, stopping at the first our machinery failed under;
 * ``onExit`` runs ``stop``: the child's loop ends, its bootstrap's teardown runs, the host
   exits.
 
@@ -146,16 +150,105 @@ def _interpreter(facts: Dict[str, Any]) -> Tuple[str, Optional[Dict[str, Any]]]:
     return package.get("python") or sys.executable, None
 
 
+# -- path mapping of the paths the submitter named inside the payload ---------------------------
+
+PATH_MAPPING_VERSION = "pathmapping-1.0"
+BOOTSTRAP_PATHS = ("file", "original", "workspace")  # scene copy, artist's scene, workspace
+
+
+def read_path_mapping_rules(path: Optional[str]) -> List[Dict[str, str]]:
+    """The rules of the session's ``Session.PathMappingRulesFile`` (``{}`` when it has none).
+    Raises ValueError naming the file when it is not a ``pathmapping-1.0`` document."""
+    if not path:
+        return []
+    with open(path) as handle:
+        found = json.load(handle)
+    if not found:
+        return []
+    if not isinstance(found, dict) or found.get("version") != PATH_MAPPING_VERSION:
+        raise ValueError("the path mapping rules file %s is version %r; dccfutures reads %s"
+                         % (path, found.get("version") if isinstance(found, dict) else found,
+                            PATH_MAPPING_VERSION))
+    rules = list(found.get("path_mapping_rules") or [])
+    for rule in rules:
+        if not isinstance(rule, dict) or not all(isinstance(rule.get(key), str) for key in (
+                "source_path_format", "source_path", "destination_path")):
+            raise ValueError("the path mapping rules file %s has a rule without a "
+                             "source_path_format, source_path and destination_path: %r"
+                             % (path, rule))
+    return rules
+
+
+def map_path(path: str, rules: List[Dict[str, str]]) -> str:
+    """``path`` mapped by the first rule that covers it, the rules with the longest source
+    first, as openjd-sessions maps PATH parameters (the OpenJD spec's path mapping): a
+    WINDOWS source matches whole components, ASCII case-insensitively, either separator; a
+    POSIX source matches whole components exactly. A path no rule covers comes back as it
+    is. Our own code, not openjd-sessions': the worker's Python need not have it. URI sources
+    (an EXPR extension) never cover a filesystem path and are skipped."""
+    from pathlib import PurePath, PureWindowsPath
+    ordered = sorted((rule for rule in rules if rule.get("source_path_format", "").upper()
+                      in ("POSIX", "WINDOWS")),
+                     key=lambda rule: -len(_pure(rule).parts))
+    for rule in ordered:
+        source = _pure(rule)
+        target: PurePath = type(source)(path)
+        ours, theirs = target.parts, source.parts
+        if len(ours) < len(theirs):
+            continue
+        if isinstance(source, PureWindowsPath):
+            same = all(a.translate(_ASCII_LOWER) == b.translate(_ASCII_LOWER)
+                       for a, b in zip(ours, theirs))
+        else:
+            same = ours[:len(theirs)] == theirs
+        if not same:
+            continue
+        mapped = str(PurePath(*(PurePath(rule["destination_path"]).parts +
+                                ours[len(theirs):])))
+        trailing = ("/", "\\") if isinstance(source, PureWindowsPath) else ("/",)
+        return mapped + os.sep if path.endswith(trailing) else mapped
+    return path
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _pure(rule: Dict[str, str]) -> Any:
+    from pathlib import PurePosixPath, PureWindowsPath
+    kind = PureWindowsPath if rule["source_path_format"].upper() == "WINDOWS" else PurePosixPath
+    return kind(rule["source_path"])
+
+
+def map_payload_paths(facts: Dict[str, Any], rules: List[Dict[str, str]]) -> Dict[str, Any]:
+    """The job's facts with the paths the submitter's machine named mapped for this worker:
+    the scene copy, the artist's scene and the workspace the DCC boots with, the job's
+    ``sys.path`` entries and its ``cwd``. The interpreter (the worker's config names it) and
+    the environment's values are left as they are."""
+    if not rules:
+        return facts
+    facts = json.loads(json.dumps(facts))  # a copy
+    package = facts.get("package") or {}
+    for key in ("sys_path", "sys_path_installed"):
+        if package.get(key):
+            package[key] = [map_path(str(entry), rules) for entry in package[key]]
+    if package.get("cwd"):
+        package["cwd"] = map_path(str(package["cwd"]), rules)
+    bootstrap = package.get("bootstrap") or {}
+    for key in BOOTSTRAP_PATHS:
+        if bootstrap.get(key):
+            bootstrap[key] = map_path(str(bootstrap[key]), rules)
+    return facts
+
+
 # -- the host: one per session, the child's parent ---------------------------------------------
 
 class SessionSource(WorkSource):
     """Items handed in by the session's tasks, one connection each, fed to the child."""
 
     def __init__(self, payload_dir: str, output_dir: str, log_path: str, listener: Any,
-                 ready: Any):
+                 ready: Any, facts: Dict[str, Any]):
         self.payload_dir, self.output_dir, self.log_path = payload_dir, output_dir, log_path
         self.listener, self.ready = listener, ready
-        facts = _read_facts(payload_dir)
         self.job_id = facts.get("job_id") or os.environ.get("DEADLINE_JOB_ID") or "openjd"
         function = None
         if facts.get("function"):
@@ -343,7 +436,13 @@ def host(args: argparse.Namespace) -> int:
     from multiprocessing.connection import Listener
     from .child import CannotStart, child_environment, feed, how_it_ended, install_command
     from .child import remove_link_folder
-    facts = _read_facts(args.payload)
+    try:
+        facts = map_payload_paths(_read_facts(args.payload),
+                                  read_path_mapping_rules(args.path_mapping))
+    except (OSError, ValueError) as error:  # a payload or rules file we cannot read
+        print("dccfutures: cannot read this job's facts or the session's path mapping rules: "
+              "%s" % error, flush=True)
+        return 1
     interpreter, spec = _interpreter(facts)
     private_dir = tempfile.mkdtemp(prefix="dccfutures-openjd-")  # 0700: ours alone
     key = secrets.token_bytes(32)
@@ -357,7 +456,7 @@ def host(args: argparse.Namespace) -> int:
         os.write(ready_fd, b"ready\n")
         os.close(ready_fd)
 
-    source = SessionSource(args.payload, args.output, args.log, listener, ready)
+    source = SessionSource(args.payload, args.output, args.log, listener, ready, facts)
 
     def terminated(signum: int, frame: Any) -> None:  # ``start`` was cancelled mid-boot
         print("dccfutures: the session's onEnter was cancelled; ending %s" % interpreter,
@@ -441,7 +540,8 @@ def start(args: argparse.Namespace) -> int:
     read_fd, write_fd = os.pipe()
     command = python_command(sys.executable, MODULE, [
         "host", "--payload", args.payload, "--output", args.output, "--session", args.session,
-        "--log", log, "--ready", str(write_fd)])
+        "--log", log, "--ready", str(write_fd)] +
+        (["--path-mapping", args.path_mapping] if args.path_mapping else []))
     with open(log, "ab") as output:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
                                    stderr=subprocess.STDOUT, pass_fds=[write_fd],
@@ -460,6 +560,7 @@ def start(args: argparse.Namespace) -> int:
         said = pipe.read()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     sys.stdout.write(_read_text(log))  # the boot's output, in the environment's own log
+    sys.stdout.flush()  # before our verdict on stderr
     if said.startswith(b"ready"):
         print("dccfutures: the session's interpreter is up (host pid %d); its output goes to %s"
               % (process.pid, log), flush=True)
@@ -471,13 +572,55 @@ def start(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """A task: run one item on the session's host, its output streamed into our log."""
-    connection, info = _connect(args.session)
+    """A task: run its item, or each item of its chunk (TASK_CHUNKING: ``--item 3-5``) in
+    turn, on the session's host, their output streamed into our log. Non-zero at the first
+    item our machinery failed under: the rest of the chunk does not run (the queue runs the
+    task again, whole)."""
+    try:
+        items = item_range(args.item)
+    except ValueError as error:
+        print("dccfutures: %s" % error, file=sys.stderr, flush=True)
+        return 1
+    for done, item in enumerate(items):
+        if _run_item(args.session, item, done, len(items)) != 0:
+            return 1
+    return 0
+
+
+def item_range(text: str) -> List[int]:
+    """The work ids of a task's ``Item``: ``"4"``, or a chunk's range expression
+    (``"0-2"``, ``"1,5-9:2"``)."""
+    items: List[int] = []
+    for part in str(text).replace(" ", "").split(","):
+        try:
+            span, _, step = part.partition(":")
+            first, dash, last = span.partition("-")
+            start, end = int(first), int(last) if dash else int(first)
+            stride = int(step) if step else 1
+        except ValueError:
+            raise ValueError("%r is not a work item or a range of them" % (text,)) from None
+        if stride < 1 or end < start:
+            raise ValueError("%r is not a work item or a range of them" % (text,))
+        items.extend(range(start, end + 1, stride))
+    return items
+
+
+def _run_item(session_dir: str, item: int, done: int, count: int) -> int:
+    """Run one item of the task (``done`` of its ``count`` items ran before it)."""
+    connection, info = _connect(session_dir)
     if connection is None:
-        print("dccfutures: cannot run work item %s: %s" % (args.item, info), file=sys.stderr,
+        print("dccfutures: cannot run work item %s: %s" % (item, info), file=sys.stderr,
               flush=True)
         return 1
-    _send(connection, {"op": "run", "item": args.item})
+    try:
+        return _follow(connection, info, item, done, count)
+    finally:
+        connection.close()
+
+
+def _follow(connection: Any, info: Dict[str, Any], item: int, done: int, count: int) -> int:
+    """Hand the item to the host and copy what it says into our log until the item ends."""
+    _send(connection, {"op": "run", "item": item})
     tail = _Tail(info["log"])
     while True:
         try:
@@ -486,7 +629,7 @@ def run(args: argparse.Namespace) -> int:
         except (EOFError, OSError):
             tail.copy()
             print("dccfutures: the session's host ended while work item %s ran; see %s"
-                  % (args.item, info["log"]), file=sys.stderr, flush=True)
+                  % (item, info["log"]), file=sys.stderr, flush=True)
             return 1
         if message is None:
             tail.copy()
@@ -496,12 +639,15 @@ def run(args: argparse.Namespace) -> int:
             tail.begin(message["offset"])
         elif op == "progress":
             tail.copy()
-            print("openjd_progress: %.1f" % (100.0 * float(message["fraction"])), flush=True)
+            print("openjd_progress: %.1f" % (100.0 * (done + float(message["fraction"])) / count),
+                  flush=True)
             if message.get("message"):
                 print("openjd_status: %s" % message["message"], flush=True)
         elif op == "done":
             tail.copy(message["offset"])
-            print("dccfutures: work item %s %s" % (args.item, message["status"]), flush=True)
+            print("dccfutures: work item %s %s" % (item, message["status"]), flush=True)
+            if done + 1 < count:
+                print("openjd_progress: %.1f" % (100.0 * (done + 1) / count), flush=True)
             return 0
         else:  # "error": our machinery failed under the item
             tail.copy()
@@ -587,8 +733,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if name != "stop":
             command.add_argument("--payload", required=name != "run")
             command.add_argument("--output", required=name != "run")
-        if name == "run":
-            command.add_argument("--item", type=int, required=True)
+        if name == "run":  # a work id, or a range of them (TASK_CHUNKING)
+            command.add_argument("--item", required=True)
+        if name in ("start", "host"):  # Session.PathMappingRulesFile
+            command.add_argument("--path-mapping")
         if name == "host":
             command.add_argument("--log", required=True)
             command.add_argument("--ready", type=int, required=True)

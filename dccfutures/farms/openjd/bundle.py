@@ -20,8 +20,9 @@ OpenJD orders steps, never the tasks of one step. Every step has the same step e
 stops it; each task runs its item against that running process
 (:mod:`dccfutures.runtime.openjd`).
 
-Chunking is ours, not OpenJD's: a ``map`` chunk is one work item and so one task. The
-TASK_CHUNKING extension (several items per task, sized by the queue) is not used.
+A ``map`` chunk is one work item and so, by default, one task. With ``chunk_size`` the
+template uses OpenJD's TASK_CHUNKING extension: the ``Item`` parameter is ``CHUNK[INT]`` and
+each task runs a contiguous range of items (``"3-5"``), one after another.
 """
 import json
 import os
@@ -39,6 +40,7 @@ read_log = runtime.read_log
 read_message = runtime.read_message
 
 SPECIFICATION = "jobtemplate-2023-09"
+TASK_CHUNKING = "TASK_CHUNKING"  # the extension a chunked bundle needs of its queue
 STEP = "work"
 ENVIRONMENT = "dccfutures"
 ITEM = "Item"
@@ -49,7 +51,8 @@ MAX_NAME = 128  # the spec's limit on a job's name
 
 def write_bundle(job: JobSpec, folder: str, *, python: Optional[str] = None,
                  output: Optional[str] = None, job_id: Union[int, str, None] = None,
-                 outputs: Optional[Dict[Union[int, str], str]] = None) -> str:
+                 outputs: Optional[Dict[Union[int, str], str]] = None,
+                 chunk_size: Optional[int] = None) -> str:
     """Write the job bundle of ``job`` into ``folder`` (created; it must be absent or
     empty) and return ``folder``.
 
@@ -61,14 +64,20 @@ def write_bundle(job: JobSpec, folder: str, *, python: Optional[str] = None,
     ``DEADLINE_JOB_ID``, else ``openjd``. ``outputs``: the Output folder of each other job
     whose results this job's calls take as arguments (``{job_id: folder}``, as the workers
     see it): a task reads a result of another job there, and of this job in its own.
+    ``chunk_size``: for a queue that supports the TASK_CHUNKING extension, each task runs a
+    contiguous range of items (``chunk_size`` by default; the queue may size chunks to its
+    target run time), one after another in the session's interpreter; without it, one task
+    per item.
 
     Raises ``ValueError`` naming what is wrong: no work, a dependency on an item the job
-    does not have, a folder that is not empty.
+    does not have, a folder that is not empty, a reservation or chunk size out of range.
     """
     if not job.work:
         raise ValueError("job %r has no work items: there is nothing to write a bundle for"
                          % job.name)
     layers = _layers(job)
+    host_requirements(job.fields)  # a wrong value is refused before anything is written
+    _check_chunk_size(chunk_size)
     folder = os.path.abspath(folder)
     if os.path.isdir(folder) and os.listdir(folder):
         raise ValueError("cannot write a job bundle into %s: the folder is not empty" % folder)
@@ -83,7 +92,7 @@ def write_bundle(job: JobSpec, folder: str, *, python: Optional[str] = None,
         _write(os.path.join(payload_dir, runtime.FUNCTION), job.function)
     for index, work in enumerate(job.work):
         _write(runtime.calls_path(payload_dir, index), work.package)
-    _write(os.path.join(folder, TEMPLATE), _yaml(template(job, layers)))
+    _write(os.path.join(folder, TEMPLATE), _yaml(template(job, layers, chunk_size)))
     values = [{"name": PAYLOAD, "value": payload_dir},
               {"name": OUTPUT, "value": os.path.abspath(output or
                                                         os.path.join(folder, "output"))},
@@ -92,24 +101,34 @@ def write_bundle(job: JobSpec, folder: str, *, python: Optional[str] = None,
     return folder
 
 
-def template(job: JobSpec, layers: Optional[List[List[int]]] = None) -> Dict[str, Any]:
-    """The job template of ``job`` as a dict (what ``template.yaml`` holds)."""
+def template(job: JobSpec, layers: Optional[List[List[int]]] = None,
+             chunk_size: Optional[int] = None) -> Dict[str, Any]:
+    """The job template of ``job`` as a dict (what ``template.yaml`` holds); ``chunk_size``:
+    see :func:`write_bundle`."""
     layers = layers if layers is not None else _layers(job)
+    requirements = host_requirements(job.fields)
     steps = []
     for depth, items in enumerate(layers):
+        parameter: Dict[str, Any] = {"name": ITEM, "type": "INT",
+                                     "range": range_expression(items)}
+        if chunk_size:  # "a-b" of consecutive items; the runtime runs each in turn
+            parameter.update(type="CHUNK[INT]", chunks={"defaultTaskCount": chunk_size,
+                                                        "rangeConstraint": "CONTIGUOUS"})
         step: Dict[str, Any] = {
             "name": STEP if depth == 0 else "%s-%d" % (STEP, depth),
-            "parameterSpace": {"taskParameterDefinitions": [
-                {"name": ITEM, "type": "INT", "range": range_expression(items)}]},
+            "parameterSpace": {"taskParameterDefinitions": [parameter]},
             "stepEnvironments": [_environment()],
             "script": {"actions": {"onRun": _action("run", "--item",
                                                     "{{Task.Param.%s}}" % ITEM)}},
         }
+        if requirements:
+            step["hostRequirements"] = requirements
         if depth:
             step["dependencies"] = [{"dependsOn": steps[-1]["name"]}]
         steps.append(step)
     return {
         "specificationVersion": SPECIFICATION,
+        **({"extensions": [TASK_CHUNKING]} if chunk_size else {}),
         "name": _job_name(job.name),
         "parameterDefinitions": [
             {"name": PAYLOAD, "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "IN",
@@ -123,6 +142,37 @@ def template(job: JobSpec, layers: Optional[List[List[int]]] = None) -> Dict[str
     }
 
 
+def host_requirements(fields: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The step's ``hostRequirements`` from the job field ``reservations`` (Qube's
+    ``host.processors=N`` or ``N+``, ``host.memory=MB``: what one item reserves, as on
+    OpenCue): ``amount.worker.vcpu`` and ``amount.worker.memory`` (MiB), as minimums. Other
+    reservations have no OpenJD amount and are left out; ``cpus`` (how many items run at
+    once) is the farm's, not a host's. Raises ValueError naming a value out of range."""
+    reserved = {}
+    for part in str((fields or {}).get("reservations") or "").split(","):
+        key, _, value = part.partition("=")
+        reserved[key.strip()] = value.strip()
+    amounts = []
+    for key, name, unit in (("host.processors", "amount.worker.vcpu", "cores"),
+                            ("host.memory", "amount.worker.memory", "MB")):
+        value = reserved.get(key)
+        if value is None:
+            continue
+        if value.endswith("+") and key == "host.processors":  # Qube's "at least N"
+            value = value[:-1]
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError("job field 'reservations': %s must be a whole number of %s, 1 or "
+                             "more, got %r" % (key, unit, value))
+        amounts.append({"name": name, "min": int(value)})
+    return {"amounts": amounts} if amounts else None
+
+
+def _check_chunk_size(chunk_size: Any) -> None:
+    if chunk_size is not None and (type(chunk_size) is not int or chunk_size < 1):
+        raise ValueError("chunk_size must be a whole number of items, 1 or more, got %r"
+                         % (chunk_size,))
+
+
 def _environment() -> Dict[str, Any]:
     return {"name": ENVIRONMENT,
             "description": "boots the job's interpreter or DCC once per session",
@@ -133,6 +183,8 @@ def _action(command: str, *extra: str) -> Dict[str, Any]:
     args = ["-c", SAFE_RUN, runtime.MODULE, command, "--session", "{{Session.WorkingDirectory}}"]
     if command != "stop":
         args += ["--payload", "{{Param.%s}}" % PAYLOAD, "--output", "{{Param.%s}}" % OUTPUT]
+    if command == "start":  # the worker's rules map the paths inside the payload (the scene)
+        args += ["--path-mapping", "{{Session.PathMappingRulesFile}}"]
     # NOTIFY_THEN_TERMINATE: a cancelled start kills the host it started (its own session)
     return {"command": "{{Param.%s}}" % PYTHON, "args": args + list(extra),
             "cancelation": {"mode": "NOTIFY_THEN_TERMINATE", "notifyPeriodInSeconds": 5}}

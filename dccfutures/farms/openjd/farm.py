@@ -13,15 +13,18 @@ kill, retry, dependencies, attach, the CLI and the monitor are the local farm's 
 An OpenJD session runs nothing after a failed or cancelled task; the next item of that job
 on that worker gets a new session (a fresh boot). A task whose interpreter died ends its
 worker, as a crash ends a local worker: the supervisor charges the attempt and runs the item
-again, up to ``local.max_attempts``.
+again, up to ``local.max_attempts``. An interpreter or DCC that does not boot is booted again;
+after three failed boots of a job in a row, on any worker, its items fail with the last boot's
+output, as the local farm fails the work of a pool whose workers cannot set up.
 """
+import contextlib
 import json
 import os
 import shutil
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..base import JobSpec
 from ...errors import FarmError
@@ -29,6 +32,8 @@ from ..local.farm import LocalFarm, _user
 from ...runtime.loop import JOB_VAR, WORK_VAR
 
 BUNDLES = "openjd"           # folder of the bundles in the farm home (in local.clean.JOB_FOLDERS)
+BOOT_FAILURES = 3            # boots of one job failing in a row: its interpreter cannot start
+BOOTS = ".boot-failures"     # in a bundle folder: that count, shared by the farm's workers
 BUNDLE_WAIT = 30.0           # how long a worker waits for a bundle its submit is still moving
 PROGRESS_EVERY = 0.1
 READY = ".submitted"         # in a bundle folder once the bundle is whole
@@ -46,8 +51,12 @@ class OpenJDFarm(LocalFarm):
         """Store the jobs (as the local farm does) and write each job's bundle where the
         workers look for it (``openjd/<job id>``). A job's id is only known
         once stored, so the bundle is written after; a worker that claims an item before it
-        is whole (its ``READY`` file) waits for it."""
+        is whole (its ``READY`` file) waits for it. A job its bundle cannot express (a
+        reservation out of range) is refused before any is stored."""
         _need_runtime()
+        from .bundle import host_requirements
+        for job in jobs:
+            host_requirements(job.fields)
         self.ensure_running()
         bundles_dir(self.home.path)
         parent = None
@@ -62,6 +71,14 @@ class OpenJDFarm(LocalFarm):
             self.ensure_running(force=True)
         self._wake_farm()
         return ids
+
+    def retry(self, job_id: int, work_ids: Optional[Sequence[int]] = None) -> int:
+        """Retry as the local farm does; a job whose boots failed too often boots again."""
+        try:
+            os.unlink(os.path.join(bundle_folder(self.home.path, job_id), BOOTS))
+        except OSError:
+            pass
+        return super().retry(job_id, work_ids)
 
     def remove(self, job_ids: Sequence[int]) -> int:
         """Remove the jobs as the local farm does, and their bundles with them."""
@@ -177,9 +194,41 @@ class OpenJDRunner:
         status = session.enter(job.bundle.step(step))
         job.session, job.step = session, step
         if status is None or status.state != ActionState.SUCCESS:
+            said = _action_output(session.log)
             job.close()
-            return "\n".join(session.log[-40:])
+            return said
         return None
+
+    def _boot(self, job_id: int, job: _JobSession, step: str) -> Optional[str]:
+        """``_enter``, as the local farm boots a pool's workers: a boot that fails is tried
+        again, and once ``BOOT_FAILURES`` boots of the job failed in a row, on any of the
+        farm's workers, its items fail with the last boot's output and nothing boots it
+        again until it is retried. Once one failed, the job's boots go one at a time (so
+        two workers do not fail the same boot twice at once)."""
+        if job.session is not None and job.step == step:
+            return None
+        try:
+            count = _BootCount(bundle_folder(self.home, job_id))
+        except OSError:  # its bundle folder is gone (the job removed): boot, uncounted
+            return self._enter(job, step)
+        try:
+            while True:
+                failed, output = count.read()
+                if failed and not count.held:
+                    count.hold()
+                    continue  # read again, now that no other worker boots the job
+                if failed >= BOOT_FAILURES:
+                    return "the set-up of this work (%s) failed %d times in a row; its last " \
+                           "output:\n%s" % (_label(job.bundle), failed, output or "(none)")
+                why = self._enter(job, step)
+                if why is None:
+                    count.reset()
+                    return None
+                sys.stdout.write("dccfutures: the interpreter or DCC of job %s did not boot:\n%s\n"
+                                 % (job_id, why))
+                count.add(why)
+        finally:
+            count.close()
 
     def _run(self, item) -> None:
         from openjd.sessions import ActionState
@@ -187,20 +236,23 @@ class OpenJDRunner:
         from .bundle import read_message, read_result
         from ...runtime.openjd import session_log_path
         self.source.started(item)
+        error: Optional[Exception] = None
         try:
             job = self._job(item.job_id)
-        except Exception as error:  # its bundle is gone (the job removed) or unreadable
-            job, why = None, "its bundle %s cannot be read: %s" % (
-                bundle_folder(self.home, item.job_id), error)
+        except Exception as found:  # its bundle is gone (the job removed) or unreadable
+            error = FarmError("work item %s:%d cannot run: its bundle %s cannot be read: %s" % (
+                item.job_id, item.work_id, bundle_folder(self.home, item.job_id), found))
         else:
             step = job.step_of.get(item.work_id)
-            why = self._enter(job, step) if step else "its bundle has no such task"
-            if why is not None:
-                why = "the OpenJD session could not enter the step environment (the " \
-                      "interpreter or DCC did not boot):\n" + why
-        if why is not None:
-            sys.stdout.write(why + "\n")
-            error = FarmError("work item %s:%d cannot run: %s" % (item.job_id, item.work_id, why))
+            if step is None:
+                error = FarmError("work item %s:%d cannot run: its bundle has no such task"
+                                  % (item.job_id, item.work_id))
+            else:
+                why = self._boot(item.job_id, job, step)
+                if why is not None:  # as the local farm fails a pool's work: RuntimeError
+                    error = RuntimeError(why)
+        if error is not None:
+            sys.stdout.write("%s\n" % error)
             self.source.report(item, "failed",
                                payload.encode_outcomes([payload.failure(error, "")]))
             return
@@ -247,6 +299,88 @@ class OpenJDRunner:
             if found is not None and found != last:
                 last = found
                 self.source.progress(item, found[0], found[1])
+
+
+class _BootCount:
+    """How many boots of one job failed in a row, and the last one's output: a file in the
+    job's bundle folder that the farm's workers read and write under ``flock``."""
+
+    def __init__(self, folder: str):
+        self.fd = os.open(os.path.join(folder, BOOTS), os.O_RDWR | os.O_CREAT, 0o600)
+        self.held = False
+
+    def hold(self) -> None:
+        """Keep the file locked until ``close``: no other worker boots the job meanwhile."""
+        import fcntl
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        self.held = True
+
+    def read(self) -> Tuple[int, str]:
+        with self._locked():
+            return self._read()
+
+    def add(self, output: str) -> None:
+        with self._locked():
+            self._write(self._read()[0] + 1, output)
+
+    def reset(self) -> None:
+        with self._locked():
+            if self._read()[0]:
+                self._write(0, "")
+
+    def close(self) -> None:
+        os.close(self.fd)  # and with it the hold
+
+    def _read(self) -> Tuple[int, str]:
+        try:
+            found = json.loads(os.pread(self.fd, 1 << 20, 0).decode("utf-8"))
+            return int(found["failed"]), str(found["output"])
+        except (OSError, ValueError, KeyError, TypeError):  # empty: none failed yet
+            return 0, ""
+
+    def _write(self, failed: int, output: str) -> None:
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, json.dumps({"failed": failed, "output": output}).encode("utf-8"), 0)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self.held:
+            yield
+            return
+        import fcntl
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
+def _action_output(log: List[str]) -> str:
+    """What the failed onEnter printed (its lines after the session's ``Output:``), without
+    the session's own framing; its last 40 lines."""
+    lines = "\n".join(log).splitlines()
+    starts = [index for index, line in enumerate(lines) if line.strip() == "Output:"]
+    if starts:
+        lines = lines[starts[-1] + 1:]
+        lines = [line for line in lines if not line.startswith("Process pid ")]
+        for index, line in enumerate(lines):
+            if line.startswith("====="):  # the next phase of the session
+                lines = lines[:index]
+                break
+    return "\n".join(line for line in lines[-40:]).strip()
+
+
+def _label(bundle) -> str:
+    """``<interpreter> (<bootstrap kind>)``, as the local farm names a pool's interpreter."""
+    from ...runtime.openjd import FACTS
+    from .bundle import PAYLOAD_FOLDER
+    try:
+        with open(os.path.join(bundle.folder, PAYLOAD_FOLDER, FACTS)) as handle:
+            package = json.load(handle).get("package") or {}
+    except (OSError, ValueError, AttributeError):
+        package = {}
+    kind = (package.get("bootstrap") or {}).get("kind")
+    return "%s%s" % (package.get("python") or "python", " (%s)" % kind if kind else "")
 
 
 class _Tail:

@@ -7,7 +7,7 @@ Imports ``openjd`` (the ``openjd`` extra) when used, never at dccfutures' import
 import logging
 import os
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from . import bundle as bundles
 
@@ -23,7 +23,8 @@ class Bundle:
         from openjd.model import create_job, decode_job_template, preprocess_job_parameters
         self.folder = os.path.abspath(folder)
         with open(os.path.join(self.folder, bundles.TEMPLATE)) as handle:
-            self.template = decode_job_template(template=yaml.safe_load(handle))
+            self.template = decode_job_template(template=yaml.safe_load(handle),
+                                                supported_extensions=[bundles.TASK_CHUNKING])
         values: Dict[str, str] = {}
         path = os.path.join(self.folder, bundles.PARAMETER_VALUES)
         if os.path.exists(path):
@@ -45,18 +46,30 @@ class Bundle:
 
     def items(self, step: Any) -> List[int]:
         """The work items of ``step``'s tasks, in order."""
-        from openjd.model import StepParameterSpaceIterator
-        return [int(task[bundles.ITEM].value)
-                for task in StepParameterSpaceIterator(space=step.parameterSpace)]
+        from ...runtime.openjd import item_range
+        return [item for task in self.tasks(step) for item in item_range(str(task))]
+
+    def tasks(self, step: Any) -> List[Union[int, str]]:
+        """The ``Item`` of each of ``step``'s tasks, in order: a work id, or with
+        TASK_CHUNKING a range of them (``"0-2"``) in chunks of the template's default size."""
+        from openjd.model import ParameterValueType, StepParameterSpaceIterator
+        values = [task[bundles.ITEM] for task in
+                  StepParameterSpaceIterator(space=step.parameterSpace)]
+        return [value.value if value.type == ParameterValueType.CHUNK_INT else int(value.value)
+                for value in values]
 
 
 class WorkerSession:
     """One OpenJD session on this machine: ``enter(step)``, ``run(item)`` for each task,
     ``exit()``; each returns the action's ``ActionStatus`` once it ended. ``cancel()`` (from
-    another thread) cancels the running action. ``log`` holds the session's log lines."""
+    another thread) cancels the running action. ``log`` holds the session's log lines.
+    ``path_mapping_rules``: the session's rules, as the worker agent gives them from the
+    queue's storage profiles (dicts of ``source_path_format``, ``source_path``,
+    ``destination_path``)."""
 
-    def __init__(self, bundle: Bundle, session_id: str, root: Optional[str] = None):
-        from openjd.sessions import Session
+    def __init__(self, bundle: Bundle, session_id: str, root: Optional[str] = None,
+                 path_mapping_rules: Optional[List[Dict[str, str]]] = None):
+        from openjd.sessions import PathMappingRule, Session
         self.bundle, self.session_id = bundle, session_id
         self.log: List[str] = []
         self._ended = threading.Event()
@@ -67,7 +80,9 @@ class WorkerSession:
         logging.getLogger("openjd.sessions").addHandler(self._handler)
         self.session = Session(session_id=session_id, job_parameter_values=bundle.parameters,
                                callback=self._callback,
-                               session_root_directory=_path(root))
+                               session_root_directory=_path(root),
+                               path_mapping_rules=[PathMappingRule.from_dict(rule) for rule
+                                                   in path_mapping_rules or ()] or None)
 
     def __enter__(self) -> "WorkerSession":
         return self
@@ -82,9 +97,12 @@ class WorkerSession:
             environment=environment, step_name=step.name))
         return self._status
 
-    def run(self, item: int) -> Any:
+    def run(self, task: Union[int, str]) -> Any:
+        """Run the task of one item (an int), or with TASK_CHUNKING of a range of items
+        (``"0-2"``, as :meth:`Bundle.tasks` gives them)."""
         from openjd.model import ParameterValue, ParameterValueType
-        values = {bundles.ITEM: ParameterValue(type=ParameterValueType.INT, value=str(item))}
+        kind = ParameterValueType.INT if isinstance(task, int) else ParameterValueType.CHUNK_INT
+        values = {bundles.ITEM: ParameterValue(type=kind, value=str(task))}
         self._wait(lambda: self.session.run_task(step_script=self._step.script,
                                                  task_parameter_values=values,
                                                  step_name=self._step.name))
