@@ -409,3 +409,30 @@ def test_a_chunk_size_that_is_not_a_whole_number_of_items_is_refused(tmp_path, s
                                          "more, got %r" % (size,)):
         bundles.write_bundle(_job([(workloads.add, (1, 1), {})]), str(tmp_path / "b"),
                              chunk_size=size)
+
+
+def test_a_runaway_items_log_keeps_its_head_and_tail_within_the_cap(run):
+    """An item printing 20 MB (a runaway loop's worth) leaves a capped ``log.txt`` (read by
+    the clients of a spool) and a session log whose middle was dropped on disk."""
+    bundle, statuses, _ = run(_job([(workloads.flood, (20,), {})], max_log_mb=1))
+    assert statuses[0].state.name == "SUCCESS"
+    assert _outcome(bundle.output, 0) == ("complete", True, 200000)
+    text = bundles.read_log(bundle.output, 0)
+    assert text.startswith("first line") and text.rstrip().endswith("last line")
+    assert "bytes of output dropped here" in text and len(text) < 1.2 * 2 ** 20
+    [name] = os.listdir(os.path.join(bundle.output, "sessions"))
+    on_disk = os.stat(os.path.join(bundle.output, "sessions", name)).st_blocks * 512
+    assert on_disk < 5 * 2 ** 20  # not the 20 MB printed
+
+
+def test_an_output_folder_the_worker_cannot_make_is_one_line_in_the_task_log(tmp_path, capsys):
+    """Shared storage not mounted on this worker: the environment fails with what to check,
+    not Python's traceback."""
+    from dccfutures.runtime import openjd as runtime
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    code = runtime.main(["start", "--session", str(tmp_path), "--payload",
+                         str(tmp_path / "payload"), "--output", str(blocked / "output")])
+    printed = capsys.readouterr()
+    assert code == 1 and "Traceback" not in printed.out + printed.err
+    assert "cannot write this job's Output folder %s" % (blocked / "output") in printed.out

@@ -54,6 +54,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .bootstrap import python_command
 from .loop import Item, WorkSource, job_context
+from .output import OutputCap, cap_bytes, read_capped
 
 MODULE = "dccfutures.runtime.openjd"
 HOST_FILE = "dccfutures-host.json"  # in the session's working directory
@@ -61,6 +62,8 @@ FACTS = "job.json"
 FUNCTION = "function.pickle"
 WORK_FOLDER = "work"
 RESULT, OUTCOMES, PROGRESS, LOG = "result.json", "outcomes.bin", "progress.json", "log.txt"
+DEFAULT_MAX_LOG_MB = 100.0  # a bundle written without the farm's setting (as the configs')
+LOG_SETTING = "max_log_mb of the farm that wrote the bundle"
 PROGRESS_EVERY = 0.2  # seconds between two progress files of one item
 CRASHED = "crashed"  # result.json status of an item whose interpreter died while it ran it
 
@@ -266,6 +269,11 @@ class SessionSource(WorkSource):
         self.requests = 0         # requests of the current child (0: it never booted)
         self.log_start = 0
         self.last_progress = 0.0
+        # An item's output past the cap keeps its head and tail, in the session log (holes
+        # punched while it runs) and in its log.txt; the farm puts its setting in the package.
+        self.log_cap = cap_bytes((facts.get("package") or {}).get("max_log_mb",
+                                                                   DEFAULT_MAX_LOG_MB))
+        self._output = OutputCap(self.log_cap)
 
     # the child's side of feed()
     def spawned(self, process: subprocess.Popen) -> None:
@@ -351,6 +359,7 @@ class SessionSource(WorkSource):
                 os.unlink(os.path.join(folder, name))
             except OSError:
                 pass
+        self._output.started()
         self._tell({"op": "started", "offset": self.log_start})
 
     def progress(self, item: Item, fraction: float, message: Optional[str]) -> None:
@@ -363,6 +372,7 @@ class SessionSource(WorkSource):
         self._tell({"op": "progress", "fraction": fraction, "message": message})
 
     def report(self, item: Item, status: str, outcomes: bytes) -> None:
+        self._output.ended()
         end = _size(self.log_path)
         folder = item_folder(self.output_dir, item.work_id)
         self._keep_log(item, end)
@@ -387,6 +397,7 @@ class SessionSource(WorkSource):
             self.client, self.item = None, None
         if item is None:
             return
+        self._output.ended()
         self._keep_log(item, _size(self.log_path))
         if cancelled:
             return  # the farm cancelled it: nothing to report, its task is gone
@@ -397,13 +408,9 @@ class SessionSource(WorkSource):
             _send(connection, {"op": "error", "message": message})
 
     def _keep_log(self, item: Item, end: int) -> None:
-        try:
-            with open(self.log_path, "rb") as handle:
-                handle.seek(self.log_start)
-                text = handle.read(max(0, end - self.log_start))
-        except OSError:
-            text = b""
-        _write_atomically(os.path.join(item_folder(self.output_dir, item.work_id), LOG), text)
+        text = read_capped(self.log_path, self.log_start, end, self.log_cap, LOG_SETTING)
+        _write_atomically(os.path.join(item_folder(self.output_dir, item.work_id), LOG),
+                          text.encode("utf-8"))
 
     def _tell(self, message: Dict[str, Any], last: bool = False) -> None:
         """Send the running item's task a message; ``last``: its item is over (cleared first,
@@ -536,7 +543,13 @@ def _kill(process: Optional[subprocess.Popen]) -> None:
 def start(args: argparse.Namespace) -> int:
     """The step environment's onEnter: start the host, return once its child booted."""
     log = session_log_path(args.output, args.session)
-    os.makedirs(os.path.dirname(log), exist_ok=True)
+    try:
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+    except OSError as error:
+        print("dccfutures: cannot write this job's Output folder %s: %s (on shared storage: "
+              "is it mounted on this worker, and writable by the account that runs the "
+              "job?)" % (args.output, error.strerror or error), flush=True)
+        return 1
     read_fd, write_fd = os.pipe()
     command = python_command(sys.executable, MODULE, [
         "host", "--payload", args.payload, "--output", args.output, "--session", args.session,

@@ -125,7 +125,12 @@ class OutputCap:
             self._thread.start()
 
     def ended(self) -> None:
-        self.starts = None
+        """The item is over: what it wrote since the last look is capped now (a busy
+        machine may have starved the watching thread), then nothing more is watched."""
+        starts, self.starts = self.starts, None
+        flush_stdio()
+        for fd, start in starts or ():
+            punch_middle(fd, start, self.cap)
 
     def _watch(self) -> None:
         while True:

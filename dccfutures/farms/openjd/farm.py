@@ -17,6 +17,7 @@ again, up to ``local.max_attempts``. An interpreter or DCC that does not boot is
 after three failed boots of a job in a row, on any worker, its items fail with the last boot's
 output, as the local farm fails the work of a pool whose workers cannot set up.
 """
+import dataclasses
 import contextlib
 import json
 import os
@@ -66,7 +67,7 @@ class OpenJDFarm(LocalFarm):
         ids = self.store.insert_jobs(jobs, pools, self._client_waker().path, parent,
                                      self.config.local.max_attempts, _user())
         for job, job_id in zip(jobs, ids):
-            _write(job, job_id, self.home.path)
+            _write(job, job_id, self.home.path, self.config.local.max_log_mb)
         if self.store.supervisor_left or not self._supervisor_holds_lock():
             self.ensure_running(force=True)
         self._wake_farm()
@@ -116,10 +117,11 @@ def pool_key() -> str:
     return json.dumps({"python": sys.executable, "openjd": True}, sort_keys=True)
 
 
-def _write(job: JobSpec, job_id: int, home: str) -> None:
+def _write(job: JobSpec, job_id: int, home: str, max_log_mb: float) -> None:
     from .bundle import write_bundle
     outputs = {dep: os.path.join(bundle_folder(home, dep), "output")
                for work in job.work for dep, _ in work.depends_on if dep is not None}
+    job = dataclasses.replace(job, package=dict(job.package, max_log_mb=max_log_mb))
     folder = write_bundle(job, bundle_folder(home, job_id), job_id=job_id, outputs=outputs)
     with open(os.path.join(folder, READY), "w"):
         pass
