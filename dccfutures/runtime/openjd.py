@@ -634,7 +634,7 @@ def _run_item(session_dir: str, item: int, done: int, count: int) -> int:
 def _follow(connection: Any, info: Dict[str, Any], item: int, done: int, count: int) -> int:
     """Hand the item to the host and copy what it says into our log until the item ends."""
     _send(connection, {"op": "run", "item": item})
-    tail = _Tail(info["log"])
+    tail = LogTail(info["log"])
     while True:
         try:
             waiting = connection.poll(0.1)
@@ -699,12 +699,19 @@ def _connect(session_dir: str) -> Tuple[Any, Any]:
         return None, "the session's host is gone (%s); see %s" % (error, info.get("log"))
 
 
-class _Tail:
-    """Copies the session log from an item's start into our stdout (the task's log)."""
+class LogTail:
+    """Copies a growing log into our stdout from ``position`` on (None: not yet, see
+    :meth:`begin`): a task's share of its session's log into the task's own log, or a task's
+    output into the openjd farm's worker log while it runs."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, position: Optional[int] = None):
         self.path = path
-        self.position: Optional[int] = None
+        self.position = position
+
+    @classmethod
+    def from_end(cls, path: str) -> "LogTail":
+        """What is written to ``path`` from now on."""
+        return cls(path, _size(path))
 
     def begin(self, offset: int) -> None:
         self.position = offset
@@ -720,13 +727,9 @@ class _Tail:
             return
         if data:
             self.position += len(data)
-            out = getattr(sys.stdout, "buffer", None)
-            if out is not None:
-                sys.stdout.flush()
-                out.write(data)
-                out.flush()
-            else:
-                sys.stdout.write(data.decode("utf-8", "replace"))
+            sys.stdout.flush()
+            while data:
+                data = data[os.write(1, data):]
 
 
 def _read_text(path: str) -> str:

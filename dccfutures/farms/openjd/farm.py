@@ -25,12 +25,15 @@ import shutil
 import sys
 import threading
 import time
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..base import JobSpec
 from ...errors import FarmError
 from ..local.farm import LocalFarm, _user
 from ...runtime.loop import JOB_VAR, WORK_VAR
+
+if TYPE_CHECKING:
+    from ...runtime.openjd import LogTail
 
 BUNDLES = "openjd"           # folder of the bundles in the farm home (in local.clean.JOB_FOLDERS)
 BOOT_FAILURES = 3            # boots of one job failing in a row: its interpreter cannot start
@@ -236,7 +239,7 @@ class OpenJDRunner:
         from openjd.sessions import ActionState
         from ... import payload
         from .bundle import read_message, read_result
-        from ...runtime.openjd import session_log_path
+        from ...runtime.openjd import LogTail, session_log_path
         self.source.started(item)
         error: Optional[Exception] = None
         try:
@@ -259,7 +262,7 @@ class OpenJDRunner:
                                payload.encode_outcomes([payload.failure(error, "")]))
             return
         output = job.bundle.output
-        log = _Tail(session_log_path(output, job.session.working_directory))
+        log = LogTail.from_end(session_log_path(output, job.session.working_directory))
         done = threading.Event()
         watcher = threading.Thread(target=self._watch, args=(item, output, log, done),
                                    daemon=True)
@@ -287,7 +290,7 @@ class OpenJDRunner:
         from ...runtime import exit_process
         exit_process(1)
 
-    def _watch(self, item, output: str, log: "_Tail", done: threading.Event) -> None:
+    def _watch(self, item, output: str, log: "LogTail", done: threading.Event) -> None:
         """While the task runs: its output into our log (where the local farm's ``log``
         finds it, live) and its progress to the store."""
         from .bundle import read_progress
@@ -383,28 +386,3 @@ def _label(bundle) -> str:
         package = {}
     kind = (package.get("bootstrap") or {}).get("kind")
     return "%s%s" % (package.get("python") or "python", " (%s)" % kind if kind else "")
-
-
-class _Tail:
-    """The session's log (the host's and the item's output) from where it stood when the
-    task began, copied into the worker's own output as it grows."""
-
-    def __init__(self, path: str):
-        self.path = path
-        try:
-            self.offset = os.path.getsize(path)
-        except OSError:
-            self.offset = 0
-
-    def copy(self) -> None:
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read()
-        except OSError:
-            return
-        if data:
-            self.offset += len(data)
-            sys.stdout.flush()
-            while data:
-                data = data[os.write(1, data):]
