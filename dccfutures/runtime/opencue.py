@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .. import payload
 from ..errors import DccFuturesError
+from ..spool import write_whole
 from .loop import (Item, WorkSource, exit_process, flush_stdio, job_context,
                    line_buffered_stdio, serve)
 from .output import ItemsInOneLog
@@ -81,11 +82,7 @@ def job_folder(spool_dir: Optional[str], token: str, create: bool = False) -> st
 
 def write_file(folder: str, name: str, data: bytes) -> None:
     """Write ``folder/name`` whole: readers never see half a file."""
-    path = os.path.join(folder, name)
-    temporary = "%s.%s.tmp" % (path, uuid.uuid4().hex[:8])
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
+    write_whole(os.path.join(folder, name), data)
 
 
 def read_file(folder: str, name: str) -> Optional[bytes]:

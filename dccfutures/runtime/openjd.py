@@ -52,6 +52,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..spool import write_whole
 from .bootstrap import python_command
 from .loop import Item, WorkSource, job_context
 from .output import OutputCap, cap_bytes, read_capped
@@ -129,12 +130,7 @@ def read_log(output_dir: str, work_id: int) -> str:
 
 def _write_atomically(path: str, data: bytes, mode: int = 0o666) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    if os.path.exists(path + ".tmp"):
-        os.unlink(path + ".tmp")
-    with os.fdopen(os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode),
-                   "wb") as handle:
-        handle.write(data)
-    os.replace(path + ".tmp", path)  # readers never see half a file
+    write_whole(path, data, mode)
 
 
 def _read_facts(payload_dir: str) -> Dict[str, Any]:
