@@ -91,6 +91,9 @@ class DeadlineConfig:
     poll_max: float = 10.0
     max_attempts: int = 2
     max_log_mb: float = 100.0        # an item's output past this: its head and tail are kept
+    # Work items per Deadline Cloud task (OpenJD TASK_CHUNKING); 1: one task per item. Off by
+    # default: a queue without the extension refuses a chunked template.
+    task_chunking: int = 1
 
 
 @dataclass(frozen=True)
@@ -295,6 +298,9 @@ _SCHEMA: Dict[str, Any] = {
         "poll_max": _number(0, strict=True),
         "max_attempts": _integer(1),
         "max_log_mb": _number(0),
+        "task_chunking": _scalar("a number of work items per task, 1 or more (1: off, one "
+                                 "task per item)", lambda v: isinstance(v, int)
+                                 and not isinstance(v, bool) and v >= 1),
     },
     "python": _OPTIONAL_PATH,
     "max_payload_mb": _number(0, strict=True),

@@ -212,6 +212,18 @@ def test_reservations_become_the_host_requirements_of_the_template_sent(deadline
     assert amounts == {"amount.worker.vcpu": 8, "amount.worker.memory": 16000}
 
 
+def test_the_bundle_carries_the_configs_log_cap_to_the_workers(deadline):
+    """``deadline.max_log_mb`` caps an item's output on the worker too (its log.txt and the
+    session log), not only when a client reads it."""
+    import json
+    farm, stub = deadline
+    expect_create(stub, JOB)
+    farm.submit([job_spec(1)])
+    folder = os.path.dirname(output_of(farm, JOB))
+    with open(os.path.join(folder, "bundle", "payload", "job.json")) as handle:
+        assert json.load(handle)["package"]["max_log_mb"] == farm.settings.max_log_mb
+
+
 @pytest.mark.parametrize("ours, theirs", [(None, 50), (0, 100), (10, 90), (100, 0), (9999, 0)])
 def test_priority_maps_lower_first_onto_deadlines_higher_first(ours, theirs):
     assert deadline_priority(ours) == theirs
@@ -716,3 +728,260 @@ def test_a_poll_asks_for_at_most_100_jobs_per_call(deadline):
     states = farm.poll(ids)
     stub.assert_no_pending_responses()
     assert sorted(states) == ids and {s.status for s in states.values()} == {REMOVED}
+
+
+# -- TASK_CHUNKING: one task per chunk of items ----------------------------------------------
+
+@pytest.fixture
+def chunked(farm_config, farm_home, aws, credentials, spool):
+    """The deadline farm with ``task_chunking: 3``: up to 3 items per task."""
+    farm_config(extra="farm: deadline\ndeadline: {farm_id: %s, queue_id: %s, spool_dir: %s, "
+                      "poll_min: 0.02, poll_max: 0.2, task_chunking: 3}\n" % (FARM, QUEUE, spool))
+    farms.forget()
+    farm = farms.get_farm("deadline", config_module.load())
+    stub = botocore_stub.Stubber(farm.client)
+    stub.activate()
+    yield farm, stub
+    stub.deactivate()
+    farms.forget()
+
+
+def chunk(first, last, run, target=None, ended=None, number=0):
+    """A chunk task as ListTasks gives it: ``Item`` is ``{"chunkInt": "first-last"}``."""
+    found = task(number, run, target=target, ended=ended)
+    found["parameters"] = {"Item": {"chunkInt": "%d-%d" % (first, last)}}
+    return found
+
+
+def sent_template(farm, stub, spec, job_id=JOB, target="READY"):
+    """Submit ``spec``; the template CreateJob carried, as a dict."""
+    import yaml
+    sent = {}
+    farm.client.meta.events.register_first("before-parameter-build.deadline.CreateJob",
+                                           lambda params, **_: sent.update(params))
+    expect_create(stub, job_id, target=target)
+    farm.submit([spec])
+    return yaml.safe_load(sent["template"]), sent
+
+
+def test_with_task_chunking_the_template_sent_has_the_extension_and_chunks_of_items(chunked):
+    """openjd-model decodes the template CreateJob carried (with the extension allowed, as a
+    queue that supports it does) and forms the tasks a queue would: chunks of up to 3."""
+    from openjd.model import (ParameterValue, ParameterValueType, StepParameterSpaceIterator,
+                              create_job, decode_job_template)
+    farm, stub = chunked
+    template, sent = sent_template(farm, stub, job_spec(7))
+    stub.assert_no_pending_responses()
+    decoded = decode_job_template(template=template, supported_extensions=["TASK_CHUNKING"])
+    assert decoded.extensions == ["TASK_CHUNKING"]
+    [parameter] = decoded.steps[0].parameterSpace.taskParameterDefinitions
+    assert (parameter.name, parameter.type.value) == ("Item", "CHUNK[INT]")
+    values = {name: ParameterValue(type=ParameterValueType(next(iter(value)).upper()),
+                                   value=next(iter(value.values())))
+              for name, value in sent["parameters"].items()}
+    [step] = create_job(job_template=decoded, job_parameter_values=values).steps
+    chunks = [t["Item"].value for t in StepParameterSpaceIterator(space=step.parameterSpace)]
+    assert chunks == ["0-2", "3-4", "5-6"]
+    with pytest.raises(Exception, match="TASK_CHUNKING"):  # a queue without it refuses it
+        decode_job_template(template=template, supported_extensions=[])
+
+
+def test_without_task_chunking_each_item_is_one_int_task(deadline):
+    farm, stub = deadline
+    template, _ = sent_template(farm, stub, job_spec(7))
+    assert "extensions" not in template
+    assert template["steps"][0]["parameterSpace"]["taskParameterDefinitions"] == [
+        {"name": "Item", "type": "INT", "range": "0-6"}]
+
+
+@pytest.mark.parametrize("value, shown", [("0", "0"), ("-2", "-2"), ("true", "a boolean (true)"),
+                                          ("2.5", "2.5"), ("'3'", "'3'")])
+def test_a_task_chunking_that_is_not_a_whole_number_of_items_is_a_config_error(
+        farm_config, farm_home, value, shown):
+    farm_config(extra="deadline: {task_chunking: %s}\n" % value)
+    with pytest.raises(ConfigError) as caught:
+        config_module.load()
+    assert "'deadline.task_chunking' must be a number of work items per task, 1 or more " \
+        "(1: off, one task per item), got %s" % shown in str(caught.value)
+
+
+def test_poll_gives_every_item_of_a_chunk_its_tasks_status(chunked):
+    farm, stub = chunked
+    output = submitted(farm, stub, items=8)
+    for index in (6, 7):
+        report(output, index, "complete", ok(index))
+    expect_batch_get(stub, [job(run="RUNNING", counts={"RUNNING": 1, "SUSPENDED": 1,
+                                                       "SUCCEEDED": 1}, output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 2, "RUNNING", number=0),
+                             chunk(3, 5, "SUSPENDED", number=1),
+                             chunk(6, 7, "SUCCEEDED", ended=NOW, number=2)])
+    state = farm.poll([JOB])[JOB]
+    stub.assert_no_pending_responses()
+    assert [w.status for w in state.work.values()] == [RUNNING] * 3 + [BLOCKED] * 3 + \
+        [COMPLETE] * 2
+    assert farm.results([(JOB, 7)])[(JOB, 7)][0] == COMPLETE
+
+
+def test_a_raising_item_of_a_chunk_that_succeeded_fails_alone(chunked):
+    farm, stub = chunked
+    output = submitted(farm, stub, items=3)
+    report(output, 0, "complete", ok("fine"))
+    report(output, 1, "failed", raised(ValueError("bad frame")))
+    report(output, 2, "complete", ok("also fine"))
+    expect_batch_get(stub, [job(run="SUCCEEDED", counts={"SUCCEEDED": 1}, output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 2, "SUCCEEDED", ended=NOW)])
+    state = farm.poll([JOB])[JOB]
+    assert [w.status for w in state.work.values()] == [COMPLETE, FAILED, COMPLETE]
+    found = farm.results([(JOB, 0), (JOB, 1), (JOB, 2)])
+    assert payload.unpack(payload.decode_outcomes(found[(JOB, 2)][1])[0]) == (True, "also fine")
+    good, error = payload.unpack(payload.decode_outcomes(found[(JOB, 1)][1])[0])
+    assert not good and "bad frame" in str(error)
+
+
+def test_a_chunk_whose_interpreter_died_fails_the_rest_of_its_items(chunked):
+    """The runtime stops a chunk at an item whose interpreter died: the task FAILED; the
+    items before it keep their results, the ones after it never ran."""
+    farm, stub = chunked
+    output = submitted(farm, stub, items=3)
+    report(output, 0, "complete", ok("fine"))
+    expect_batch_get(stub, [job(run="FAILED", counts={"FAILED": 1}, output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 2, "FAILED", ended=NOW)])
+    assert [w.status for w in farm.poll([JOB])[JOB].work.values()] == [COMPLETE, FAILED, FAILED]
+    good, error = payload.unpack(payload.decode_outcomes(
+        farm.results([(JOB, 2)])[(JOB, 2)][1])[0])
+    assert not good and "ended without a result (its task is FAILED" in str(error)
+
+
+def test_kill_of_one_item_cancels_its_chunk_task_once(chunked):
+    farm, stub = chunked
+    output = submitted(farm, stub, items=5)
+    expect_batch_get(stub, [job(run="RUNNING", output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 2, "RUNNING", number=0), chunk(3, 4, "READY", number=1)])
+    stub.add_response("update_task", {}, dict(WHERE, jobId=JOB, stepId=STEP,
+                                              taskId=task(0, "x")["taskId"],
+                                              targetRunStatus="CANCELED"))
+    assert farm.kill(JOB, [1, 2]) == 3  # one UpdateTask; the chunk's three items end killed
+    stub.assert_no_pending_responses()
+    expect_batch_get(stub, [job(run="RUNNING", counts={"CANCELED": 1, "READY": 1},
+                                output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 2, "CANCELED", ended=NOW, number=0),
+                             chunk(3, 4, "READY", number=1)], steps=False)
+    state = farm.poll([JOB])[JOB]
+    assert [w.status for w in state.work.values()] == [KILLED] * 3 + [PENDING] * 2
+
+
+def test_retry_of_one_item_requeues_its_whole_chunk(chunked):
+    """Deadline Cloud runs a task whole: retrying the item that raised runs the chunk's other
+    items again too; they show pending until the task ends again."""
+    farm, stub = chunked
+    output = submitted(farm, stub, items=3)
+    report(output, 0, "complete", ok(0))
+    report(output, 1, "failed", raised(RuntimeError("boom")))
+    report(output, 2, "complete", ok(2))
+    expect_batch_get(stub, [job(run="SUCCEEDED", counts={"SUCCEEDED": 1}, output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 2, "SUCCEEDED", ended=NOW)])
+    stub.add_response("update_task", {}, dict(WHERE, jobId=JOB, stepId=STEP,
+                                              taskId=task(0, "x")["taskId"],
+                                              targetRunStatus="PENDING"))
+    assert farm.retry(JOB) == 3
+    stub.assert_no_pending_responses()
+    expect_batch_get(stub, [job(run="SUCCEEDED", target="PENDING", output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 2, "SUCCEEDED", target="PENDING", ended=NOW)],
+                 steps=False)
+    assert [w.status for w in farm.poll([JOB])[JOB].work.values()] == [PENDING] * 3
+
+
+def test_block_of_one_item_suspends_its_chunk(chunked):
+    farm, stub = chunked
+    output = submitted(farm, stub, items=4)
+    expect_batch_get(stub, [job(run="READY", counts={"READY": 2}, output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 1, "READY", number=0), chunk(2, 3, "READY", number=1)])
+    stub.add_response("update_task", {}, dict(WHERE, jobId=JOB, stepId=STEP,
+                                              taskId=task(1, "x")["taskId"],
+                                              targetRunStatus="SUSPENDED"))
+    assert farm.block(JOB, [3]) == 2
+    stub.assert_no_pending_responses()
+
+
+def test_show_lists_each_item_of_a_chunk(chunked):
+    farm, stub = chunked
+    output = submitted(farm, stub, items=4)
+    report(output, 0, "complete", ok(0))
+    report(output, 1, "failed", raised(KeyError("shot")))
+    expect_batch_get(stub, [job(run="RUNNING", counts={"SUCCEEDED": 1, "RUNNING": 1},
+                                output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 1, "SUCCEEDED", ended=NOW, number=0),
+                             chunk(2, 3, "RUNNING", number=1)])
+    info = farm.job(JOB)
+    assert [(w.name, w.status) for w in info.work] == [
+        ("item0", COMPLETE), ("item1", FAILED), ("item2", RUNNING), ("item3", RUNNING)]
+    assert info.tally == {COMPLETE: 1, FAILED: 1, RUNNING: 2}
+    assert "shot" in str(info.work[1].error)
+
+
+def test_a_job_waiting_on_another_job_is_not_chunked(chunked):
+    """Its tasks are released one by one by the watcher, as their own dependencies end."""
+    farm, stub = chunked
+    first = submitted(farm, stub)
+    expect_batch_get(stub, [job(run="RUNNING", output=first)])
+    expect_tasks(stub, JOB, [chunk(0, 0, "RUNNING")])
+    spec = job_spec(items=3)
+    spec.work[0].depends_on = [(JOB, 0)]
+    template, _ = sent_template(farm, stub, spec, job_id=JOB2, target="SUSPENDED")
+    assert "extensions" not in template
+    assert template["steps"][0]["parameterSpace"]["taskParameterDefinitions"][0]["type"] == "INT"
+
+
+def test_a_future_of_a_chunked_map_gets_its_result_through_the_poller(chunked):
+    """``map`` with chunksize 2 over 5 values: 3 work items, in Deadline tasks of up to 3
+    items: one task here, whose items each bring back their own calls' results."""
+    farm, stub = chunked
+
+    def worker_finished(**_):
+        output = output_of(farm, JOB)
+        report(output, 0, "complete", payload.encode_outcomes([payload.ok(1), payload.ok(4)]))
+        report(output, 1, "complete", payload.encode_outcomes([payload.ok(9), payload.ok(16)]))
+        report(output, 2, "complete", payload.encode_outcomes([payload.ok(25)]))
+    farm.client.meta.events.register_first("before-parameter-build.deadline.BatchGetJob",
+                                           worker_finished)
+    expect_create(stub, JOB)
+    expect_batch_get(stub, [job(run="SUCCEEDED", counts={"SUCCEEDED": 1})])
+    expect_tasks(stub, JOB, [chunk(0, 2, "SUCCEEDED", ended=NOW)])
+    ex = Executor(farm="deadline")
+    assert list(ex.map(abs, [1, 2, 3, 4, 5], chunksize=2, timeout=20)) == [1, 4, 9, 16, 25]
+    stub.assert_no_pending_responses()
+
+
+def test_items_a_cancelled_chunk_ran_to_the_end_keep_their_results(chunked):
+    """Killing item 2 of a running chunk cancels the task; item 0 had already returned
+    (its result is in the spool): it stays complete, the others end killed."""
+    farm, stub = chunked
+    output = submitted(farm, stub, items=3)
+    report(output, 0, "complete", ok("done first"))
+    expect_batch_get(stub, [job(run="CANCELED", counts={"CANCELED": 1}, output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 2, "CANCELED", ended=NOW)])
+    state = farm.poll([JOB])[JOB]
+    assert [w.status for w in state.work.values()] == [COMPLETE, KILLED, KILLED]
+    found = farm.results([(JOB, 0), (JOB, 1)])
+    assert payload.unpack(payload.decode_outcomes(found[(JOB, 0)][1])[0]) == (True, "done first")
+    assert found[(JOB, 1)] == (KILLED, None)
+
+
+def test_after_a_retry_a_chunk_shows_only_what_its_new_run_gives(chunked):
+    """The requeued chunk is cancelled before it reaches its items again: they end killed,
+    not with the results of the run before the retry."""
+    farm, stub = chunked
+    output = submitted(farm, stub, items=2)
+    report(output, 0, "complete", ok(0))
+    report(output, 1, "failed", raised(RuntimeError("boom")))
+    expect_batch_get(stub, [job(run="SUCCEEDED", counts={"SUCCEEDED": 1}, output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 1, "SUCCEEDED", ended=NOW)])
+    stub.add_response("update_task", {}, dict(WHERE, jobId=JOB, stepId=STEP,
+                                              taskId=task(0, "x")["taskId"],
+                                              targetRunStatus="PENDING"))
+    assert farm.retry(JOB, [1]) == 2
+    later = NOW + datetime.timedelta(minutes=1)
+    expect_batch_get(stub, [job(run="CANCELED", counts={"CANCELED": 1}, output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 1, "CANCELED", ended=later)], steps=False)
+    assert [w.status for w in farm.poll([JOB])[JOB].work.values()] == [KILLED, KILLED]
+    stub.assert_no_pending_responses()

@@ -170,7 +170,9 @@ class Agent:
         self.actions = 0
 
     def run(self, items):
-        """Run ``items`` as tasks of one session: ``{item: ActionState}``."""
+        """Run ``items`` as tasks of one session: ``{item: ActionState}``. An item is a work id
+        (task ``task_id(id)``), or a TASK_CHUNKING chunk ``"0-2"`` (task ``task_id(its
+        position)``), as the queue formed it."""
         import yaml
         from openjd.model import (ParameterValue, ParameterValueType, create_job,
                                   decode_job_template)
@@ -183,7 +185,8 @@ class Agent:
         values = {name: ParameterValue(type=ParameterValueType(next(iter(value)).upper()),
                                        value=next(iter(value.values())))
                   for name, value in self.sent["parameters"].items()}
-        template = decode_job_template(template=yaml.safe_load(self.sent["template"]))
+        template = decode_job_template(template=yaml.safe_load(self.sent["template"]),
+                                       supported_extensions=["TASK_CHUNKING"])
         [step] = create_job(job_template=template, job_parameter_values=values).steps
         ended = threading.Event()
         status = {}
@@ -207,11 +210,13 @@ class Agent:
             entered, action = wait(lambda: session.enter_environment(
                 environment=environment, step_name=step.name))
             assert action.state == ActionState.SUCCESS, action
-            for item in items:
+            for number, item in enumerate(items):
                 began = datetime.datetime.now().timestamp()
+                kind = ParameterValueType.CHUNK_INT if isinstance(item, str) \
+                    else ParameterValueType.INT
                 _, action = wait(lambda: session.run_task(
                     step_script=step.script, step_name=step.name, task_parameter_values={
-                        "Item": ParameterValue(type=ParameterValueType.INT, value=str(item))}))
+                        "Item": ParameterValue(type=kind, value=str(item))}))
                 states[item] = action.state
                 self.actions += 1
                 if action.state == ActionState.SUCCESS:  # the agent syncs outputs only then
@@ -219,7 +224,8 @@ class Agent:
                         warnings.simplefilter("ignore", DeprecationWarning)
                         self.sync.sync_outputs(
                             s3_settings=self.s3, attachments=self.attachments, queue_id=QUEUE,
-                            job_id=JOB, step_id=STEP, task_id=task_id(item),
+                            job_id=JOB, step_id=STEP,
+                            task_id=task_id(number if isinstance(item, str) else item),
                             session_action_id="sessionaction-%s-%d" % ("4" * 32, self.actions),
                             start_time=began, session_dir=_path(self.folder))
             wait(lambda: session.exit_environment(identifier=entered))
@@ -326,9 +332,9 @@ def test_a_future_resolves_with_the_result_the_worker_synced(deadline, bucket, t
     assert ran == {0: ActionState.SUCCESS}
 
 
-def round_trip(farm, stub, bucket, tmp_path, calls):
-    """Submit ``calls`` (one item each) through the farm, run them all in one agent session;
-    the tasks' end as the next poll sees it."""
+def round_trip(farm, stub, bucket, tmp_path, calls, tasks=None):
+    """Submit ``calls`` (one item each) through the farm, run them all in one agent session
+    (one task each, or the chunks ``tasks``); the tasks' end as the next poll sees it."""
     sent = capture_create(farm)
     expect_queue(stub)
     expect_queue_role(stub)
@@ -338,7 +344,7 @@ def round_trip(farm, stub, bucket, tmp_path, calls):
                        WorkSpec(package=payload.encode_calls([(func, args, {})], 10 ** 8))
                        for func, args in calls])
     assert farm.submit([spec]) == [JOB]
-    states = Agent(sent, bucket, tmp_path / "agent").run(range(len(calls)))
+    states = Agent(sent, bucket, tmp_path / "agent").run(tasks or range(len(calls)))
     return sent, states
 
 
@@ -517,3 +523,71 @@ def test_clean_removes_old_attachment_job_folders_of_the_farm_home(farm_home, ca
     assert "removed 1 Deadline Cloud job folder older than 7 days from %s" % root \
         in capsys.readouterr().out
     assert not os.path.exists(old) and os.path.isdir(fresh)
+
+
+# -- TASK_CHUNKING: one task, several items, one output manifest -------------------------------
+
+@pytest.fixture
+def chunked(farm_config, farm_home, aws):
+    """The deadline farm with job attachments and ``task_chunking: 3``."""
+    farm_config(extra="farm: deadline\ndeadline: {farm_id: %s, queue_id: %s, task_chunking: 3, "
+                      "poll_min: 0.02, poll_max: 0.2}\n" % (FARM, QUEUE))
+    farms.forget()
+    farm = farms.get_farm("deadline", config_module.load())
+    stub = botocore_stub.Stubber(farm.client)
+    stub.activate()
+    yield farm, stub
+    stub.deactivate()
+    farms.forget()
+
+
+def test_every_result_of_a_chunk_comes_back_from_its_tasks_one_output_manifest(
+        chunked, bucket, tmp_path, mocker):
+    """A chunked job run for real: the agent runs the chunk ``0-2`` as one task under
+    openjd-sessions and syncs its outputs once; our poll reads that task's output manifest
+    once and downloads the three items' results; the raising item fails alone."""
+    import operator
+    farm, stub = chunked
+    sent, states = round_trip(farm, stub, bucket, tmp_path,
+                              [(operator.truediv, (1, 4)), (operator.truediv, (1, 0)),
+                               (abs, (-3,))], tasks=["0-2"])
+    from openjd.sessions import ActionState
+    assert states == {"0-2": ActionState.SUCCESS}
+    stub.add_response("batch_get_job", {"jobs": [job(sent, "SUCCEEDED", {"SUCCEEDED": 1})],
+                                        "errors": []}, {"identifiers": ANY})
+    expect_tasks(stub, [dict(task(0, "SUCCEEDED", ended=NOW),
+                             parameters={"Item": {"chunkInt": "0-2"}})])
+    from deadline.job_attachments import download
+    listed = mocker.spy(download, "get_output_manifests_by_asset_root")
+    state = farm.poll([JOB])[JOB]
+    assert [w.status for w in state.work.values()] == [COMPLETE, FAILED, COMPLETE]
+    assert listed.call_count == 1
+    found = farm.results([(JOB, 0), (JOB, 1), (JOB, 2)])
+    assert outcome(found[(JOB, 0)]) == (True, 0.25)
+    assert outcome(found[(JOB, 2)]) == (True, 3)
+    good, error = outcome(found[(JOB, 1)])
+    assert not good and isinstance(error, ZeroDivisionError)
+    stub.add_response("batch_get_job", {"jobs": [job(sent, "SUCCEEDED", {"SUCCEEDED": 1})],
+                                        "errors": []}, {"identifiers": ANY})
+    assert farm.poll([JOB]) == {}
+    assert listed.call_count == 1  # never downloaded twice
+    stub.assert_no_pending_responses()
+
+
+def test_an_item_missing_from_its_chunks_output_manifest_fails_alone(chunked, bucket, tmp_path):
+    """The task's manifest holds items 0 and 1 but the chunk covers 0-2: item 2 fails naming
+    what the manifest lacks; the others have their results."""
+    farm, stub = chunked
+    sent, _ = round_trip(farm, stub, bucket, tmp_path, [(abs, (-1,)), (abs, (-2,)), (abs, (-3,))],
+                         tasks=["0-1"])
+    stub.add_response("batch_get_job", {"jobs": [job(sent, "SUCCEEDED", {"SUCCEEDED": 1})],
+                                        "errors": []}, {"identifiers": ANY})
+    expect_tasks(stub, [dict(task(0, "SUCCEEDED", ended=NOW),
+                             parameters={"Item": {"chunkInt": "0-2"}})])
+    state = farm.poll([JOB])[JOB]
+    assert [w.status for w in state.work.values()] == [COMPLETE, COMPLETE, FAILED]
+    found = farm.results([(JOB, 0), (JOB, 1), (JOB, 2)])
+    assert [outcome(found[(JOB, i)]) for i in (0, 1)] == [(True, 1), (True, 2)]
+    good, error = outcome(found[(JOB, 2)])
+    assert not good and "SUCCEEDED but the output manifest of %s has no output/work/2/" \
+        % task_id(0) in str(error)

@@ -236,6 +236,21 @@ def test_a_job_submitted_blocked_is_exported_suspended(no_aws, tmp_path):
     assert "targetTaskRunStatus" not in validated(ready)[2]
 
 
+def test_with_task_chunking_the_export_is_chunked_as_a_submit_would_be(no_aws, farm_config,
+                                                                        tmp_path):
+    """``deadline.task_chunking`` changes the template a submit sends: the export shows it."""
+    farm_config(extra="farm: deadline\ndeadline: {task_chunking: 3}\n")
+    out = str(tmp_path / "out")
+    with deadline_export.exporting(out):
+        Executor(farm="deadline").map(abs, range(-7, 0))  # its results are never asked for
+    [folder] = deadline_export.written(out)
+    with open(os.path.join(folder, "template.yaml")) as handle:
+        template = yaml.safe_load(handle)
+    assert template["extensions"] == ["TASK_CHUNKING"]
+    [item] = template["steps"][0]["parameterSpace"]["taskParameterDefinitions"]
+    assert item["type"] == "CHUNK[INT]" and item["chunks"]["defaultTaskCount"] == 3
+
+
 def test_exported_futures_end_without_a_poll_interval_of_the_real_farm(no_aws, tmp_path):
     out = str(tmp_path / "out")
     with deadline_export.exporting(out):

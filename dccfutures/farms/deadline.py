@@ -5,6 +5,11 @@ One Deadline Cloud job per ``submit``, ``map`` and ``batch``: the OpenJD job bun
 on this machine) is sent with ``CreateJob``: its template, and its job parameters ``Payload``,
 ``Output`` and ``DccfuturesPython``. Its step ``work`` (and ``work-1``… for items that wait on
 items of the same job) has one task per work item: task parameter ``Item`` is the work id.
+With ``deadline.task_chunking`` N > 1 (a queue with OpenJD's TASK_CHUNKING extension), a task
+runs a contiguous range of up to N items (``Item`` is ``CHUNK[INT]``, ``{"chunkInt": "3-5"}``
+in ListTasks): every item of a chunk has its task's status until the task ends, then its own
+result's; an action on one item of a chunk (kill, retry, block) acts on its whole task. A job
+whose items wait on other jobs is not chunked (see Dependencies).
 
 Where things live: one folder per job, ``dccfutures-<token>``, holding the bundle
 (``bundle/``), the results, progress and logs the tasks write (``output/``), and
@@ -31,11 +36,13 @@ Dependencies: within a job, step dependencies (the bundle's). Across jobs ``Crea
 dependency field: a job whose items wait on items of other jobs is created SUSPENDED, and the
 poller of any dccfutures process watching it releases each waiting task (``READY``) once the
 work it waits on has ended; a task whose dependency ended without completing is cancelled and
-its future fails with :class:`dccfutures.DependencyError`.
+its future fails with :class:`dccfutures.DependencyError`. Such a job is sent one task per
+item even with ``task_chunking``: a chunk would wait on the work all its items wait on.
 
 Priority: ours is Qube's (lower runs first); Deadline Cloud's is 0–100, higher first, 50 by
 default: ``100 - ours``, clamped to 0–100; no priority given is 50.
 """
+import dataclasses
 import datetime
 import json
 import os
@@ -57,6 +64,7 @@ JOB_ID = re.compile(r"\Ajob-[0-9a-f]{32}\Z")
 FACTS_FILE = "deadline.json"
 ITEM_PARAMETER = "Item"
 BATCH = 100               # BatchGetJob and ListTasks take at most 100
+MAX_CHUNK = 100000        # items of one chunk task beyond which its range is not believed
 RESULT_GRACE = 30.0       # a task SUCCEEDED without a result file: shared storage may lag
                           # (or S3 could not be read: asked again until then)
 DEFAULT_PRIORITY = 50
@@ -96,6 +104,21 @@ def job_settings(spec: JobSpec, settings: Any) -> Dict[str, int]:
     return found
 
 
+def write_job_bundle(spec: JobSpec, folder: str, output: str, settings: Any,
+                     waits_elsewhere: bool, outputs: Optional[Dict[Any, str]] = None) -> str:
+    """The bundle of ``spec`` as the deadline farm sends it (and ``deadline export`` writes
+    it), into ``folder``, its items' results to ``output``: the config's Python for
+    the task runtime, its ``max_log_mb`` for the items' logs, and TASK_CHUNKING's items per
+    task unless the job's items wait on other jobs (``waits_elsewhere``: a chunk released for
+    one item's dependencies would run the others' too)."""
+    from .openjd.bundle import write_bundle
+    chunk = settings.task_chunking if settings.task_chunking > 1 and not waits_elsewhere \
+        else None
+    spec = dataclasses.replace(spec, package=dict(spec.package, max_log_mb=settings.max_log_mb))
+    return write_bundle(spec, folder, python=settings.python, chunk_size=chunk, output=output,
+                        outputs=outputs)
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -119,7 +142,9 @@ class _Job:
         self.items = int(facts.get("items") or 0)
         self.data: Dict[str, Any] = {}
         self.steps: List[str] = []
-        self.tasks: Dict[int, Dict[str, Any]] = {}  # item -> task summary (with its stepId)
+        # item -> its task's summary, with its stepId and workIds (the items of the task: one,
+        # or with TASK_CHUNKING the chunk's; the items of a chunk share one dict)
+        self.tasks: Dict[int, Dict[str, Any]] = {}
         self.seen: Optional[Tuple] = None
         self.shown: Optional[Tuple] = None
         self.results: Dict[int, Tuple[Any, str]] = {}  # item -> (its task's end, status read)
@@ -350,10 +375,9 @@ class DeadlineFarm(Farm):
     def _write(self, spec: JobSpec, folder: str, waits: Dict[str, List[List[Any]]]
                ) -> Dict[str, Any]:
         """Write the job's bundle and facts into ``folder``; the CreateJob request for it."""
-        from .openjd.bundle import write_bundle
         bundle = os.path.join(folder, "bundle")
-        write_bundle(spec, bundle, python=self.settings.python,
-                     output=os.path.join(folder, "output"))
+        write_job_bundle(spec, bundle, os.path.join(folder, "output"), self.settings,
+                         bool(waits))
         attachments = None
         if self.spool_dir:
             _share_with_group(bundle)
@@ -487,14 +511,16 @@ class DeadlineFarm(Farm):
                                                               "steps")]
         for step_id in record.steps:
             for task in _pages(self.client.list_tasks, dict(where, stepId=step_id), "tasks"):
-                value = (task.get("parameters") or {}).get(ITEM_PARAMETER) or {}
-                if "int" in value:
-                    record.tasks[int(value["int"])] = dict(task, stepId=step_id)
+                items = _task_items(task)
+                found = dict(task, stepId=step_id, workIds=items)
+                for index in items:
+                    record.tasks[index] = found
         record.items = max([record.items] + [index + 1 for index in record.tasks])
 
     def _item_status(self, record: _Job, index: int, now: float) -> str:
         """An item's status: its task's, but a task that SUCCEEDED is what its result says
-        (a call that raised leaves the task SUCCEEDED and its item failed)."""
+        (a call that raised leaves the task SUCCEEDED and its item failed); so is an item of a
+        chunk task that ended otherwise but ran the item to its end first."""
         if self._settled(record, index) is not None:
             return FAILED
         task = record.tasks.get(index)
@@ -504,19 +530,21 @@ class DeadlineFarm(Farm):
         if run in _ENDED and target in ("PENDING", "READY"):
             return PENDING  # requeued: on its way back
         status = TASK_STATUSES.get(run, PENDING)
-        if run in ("SUCCEEDED", "FAILED"):
+        if run in ("SUCCEEDED", "FAILED") or (run == "CANCELED" and _is_chunk(task)):
             ended = str(task.get("endedAt"))
             known = record.results.get(index)
             if known is not None and known[0] == ended:  # read at this end of the task
                 return known[1]
             if record.attached and run == "SUCCEEDED" and record.fetched.get(index) != ended:
-                if not self._fetch(record, index, task, ended, now):
+                if not self._fetch(record, task, ended, now):
                     return RUNNING  # S3 could not be read: asked again on the next cycle
             found = self._result(record, index)
             if found is not None:
                 record.results[index] = (ended, found[0])
                 record.missing.pop(index, None)
                 return found[0]
+            if run == "CANCELED":
+                return KILLED
             if run == "SUCCEEDED" and record.output and not record.attached:  # may lag
                 since = record.missing.setdefault(index, now)
                 return FAILED if now - since > RESULT_GRACE else RUNNING
@@ -525,13 +553,15 @@ class DeadlineFarm(Farm):
             return KILLED if record.data.get("taskRunStatus") == "CANCELED" else FAILED
         return status
 
-    def _fetch(self, record: _Job, index: int, task: Dict[str, Any], ended: str,
-               now: float) -> bool:
-        """Download the result of an item whose task SUCCEEDED from that task's output
-        manifest, once per end of the task; False when S3 could not be read (tried again on a
-        later cycle, for up to RESULT_GRACE seconds). Why a result is not there is kept."""
+    def _fetch(self, record: _Job, task: Dict[str, Any], ended: str, now: float) -> bool:
+        """Download the results of the items of a task that SUCCEEDED (its item, or every item
+        of its chunk) from that task's output manifest, once per end of the task; False when
+        S3 could not be read (tried again on a later cycle, for up to RESULT_GRACE seconds).
+        Why an item's result is not there is kept."""
         from .deadline_attachments import ResultMissing, StorageError, forget_result
-        forget_result(record.output, index)  # an earlier attempt's, never read for this one
+        items = task["workIds"]
+        for index in items:  # an earlier attempt's, never read for this one
+            forget_result(record.output, index)
         try:
             try:
                 attachments = self._queue_attachments()
@@ -541,19 +571,23 @@ class DeadlineFarm(Farm):
             if attachments is None:
                 raise ResultMissing("the queue %s has no job attachments any more"
                                     % self.queue_id)
-            attachments.download_result(record.id, task["stepId"], task["taskId"],
-                                        _attachment_root(record.data) or record.folder,
-                                        index, record.folder)
-            record.lost.pop(index, None)
+            lost = attachments.download_results(
+                record.id, task["stepId"], task["taskId"],
+                _attachment_root(record.data) or record.folder, items, record.folder)
         except ResultMissing as error:
-            record.lost[index] = "its task SUCCEEDED but %s" % error
+            lost = {index: str(error) for index in items}
         except StorageError as error:
-            since = record.missing.setdefault(index, now)
+            since = min(record.missing.setdefault(index, now) for index in items)
             if now - since <= RESULT_GRACE:
                 return False
-            record.lost[index] = "its task SUCCEEDED but %s" % error
-        record.missing.pop(index, None)
-        record.fetched[index] = ended
+            lost = {index: str(error) for index in items}
+        for index in items:
+            if index in lost:
+                record.lost[index] = "its task SUCCEEDED but %s" % lost[index]
+            else:
+                record.lost.pop(index, None)
+            record.missing.pop(index, None)
+            record.fetched[index] = ended
         return True
 
     def _result(self, record: _Job, index: int) -> Optional[Tuple[str, bytes]]:
@@ -761,9 +795,14 @@ class DeadlineFarm(Farm):
     # -- actions ---------------------------------------------------------------------------
 
     def _update_tasks(self, record: _Job, indexes: Iterable[int], status: str) -> None:
+        """UpdateTask for the tasks of ``indexes``: once per task (a chunk's items share it)."""
         where = dict(self._where(), jobId=record.id)
+        done = set()
         for index in indexes:
             task = record.tasks[index]
+            if (task["stepId"], task["taskId"]) in done:
+                continue
+            done.add((task["stepId"], task["taskId"]))
             self.client.update_task(targetRunStatus=status, stepId=task["stepId"],
                                     taskId=task["taskId"], **where)
         record.seen = None
@@ -771,6 +810,13 @@ class DeadlineFarm(Farm):
     def _wanted(self, record: _Job, work_ids: Optional[Sequence[int]]) -> List[int]:
         return [i for i in (range(record.items) if work_ids is None else work_ids)
                 if i in record.tasks]
+
+    @staticmethod
+    def _with_chunks(record: _Job, indexes: Iterable[int]) -> List[int]:
+        """``indexes`` and the other items of their tasks (TASK_CHUNKING: what UpdateTask on
+        one item of a chunk does to the others)."""
+        return sorted({other for index in indexes
+                       for other in record.tasks[index].get("workIds") or (index,)})
 
     def kill(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         """Cancel the job (``UpdateJob``) or some of its items' tasks (``UpdateTask``); a
@@ -785,19 +831,22 @@ class DeadlineFarm(Farm):
             self.client.update_job(jobId=job_id, targetTaskRunStatus="CANCELED",
                                    **self._where())
             record.seen = None
-        else:
-            self._update_tasks(record, open_items, "CANCELED")
-        return len(open_items)
+            return len(open_items)
+        self._update_tasks(record, open_items, "CANCELED")
+        return len([i for i in self._with_chunks(record, open_items)
+                    if self._item_status(record, i, now) not in TERMINAL])
 
     def retry(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         """Requeue failed and killed items (``UpdateTask`` PENDING: Deadline's requeue); an
-        item that waited on other jobs is held again (SUSPENDED) for the watcher."""
+        item that waited on other jobs is held again (SUSPENDED) for the watcher. A chunk task
+        runs whole again: its other items too (counted)."""
         record = self._load(job_id)
         now = time.monotonic()
         again = [i for i in self._wanted(record, work_ids)
                  if self._item_status(record, i, now) in (FAILED, KILLED)]
         if not again:
             return 0
+        again = self._with_chunks(record, again)
         waits = record.facts.get("waits") or {}
         held = [i for i in again if str(i) in waits]
         for index in held:
@@ -812,7 +861,22 @@ class DeadlineFarm(Farm):
             record.missing.pop(index, None)
         self._update_tasks(record, held, "SUSPENDED")
         self._update_tasks(record, [i for i in again if i not in held], "PENDING")
+        if not record.attached:  # a chunk's items show only what the new run gives them
+            self._forget_chunk_results(record, again)
         return len(again)
+
+    @staticmethod
+    def _forget_chunk_results(record: _Job, indexes: Iterable[int]) -> None:
+        """Remove the results the earlier run of a requeued chunk task left in the spool: a
+        chunk cancelled before it reaches an item again must not show the old result. Where
+        the spool will not let us (the worker's folder), the old result stays."""
+        from .deadline_attachments import forget_result
+        for index in indexes:
+            if _is_chunk(record.tasks.get(index) or {}):
+                try:
+                    forget_result(record.output, index)
+                except OSError:
+                    pass
 
     def block(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         record = self._load(job_id)
@@ -823,9 +887,10 @@ class DeadlineFarm(Farm):
             self.client.update_job(jobId=job_id, targetTaskRunStatus="SUSPENDED",
                                    **self._where())
             record.seen = None
-        else:
-            self._update_tasks(record, pending, "SUSPENDED")
-        return len(pending)
+            return len(pending)
+        self._update_tasks(record, pending, "SUSPENDED")
+        return len([i for i in self._with_chunks(record, pending)
+                    if self._item_status(record, i, now) == PENDING])
 
     def unblock(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         """READY again; items still held for work of other jobs stay held (the watcher
@@ -839,9 +904,11 @@ class DeadlineFarm(Farm):
         if work_ids is None and not held:
             self.client.update_job(jobId=job_id, targetTaskRunStatus="READY", **self._where())
             record.seen = None
-        else:
-            self._update_tasks(record, [i for i in blocked if i not in held], "READY")
-        return len([i for i in blocked if i not in held])
+            return len(blocked)
+        free = [i for i in blocked if i not in held]
+        self._update_tasks(record, free, "READY")
+        return len([i for i in self._with_chunks(record, free)
+                    if self._item_status(record, i, now) == BLOCKED])
 
     def log(self, job_id: str, work_id: int) -> str:
         """The item's output as its task wrote it to the spool; else its session's log in
@@ -1014,6 +1081,30 @@ def _pages(call: Any, kwargs: Dict[str, Any], key: str) -> List[Dict[str, Any]]:
         token = page.get("nextToken")
         if not token:
             return found
+
+
+def _task_items(task: Dict[str, Any]) -> List[int]:
+    """The work ids a task runs: its ``Item`` (``{"int": "4"}``), or with TASK_CHUNKING the
+    items of its chunk (``{"chunkInt": "3-5"}``; a range expression, ``"1,3,7"`` too). A value
+    that is no work id, or a range too wide to be ours, runs none."""
+    from ..runtime.openjd import item_range
+    value = (task.get("parameters") or {}).get(ITEM_PARAMETER) or {}
+    try:
+        if "int" in value:
+            return [int(value["int"])]
+        text = str(value.get("chunkInt") or "")
+        spans = [part.partition(":")[0].partition("-") for part in text.split(",")]
+        if sum(int(last) - int(first) + 1 if dash else 1
+               for first, dash, last in spans) > MAX_CHUNK:
+            return []
+        return item_range(text) if text else []
+    except ValueError:
+        return []
+
+
+def _is_chunk(task: Dict[str, Any]) -> bool:
+    """A TASK_CHUNKING task (a range of items, maybe of one)."""
+    return "chunkInt" in ((task.get("parameters") or {}).get(ITEM_PARAMETER) or {})
 
 
 def _attachment_root(job: Dict[str, Any]) -> Optional[str]:

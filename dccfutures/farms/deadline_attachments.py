@@ -10,15 +10,16 @@ names no ``deadline.spool_dir``. Everything goes through the ``deadline`` librar
   the manifests (``attachments``); the worker agent downloads the inputs into its session
   folder, maps the job's PATH parameters there, and after each task that succeeded uploads
   what the task wrote in ``output/`` with an output manifest of that task.
-* results: for a task that SUCCEEDED, its output manifest is read and only the files of its
-  item's result (``result.json``, ``outcomes.bin``) are downloaded, into the job folder on
-  this machine: a private (0700) folder in the farm home, the only place results are read.
+* results: for a task that SUCCEEDED, its output manifest is read once and only the files of
+  its items' results (``result.json``, ``outcomes.bin``: one item, or each item of a
+  TASK_CHUNKING chunk) are downloaded, into the job folder on this machine: a private
+  (0700) folder in the farm home, the only place results are read.
 
 S3 is reached with the queue role's credentials for the user (``AssumeQueueRoleForUser``,
 refreshed before they expire), as the ``deadline`` CLI does.
 """
 import os
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from ..errors import FarmError
 from ..runtime import openjd as runtime
@@ -88,37 +89,40 @@ class JobAttachments:
         found["fileSystem"] = "COPIED"
         return found
 
-    def download_result(self, job_id: str, step_id: str, task_id: str, root: str,
-                        work_id: int, into: str) -> List[str]:
-        """Download the result files of item ``work_id`` from the output manifest of its task
-        (the latest session action's) into ``into`` (the job folder on this machine); their
-        local paths. ``ResultMissing`` when the task uploaded none for the item;
-        ``StorageError`` when S3 could not be read."""
+    def download_results(self, job_id: str, step_id: str, task_id: str, root: str,
+                         work_ids: Sequence[int], into: str) -> Dict[int, str]:
+        """Download the result files of the items ``work_ids`` (a task's item, or the items of
+        its chunk) from ONE read of the task's output manifest (the latest session action's)
+        into ``into`` (the job folder on this machine). Returns why each item whose result is
+        not in the manifest has none (``{work_id: reason}``). ``ResultMissing`` when the task
+        uploaded no manifest at all; ``StorageError`` when S3 could not be read."""
         from deadline.job_attachments.download import (FileConflictResolution, download_files,
                                                        get_output_manifests_by_asset_root)
-        folder = "/".join((OUTPUT, runtime.WORK_FOLDER, str(int(work_id))))
-        wanted = {folder + "/" + name for name in RESULT_FILES}
+        wanted = {int(work_id): {"/".join((OUTPUT, runtime.WORK_FOLDER, str(int(work_id)), name))
+                                 for name in RESULT_FILES} for work_id in work_ids}
+        every = set().union(*wanted.values()) if wanted else set()
         try:
             by_root = get_output_manifests_by_asset_root(
                 self.s3, self.farm_id, self.queue_id, job_id, step_id, task_id,
                 session=self._session())
             manifests = by_root.get(root) or []
             files = [(manifest.hashAlg, path) for manifest in manifests
-                     for path in manifest.paths if path.path in wanted]
+                     for path in manifest.paths if path.path in every]
             if not manifests:
                 raise ResultMissing("%s uploaded no output manifest for the job folder %s "
                                     "under %s" % (task_id, root, self))
-            if {path.path for _, path in files} != wanted:
-                raise ResultMissing("the output manifest of %s has no %s"
-                                    % (task_id, " and ".join(sorted(wanted - {
-                                        path.path for _, path in files}))))
-            paths: List[str] = []
-            for algorithm in {algorithm for algorithm, _ in files}:
-                paths += download_files(
-                    [path for alg, path in files if alg == algorithm], algorithm, into, self.s3,
-                    session=self._session(),
+            listed = {path.path for _, path in files}
+            lost = {work_id: "the output manifest of %s has no %s"
+                    % (task_id, " and ".join(sorted(paths - listed)))
+                    for work_id, paths in wanted.items() if not paths <= listed}
+            complete = set().union(*(paths for work_id, paths in wanted.items()
+                                     if work_id not in lost)) if wanted else set()
+            for algorithm in {algorithm for algorithm, path in files if path.path in complete}:
+                download_files(
+                    [path for alg, path in files if alg == algorithm and path.path in complete],
+                    algorithm, into, self.s3, session=self._session(),
                     file_conflict_resolution=FileConflictResolution.OVERWRITE)
-            return paths
+            return lost
         except (ResultMissing, FarmError):
             raise
         except Exception as error:  # the library's S3 errors, botocore's, credentials

@@ -99,8 +99,7 @@ class ExportFarm(Farm):
 
     def _write(self, spec: JobSpec, number: int, alongside: List[str]) -> str:
         """The bundle of one job, as the deadline farm writes it; its id (its folder's name)."""
-        from .deadline import job_settings
-        from .openjd.bundle import write_bundle
+        from .deadline import job_settings, write_job_bundle
         job_id = "job-%03d-%s" % (number, _folder_name(spec.name))
         others = sorted({str(j) for work in spec.work for j, _ in work.depends_on
                          if j is not None})
@@ -116,10 +115,10 @@ class ExportFarm(Farm):
             settings["targetTaskRunStatus"] = "SUSPENDED"
         os.makedirs(self.out, exist_ok=True)
         try:
-            write_bundle(spec, folder, python=self.settings.python,
-                         output=os.path.join(folder, "output"),
-                         outputs={other: os.path.join(self.folder(other), "output")
-                                  for other in others})
+            write_job_bundle(spec, folder, os.path.join(folder, "output"), self.settings,
+                             bool(others), outputs={other: os.path.join(self.folder(other),
+                                                                        "output")
+                                                    for other in others})
             _add_parameter_values(folder, {"deadline:" + key: value
                                            for key, value in settings.items()})
         except BaseException:
