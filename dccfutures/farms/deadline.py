@@ -56,7 +56,7 @@ from .. import payload
 from ..config import Config
 from ..errors import ConfigError, FarmError
 from ..runtime.output import cap_bytes, cap_text, cut_log
-from ..spool import JOB_FOLDER
+from ..spool import JOB_FOLDER, write_whole
 from .base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, REMOVED, RUNNING, TERMINAL, Farm,
                    JobInfo, JobSpec, JobState, WorkInfo, WorkRef, WorkState, work_error)
 
@@ -724,7 +724,7 @@ class DeadlineFarm(Farm):
                 (job_id, other), (status, outcomes) = failed
                 blob = payload.encode_outcomes([payload.dependency_failure(
                     job_id, other, status, str(other), outcomes)])
-                _write_file(os.path.join(record.folder, "dependency-%d.bin" % index), blob)
+                write_whole(os.path.join(record.folder, "dependency-%d.bin" % index), blob)
                 moved = self._move_task(record, task, "CANCELED")
             if moved:
                 acted.append(index)
@@ -1167,15 +1167,7 @@ def _read_facts(folder: Optional[str]) -> Dict[str, Any]:
 
 def _write_facts(folder: Optional[str], facts: Dict[str, Any]) -> None:
     if folder:
-        _write_file(os.path.join(folder, FACTS_FILE), json.dumps(facts).encode("utf-8"))
-
-
-def _write_file(path: str, data: bytes) -> None:
-    """Write ``path`` whole: readers never see half a file."""
-    temporary = "%s.%s.tmp" % (path, uuid.uuid4().hex[:8])
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
+        write_whole(os.path.join(folder, FACTS_FILE), json.dumps(facts).encode("utf-8"))
 
 
 def _share_with_group(folder: str) -> None:
