@@ -22,35 +22,14 @@ from dccfutures.runtime import openjd as runtime
 
 botocore_stub = pytest.importorskip("botocore.stub", reason="pip install boto3")
 
-FARM = "farm-" + "0123456789abcdef" * 2
-QUEUE = "queue-" + "fedcba9876543210" * 2
+from tests.deadline_fixtures import FARM, QUEUE, aws, credentials, stubbed_farm  # noqa: E402,F401
+
 JOB = "job-" + "1" * 32
 JOB2 = "job-" + "2" * 32
 STEP = "step-" + "3" * 32
 WHERE = {"farmId": FARM, "queueId": QUEUE}
 NOW = datetime.datetime(2026, 12, 3, 12, 0, tzinfo=datetime.timezone.utc)
 ANY = botocore_stub.ANY
-
-
-@pytest.fixture
-def aws(tmp_path, monkeypatch):
-    """No AWS or Deadline settings of this machine leak in: empty AWS files, no instance
-    metadata, the deadline CLI's config a file of the test's own."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("DEADLINE_CONFIG_FILE_PATH", str(tmp_path / "deadline-config"))
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
-    return tmp_path
-
-
-@pytest.fixture
-def credentials(aws, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 
 
 @pytest.fixture
@@ -735,15 +714,7 @@ def test_a_poll_asks_for_at_most_100_jobs_per_call(deadline):
 @pytest.fixture
 def chunked(farm_config, farm_home, aws, credentials, spool):
     """The deadline farm with ``task_chunking: 3``: up to 3 items per task."""
-    farm_config(extra="farm: deadline\ndeadline: {farm_id: %s, queue_id: %s, spool_dir: %s, "
-                      "poll_min: 0.02, poll_max: 0.2, task_chunking: 3}\n" % (FARM, QUEUE, spool))
-    farms.forget()
-    farm = farms.get_farm("deadline", config_module.load())
-    stub = botocore_stub.Stubber(farm.client)
-    stub.activate()
-    yield farm, stub
-    stub.deactivate()
-    farms.forget()
+    yield from stubbed_farm(farm_config, ", spool_dir: %s, task_chunking: 3" % spool)
 
 
 def chunk(first, last, run, target=None, ended=None, number=0):

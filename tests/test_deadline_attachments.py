@@ -18,7 +18,7 @@ import warnings
 
 import pytest
 
-from dccfutures import Executor, config as config_module, farms, payload
+from dccfutures import Executor, config as config_module, payload
 from dccfutures.errors import FarmError
 from dccfutures.farms.base import COMPLETE, FAILED, RUNNING, JobSpec, WorkSpec
 
@@ -27,8 +27,8 @@ moto = pytest.importorskip("moto", reason="pip install 'moto[s3]'")
 pytest.importorskip("deadline.job_attachments", reason="pip install 'deadline==0.60.*'")
 pytest.importorskip("openjd.sessions", reason="pip install 'dccfutures[openjd]'")
 
-FARM = "farm-" + "0123456789abcdef" * 2
-QUEUE = "queue-" + "fedcba9876543210" * 2
+from tests.deadline_fixtures import FARM, QUEUE, aws, credentials, stubbed_farm  # noqa: E402,F401
+
 JOB = "job-" + "1" * 32
 STEP = "step-" + "3" * 32
 WHERE = {"farmId": FARM, "queueId": QUEUE}
@@ -39,24 +39,14 @@ ANY = botocore_stub.ANY
 
 
 @pytest.fixture
-def aws(tmp_path, monkeypatch):
-    """No AWS or Deadline settings of this machine leak in; moto's S3 for the bucket."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("DEADLINE_CONFIG_FILE_PATH", str(tmp_path / "deadline-config"))
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+def s3(aws, credentials):
+    """moto's S3 (and every other AWS call not stubbed) for the test."""
     with moto.mock_aws():
         yield
 
 
 @pytest.fixture
-def bucket(aws):
+def bucket(s3):
     import boto3
     session = boto3.Session(region_name="us-west-2")
     session.client("s3").create_bucket(
@@ -65,17 +55,9 @@ def bucket(aws):
 
 
 @pytest.fixture
-def deadline(farm_config, farm_home, aws):
+def deadline(farm_config, farm_home, s3):
     """The process's deadline farm with NO spool_dir: its real client under a Stubber."""
-    farm_config(extra="farm: deadline\ndeadline: {farm_id: %s, queue_id: %s, "
-                      "poll_min: 0.02, poll_max: 0.2}\n" % (FARM, QUEUE))
-    farms.forget()
-    farm = farms.get_farm("deadline", config_module.load())
-    stub = botocore_stub.Stubber(farm.client)
-    stub.activate()
-    yield farm, stub
-    stub.deactivate()
-    farms.forget()
+    yield from stubbed_farm(farm_config)
 
 
 def expect_queue(stub, attachments=True):
@@ -271,7 +253,7 @@ def farm_home():
     return os.path.realpath(os.environ["DCCFUTURES_HOME"])
 
 
-def test_an_upload_that_fails_is_one_line_and_no_job_is_created(deadline, aws):
+def test_an_upload_that_fails_is_one_line_and_no_job_is_created(deadline, s3):
     """No bucket: the library's upload fails; CreateJob is never sent (the Stubber would
     refuse it: none is expected) and no job folder is left."""
     farm, stub = deadline
@@ -528,17 +510,9 @@ def test_clean_removes_old_attachment_job_folders_of_the_farm_home(farm_home, ca
 # -- TASK_CHUNKING: one task, several items, one output manifest -------------------------------
 
 @pytest.fixture
-def chunked(farm_config, farm_home, aws):
+def chunked(farm_config, farm_home, s3):
     """The deadline farm with job attachments and ``task_chunking: 3``."""
-    farm_config(extra="farm: deadline\ndeadline: {farm_id: %s, queue_id: %s, task_chunking: 3, "
-                      "poll_min: 0.02, poll_max: 0.2}\n" % (FARM, QUEUE))
-    farms.forget()
-    farm = farms.get_farm("deadline", config_module.load())
-    stub = botocore_stub.Stubber(farm.client)
-    stub.activate()
-    yield farm, stub
-    stub.deactivate()
-    farms.forget()
+    yield from stubbed_farm(farm_config, ", task_chunking: 3")
 
 
 def test_every_result_of_a_chunk_comes_back_from_its_tasks_one_output_manifest(
