@@ -103,18 +103,18 @@ def test_a_spec_that_breaks_the_dtd_is_refused(cue):
         opencue.api.launchSpec(no_doctype)
 
 
-def test_a_chunk_below_one_or_a_name_beyond_ascii_is_refused(cue):
+@pytest.mark.parametrize("layer, chunk, error", [
+    ("work", 0, "the range 1-3 is invalid"), ("work", -2, "the range 1-3 is invalid"),
+    ("wörk", 1, "is not in the proper format")])
+@pytest.mark.parametrize("launcher", ["launchSpec", "launchSpecAndWait"])
+def test_a_chunk_below_one_or_a_name_beyond_ascii_is_refused(cue, launcher, layer, chunk, error):
     """Cuebot's JobSpec checks names with Java's ASCII patterns over the whole string, and
-    its frame-range arithmetic divides by the chunk: such jobs never launch."""
-    for layer, chunk in (("work", 0), ("wörk", 1)):
-        before = len(cue.engine.launch_errors)
-        spec = make_spec([(layer, "true", "1-3", chunk, "")])
-        try:
-            opencue.api.launchSpecAndWait(spec)
-        except opencue.exception.CueException:
-            continue  # refused at once
-        wait_for(lambda: len(cue.engine.launch_errors) > before)
-        assert not [job for job in opencue.api.getJobs() if "work" in job.name()]
+    its frame-range arithmetic divides by the chunk. Both servants parse the spec before they
+    answer, so the refusal is the answer and no such job ever exists."""
+    name = "refused_" + uuid.uuid4().hex[:8]
+    with pytest.raises(opencue.exception.CueInternalErrorException, match=error):
+        getattr(opencue.api, launcher)(make_spec([(layer, "true", "1-3", chunk, "")], name=name))
+    assert opencue.api.getJobs(substr=[name], include_finished=True) == []
 
 
 def test_root_cannot_launch_jobs(cue):
@@ -561,3 +561,177 @@ def test_an_unknown_facility_or_a_pending_name_fails_the_launch(cue):
     launch(held)
     with pytest.raises(opencue.exception.CueException, match="is already pending"):
         opencue.api.launchSpec(held)
+
+
+# -- what Cuebot refuses, and how pycue sees it --------------------------------------------
+
+
+def _job_named(name):
+    return "testing-%s-%s_%s" % (SHOT, USER, name)
+
+
+@pytest.mark.parametrize("launcher", ["launchSpec", "launchSpecAndWait"])
+def test_a_launch_failure_is_an_internal_error_as_cuebot_answers(cue, launcher):
+    """Cuebot's launch servants catch every exception and answer INTERNAL (its interceptor
+    does the same for any other servant): pycue raises CueInternalErrorException, never the
+    bare CueException an uncaught error (UNKNOWN) gives."""
+    spec = make_spec([("work", "true", "1", 1, "")], extra_job="<priority>high</priority>")
+    with pytest.raises(opencue.exception.CueInternalErrorException,
+                       match='For input string: "high"'):
+        getattr(opencue.api, launcher)(spec)
+
+
+def test_acting_on_a_removed_job_answers_as_cuebots_servants_do(cue):
+    """ManageJob catches a missing job (NOT_FOUND "Job not found"); ManageFrame and
+    ManageLayer look the frame or layer up outside their try (INTERNAL)."""
+    import grpc
+    job = launch(make_spec([("work", "true", "1", 1, "")]))
+    wait_for(lambda: opencue.api.getJob(job.id()).state() == job_pb2.FINISHED)
+    frame, = job.getFrames()
+    layer, = job.getLayers()
+    cue.engine.remove_job(cue.engine.get_job(job.id()))
+    for call, code in ((job.retryFrames, grpc.StatusCode.NOT_FOUND),
+                       (frame.retry, grpc.StatusCode.INTERNAL),
+                       (layer.retry, grpc.StatusCode.INTERNAL)):
+        with pytest.raises(grpc.RpcError) as raised:   # pycue passes these on as they are
+            call()
+        assert raised.value.code() == code
+    assert raised.value.details() != "" and "Job not found" not in raised.value.details()
+
+
+def test_a_frame_range_frame_search_cannot_read_is_an_internal_error(cue):
+    """FrameSearch: ``a-b`` selects the numbers between (none when b < a); anything else is a
+    FrameSet, and one it cannot parse fails the call."""
+    import grpc
+    job = launch(make_spec([("work", "true", "1-4", 1, "")], extra_job="<paused>True</paused>"))
+    with pytest.raises(grpc.RpcError) as raised:   # pycue's getFrames passes it on as is
+        job.getFrames(range="1-x")
+    assert raised.value.code() == grpc.StatusCode.INTERNAL
+    assert "unrecognized frame range syntax 1-x" in raised.value.details()
+    assert [f.number() for f in job.getFrames(range="3-2")] == []
+    assert [f.number() for f in job.getFrames(range="3-2x-1")] == [2, 3]
+    assert [f.number() for f in job.getFrames(range="2-3")] == [2, 3]
+
+
+@pytest.mark.parametrize("text, replacement", [
+    ("<chunk>1</chunk>", "<chunk>1_0</chunk>"),                 # Python int() takes "_"
+    ("<chunk>1</chunk>", "<chunk>2147483648</chunk>"),          # past Java's int
+    ("<range>1</range>", "<range>2147483648</range>"),
+    ("<range>1</range>", "<range>1-2147483648x1000000000</range>"),
+    ("</user>", "</user><uid>1_000</uid>"),
+    ("<layers>", "<priority>1_000</priority><layers>"),
+    ("<layers>", "<maxretries>3000000000</maxretries><layers>"),
+    ("<layers>", "<maxcores>1_0</maxcores><layers>"),
+    ("</chunk>", "</chunk><cores>1_0</cores>"),
+    ("</chunk>", "</chunk><cores>1.5_0</cores>"),               # Python float() takes "_"
+    ("</chunk>", "</chunk><cores>inf.</cores>"),
+    ("</chunk>", "</chunk><memory>2 g</memory>"),               # int("2 ") strips, Java not
+    ("</chunk>", "</chunk><memory>1_024m</memory>"),
+    ("</chunk>", "</chunk><memory>9999999999999g</memory>"),    # accepted: see below
+    ("<layers>", '<localbook host="h" cores="1_0" memory="1" threads="1" gpu="0"/><layers>'),
+    ("</chunk>", "</chunk><timeout>1_0</timeout>"),
+])
+def test_numbers_java_cannot_parse_are_refused(cue, text, replacement):
+    """Cuebot reads a spec's numbers with Integer/Long.parseInt and Double.valueOf: no
+    underscores, no inner spaces, 32-bit ints; each failure refuses the launch."""
+    name = "number_" + uuid.uuid4().hex[:8]
+    spec = make_spec([("work", "true", "1", 1, "")], name=name)
+    assert text in spec
+    spec = spec.replace(text, replacement, 1)
+    if "9999999999999g" in replacement:   # Java's long wraps below the minimum reservation
+        layer, = launch(spec).getLayers()
+        assert layer.data.min_memory == 262144
+        return
+    with pytest.raises(opencue.exception.CueInternalErrorException, match="Failed to add job"):
+        opencue.api.launchSpec(spec)
+    assert not opencue.api.isJobPending(_job_named(name))
+
+
+@pytest.mark.parametrize("text, replacement", [
+    ('<job name="{name}">', '<job name="{name} x">'),
+    ('<layer name="work"', '<layer name="my work"'),
+    ("<layers>", '<env><key name="MY VAR">1</key></env><layers>'),
+    ("<layers>", '<env><key name="">1</key></env><layers>'),
+    ("</chunk>", '</chunk><outputs><output name="a b">/x</output></outputs>'),
+    ('<depend type=', '<depend anyframe="no way" type='),
+])
+def test_an_nmtoken_attribute_with_a_space_is_refused(cue, text, replacement):
+    """cjsl declares these attributes NMTOKEN; Cuebot's validating parser refuses a value
+    that is no name token (a space inside, nothing at all)."""
+    name = "token_" + uuid.uuid4().hex[:8]
+    spec = make_spec([("work", "true", "1", 1, "")], name=name,
+                     depends=_depend("JOB_ON_JOB", name, "upstream_" + name))
+    text, replacement = text.format(name=name), replacement.format(name=name)
+    assert text in spec
+    with pytest.raises(opencue.exception.CueInternalErrorException,
+                       match="of type NMTOKEN must be a name token"):
+        opencue.api.launchSpec(spec.replace(text, replacement, 1))
+    assert not opencue.api.isJobPending(_job_named(name))
+
+
+def test_an_nmtoken_attribute_is_trimmed_as_xml_normalises_it(cue):
+    name = "trimmed_" + uuid.uuid4().hex[:8]
+    spec = make_spec([("work", "true", "1", 1, "")], name=name,
+                     extra_job='<paused>True</paused><env><key name=" MY_VAR ">v</key></env>')
+    job = launch(spec.replace('name="%s"' % name, 'name=" %s "' % name))
+    assert job.name() == _job_named(name)
+    assert cue.engine.get_job(job.id()).env == {"MY_VAR": "v"}
+
+
+def test_create_show_checks_for_a_duplicate_after_conforming_the_name(cue):
+    """AdminManagerService.createShow conforms the name (dashes to underscores, lower case),
+    then inserts it; its servant answers INTERNAL for any failure. Cuebot has no duplicate
+    check (it would insert a second show of the name); the fake refuses one, by the
+    conformed name, and never replaces the show that exists."""
+    suffix = uuid.uuid4().hex[:6]
+    first = opencue.api.createShow("Dup-Show-" + suffix)
+    assert first.name() == "dup_show_" + suffix
+    for again in ("dup_show_" + suffix, "DUP-SHOW-" + suffix):
+        with pytest.raises(opencue.exception.CueInternalErrorException,
+                           match="Show could not be created"):
+            opencue.api.createShow(again)
+    assert opencue.api.findShow("dup_show_" + suffix).id() == first.id()
+    with pytest.raises(opencue.exception.CueInternalErrorException,
+                       match="Show could not be created.The show name must be at least 3"):
+        opencue.api.createShow("ab")
+
+
+# -- what a host may run (DispatcherDaoJdbc.findDispatchJobs) -------------------------------
+
+
+def _run_one(show="testing"):
+    """Launch a job the host can run and wait until it finished: the dispatcher has looked
+    at every job launched before it by then (it books in launch order)."""
+    job = launch(make_spec([("work", "true", "1", 1, "")], show=show))
+    wait_for(lambda: opencue.api.getJob(job.id()).state() == job_pb2.FINISHED)
+
+
+def test_a_job_for_another_os_or_facility_waits(cue):
+    import platform
+    other_os = launch(make_spec([("work", "true", "1", 1, "")], extra_job="<os>Windows</os>"))
+    other_facility = launch(make_spec([("work", "true", "1", 1, "")]).replace(
+        "<show>", "<facility>local</facility><show>"))
+    same_os = launch(make_spec([("work", "true", "1", 1, "")],
+                               extra_job="<os>%s</os>" % platform.system()))
+    _run_one()
+    wait_states(same_os, {"0001-work": "SUCCEEDED"})
+    assert states(other_os) == {"0001-work": "WAITING"}
+    assert states(other_facility) == {"0001-work": "WAITING"}
+
+
+def test_a_show_runs_only_on_allocations_it_subscribes_to_within_its_burst(cue, tmp_path):
+    """A new show has no subscription: nothing of it runs. Subscribed with a burst of one
+    core, it runs one frame at a time."""
+    show = "subs_" + uuid.uuid4().hex[:6]
+    cue.create_show(show)
+    gate = tmp_path / "gate"
+    job = launch(make_spec([("work", "sh -c 'while [ ! -e %s ]; do sleep 0.05; done'" % gate,
+                             "1-2", 1, "")], show=show))
+    _run_one()
+    assert states(job) == {"0001-work": "WAITING", "0002-work": "WAITING"}
+    cue.create_subscription(show, "cloud.general", size=100, burst=100)
+    wait_states(job, {"0001-work": "RUNNING"})
+    _run_one()
+    assert states(job) == {"0001-work": "RUNNING", "0002-work": "WAITING"}
+    gate.write_text("")
+    wait_for(lambda: opencue.api.getJob(job.id()).state() == job_pb2.FINISHED)

@@ -291,6 +291,36 @@ def test_attach_from_another_session_collects_results(cue_executor):
     assert futures == [1, 2, 3]
 
 
+def test_a_session_checks_a_job_folder_once_and_refuses_one_made_a_link(cue_executor, cue_farm,
+                                                                         tmp_path, mocker):
+    """Polls and results read the job's spool folder: it is checked (a real folder directly
+    inside our spool folder, not a link) once per job, not per item. A session that meets
+    the folder swapped for a link elsewhere, a result forged there, reads none of it."""
+    with cue_executor.batch() as batch:
+        futures = [batch.submit(workloads.add, index, 1) for index in range(12)]
+    assert [future.result(timeout=90) for future in futures] == list(range(1, 13))
+    job_id = futures[0].job_id
+    from opencue_proto.job_pb2 import FINISHED
+    from tests.conftest import wait_until
+    wait_until(lambda: _job_of(cue_farm, job_id).state == FINISHED, timeout=30,
+               what="Cuebot to finish the job")   # results come before its frames end
+    farm = cue.OpenCueFarm(config_module.load())   # another session: nothing checked yet
+    spy = mocker.spy(os.path, "realpath")
+    out = farm.results([(job_id, index) for index in range(12)])
+    assert [out[(job_id, index)][0] for index in range(12)] == ["complete"] * 12
+    assert spy.call_count <= 4   # the folder and the spool: for the job's facts, its results
+
+    folder = runtime.job_folder(farm.spool_dir, farm._jobs[job_id].token)
+    moved = str(tmp_path / "elsewhere")
+    os.rename(folder, moved)
+    os.symlink(moved, folder)
+    runtime.write_file(moved, runtime.result_file(0), runtime.pack_result(
+        "complete", payload.encode_outcomes([("ok", b"forged")])))
+    status, blob = cue.OpenCueFarm(config_module.load()).results([(job_id, 0)])[(job_id, 0)]
+    assert status == "failed" and b"forged" not in blob
+    assert b"not a dccfutures job folder" in blob
+
+
 def test_a_job_removed_from_cuebot_ends_its_futures(cue_executor, cue):
     from dccfutures.errors import JobRemovedError
     future = cue_executor.submit_ext(workloads.add, [1], status="blocked")  # paused: never runs

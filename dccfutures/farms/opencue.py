@@ -323,6 +323,8 @@ class OpenCueFarm(Farm):
         self._api: Any = None
         self._jobs: Dict[str, _Job] = {}
         self._facts: Dict[str, Dict[str, Any]] = {}  # token -> job.json, read once
+        self._folders: Dict[str, str] = {}  # token -> its spool folder, checked once
+        self._folder_errors: Dict[str, str] = {}  # token -> why its folder cannot be used
         # Cuebot's clock minus ours, from the times it sends (a job's start, server_time):
         # GetUpdatedFrames with a last_check over a minute old on ITS clock never answers.
         self._clock_offset = 0.0
@@ -511,10 +513,37 @@ class OpenCueFarm(Farm):
         return record
 
     def _folder(self, record: _Job) -> Optional[str]:
-        try:
-            return job_folder(self.spool_dir, record.token)
-        except SpoolError:
+        return self._token_folder(record.token)
+
+    def _token_folder(self, token: Optional[str]) -> Optional[str]:
+        """The spool folder of job ``token``, checked once per job (``job_folder``: a real
+        folder directly inside our spool folder, not a link): a job's folder does not change,
+        and polls read it for every item. None while it cannot be used (why: in
+        ``_folder_errors``); that is checked again next time, as shared storage may show a
+        new folder late."""
+        if not token:
             return None
+        folder = self._folders.get(token)
+        if folder is None:
+            try:
+                folder = self._folders[token] = job_folder(self.spool_dir, token)
+            except SpoolError as error:
+                self._folder_errors[token] = str(error)
+                return None
+            self._folder_errors.pop(token, None)
+        return folder
+
+    def _read_result(self, record: _Job, index: int) -> Optional[Tuple[str, Optional[bytes]]]:
+        """The item's result from the spool, (status, outcomes); None while there is none.
+        One that cannot be read is a failure saying why."""
+        folder = self._folder(record)
+        if not folder:
+            return None
+        try:
+            return read_result(folder, index)
+        except (OSError, ValueError) as error:
+            return FAILED, payload.failed_outcomes(FarmError(
+                "the result of %s:%d cannot be read: %s" % (record.id, index, error)))
 
     def _frames(self, record: _Job, job: Any) -> None:
         """Bring ``record.frames`` up to date: the frames changed since the last look, or
@@ -557,35 +586,40 @@ class OpenCueFarm(Farm):
 
     def _item_status(self, record: _Job, index: int, now: float) -> str:
         """An item's status: its result in the spool, else its frame's state."""
+        return self._item_result(record, index, now)[0]
+
+    def _item_result(self, record: _Job, index: int, now: float, outcomes: bool = False
+                     ) -> Tuple[str, Optional[Tuple[str, Optional[bytes]]]]:
+        """An item's status, and its result (status, outcomes) when this call read it from
+        the spool: always with ``outcomes``, else when its frame says it may have ended. The
+        result file is read once at most."""
         known = record.results.get(index)
         if known is not None:
-            return known
+            return known, (self._read_result(record, index) if outcomes else None)
         frame = record.frames.get(frame_of(index, record.chunk))
         state = _FRAME_STATES.get(_state_name(frame.state), PENDING) if frame is not None \
             else PENDING
         finished = record.data is not None and _job_finished(record.data)
-        if state in (RUNNING, COMPLETE, FAILED, KILLED) or finished:
-            folder = self._folder(record)
-            try:
-                found = read_result(folder, index) if folder else None
-            except (OSError, ValueError):
-                found = ("failed", None)
-            if found is not None:
+        found = None
+        if outcomes or state in (RUNNING, COMPLETE, FAILED, KILLED) or finished:
+            found = self._read_result(record, index)
+            if found is not None and (state in (RUNNING, COMPLETE, FAILED, KILLED) or finished):
                 record.results[index] = found[0]
                 record.missing.pop(index, None)
-                return found[0]
+                return found[0], found
         if (state in TERMINAL or finished) and self._retrying(record, index):
-            return PENDING  # Cuebot acts on a retry a moment after it answered
+            return PENDING, found  # Cuebot acts on a retry a moment after it answered
         if state == COMPLETE:  # done without a result: shared storage may show it late
             since = record.missing.setdefault(index, now)
-            return FAILED if now - since > RESULT_GRACE or finished else RUNNING
+            return (FAILED if now - since > RESULT_GRACE or finished else RUNNING), found
         if finished and state not in TERMINAL:
-            return KILLED  # the job was killed with this item open
+            return KILLED, found  # the job was killed with this item open
         if state == RUNNING and record.chunk > 1:
             first = next((i for i in range(frame_of(index, record.chunk), index)
                           if i not in record.results), index)
-            return RUNNING if first == index else PENDING  # a chunk runs its items in order
-        return state
+            # a chunk runs its items in order
+            return (RUNNING if first == index else PENDING), found
+        return state, found
 
     def _retrying(self, record: _Job, index: int) -> bool:
         """Whether the item was sent to run again in the last ``RESULT_GRACE`` seconds (by
@@ -649,21 +683,16 @@ class OpenCueFarm(Farm):
         unknown), with its outcomes."""
         other = record if job_id is None else self._jobs.get(job_id)
         if other is not None and other.frames:
-            status = self._item_status(other, index, now)
-            folder = self._folder(other)
-        else:
-            token = (record.facts.get("jobs") or {}).get(job_id)
-            try:
-                folder = job_folder(self.spool_dir, token) if token else None
-                found = read_result(folder, index) if folder else None
-            except (SpoolError, OSError, ValueError):
-                found = None
-            status = found[0] if found else None
+            status, found = self._item_result(other, index, now)
+            if found is None and status in (FAILED, KILLED):
+                found = self._read_result(other, index)
+            return status, (found[1] if found else None)
+        folder = self._token_folder((record.facts.get("jobs") or {}).get(job_id))
         try:
             found = read_result(folder, index) if folder else None
         except (OSError, ValueError):
             found = None
-        return status, (found[1] if found else None)
+        return (found[0], found[1]) if found else (None, None)
 
     def _has_running(self, record: _Job) -> bool:
         return any(_state_name(frame.state) == "RUNNING" for frame in record.frames.values())
@@ -741,14 +770,7 @@ class OpenCueFarm(Farm):
                     continue
             if index >= record.items:
                 continue
-            status = self._item_status(record, index, now)
-            folder = self._folder(record)
-            try:
-                found = read_result(folder, index) if folder else None
-            except (OSError, ValueError) as error:
-                out[(job_id, index)] = (FAILED, payload.failed_outcomes(FarmError("the result of %s:%d cannot be read: "
-                                                         "%s" % (job_id, index, error))))
-                continue
+            status, found = self._item_result(record, index, now, outcomes=True)
             if found is not None:
                 out[(job_id, index)] = found
             elif status == FAILED:
@@ -780,7 +802,11 @@ class OpenCueFarm(Farm):
             text += ", exit status %d" % frame.exit_status
         text += ")"
         tail = self._frame_log(record, frame_of(index, record.chunk))[-2000:]
-        if not self._folder(record):
+        folder = self._folder(record)
+        if folder is None:
+            text += "; " + self._folder_errors.get(record.token, "its spool folder cannot be "
+                                                   "used")
+        elif not os.path.isdir(folder):
             text += "; its spool folder is gone from %s" % self.spool_dir
         return text + ("; the frame's log ends with:\n" + tail if tail.strip() else "")
 
@@ -966,12 +992,7 @@ class OpenCueFarm(Farm):
         return info.hold_pending() if info.status == BLOCKED else info
 
     def _work_error(self, record: _Job, index: int) -> Optional[WorkError]:
-        folder = self._folder(record)
-        try:
-            found = read_result(folder, index) if folder else None
-        except (OSError, ValueError) as error:
-            found = (FAILED, payload.failed_outcomes(FarmError("the result of %s:%d cannot be read: %s"
-                                      % (record.id, index, error))))
+        found = self._read_result(record, index)
         blob = found[1] if found is not None else payload.failed_outcomes(FarmError(self._why_lost(record, index)))
         return work_error(blob)
 

@@ -12,8 +12,8 @@ from opencue_proto import depend_pb2, job_pb2, rqd_pb2, rqd_pb2_grpc
 from . import spec as specs
 from .state import (EXIT_DOWN_HOST, EXIT_FRAME_CLEARED, EXIT_FRAME_ORPHAN,
                     EXIT_FAILED_KILL, EXIT_FAILED_LAUNCH, EXIT_MEMORY_FAILURE, EXIT_SKIP_RETRY,
-                    FRAME_TIME_NO_RETRY, MANUAL_STOP, RETRY_EXCLUSIONS, Depend, Frame, Host,
-                    Job, Layer, Proc, Show)
+                    FRAME_TIME_NO_RETRY, MANUAL_STOP, RETRY_EXCLUSIONS, Allocation, Depend,
+                    Frame, Host, Job, Layer, Proc, Show, Subscription)
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,16 @@ CORE_POINTS_RESERVED_MAX = 2400
 CORE_POINTS_RESERVED_DEFAULT = 100
 MAX_FRAMES = 100000
 LAYER_TYPES = {"Render": job_pb2.RENDER, "Util": job_pb2.UTIL, "Post": job_pb2.POST}
+# Cuebot's seed data: allocations (name, facility, tag), the default one a host joins when
+# none of its tags names an allocation of its facility, and the testing show's subscriptions.
+SEED_ALLOCATIONS = (("local.general", "local", "general"), ("local.desktop", "local", "desktop"),
+                    ("local.unassigned", "local", "unassigned"),
+                    ("cloud.general", "cloud", "general"),
+                    ("cloud.unassigned", "cloud", "unassigned"))
+DEFAULT_ALLOCATION = "local.general"
+SEED_SUBSCRIPTIONS = (("testing", "local.general"), ("testing", "local.desktop"),
+                      ("testing", "cloud.general"))
+CORE_POINTS = 100
 
 
 class CuebotError(Exception):
@@ -48,6 +58,9 @@ class Engine(object):
         self.facilities = set(facilities)
         self.default_facility = default_facility
         self.shows = {}
+        self.allocations = {name: Allocation(name, facility, tag)
+                            for name, facility, tag in SEED_ALLOCATIONS}
+        self.subscriptions = {}  # (show name, allocation name) -> Subscription
         self.jobs = {}          # id -> Job, every job Cuebot still has (pending or finished)
         self.depends = {}       # id -> Depend
         self.hosts = {}         # name -> Host
@@ -60,6 +73,8 @@ class Engine(object):
         self._stopping = threading.Event()
         self._threads = []
         self.create_show("testing")   # Cuebot's seed data has this show
+        for show, allocation in SEED_SUBSCRIPTIONS:
+            self.create_subscription(show, allocation, 100000, 100000)
 
     # -- life -------------------------------------------------------------------------------
 
@@ -83,13 +98,27 @@ class Engine(object):
     # -- shows ------------------------------------------------------------------------------
 
     def create_show(self, name):
+        """AdminManagerService.createShow: the name is conformed (refused when it cannot be),
+        then inserted. Cuebot's show table does not make names unique: it would insert a
+        second show of a conformed name that exists, and finding the show by that name would
+        fail from then on. The fake refuses that second show instead."""
+        name = specs.conform_name("Show", name)
         with self.lock:
             if name in self.shows:
-                raise CuebotError(grpc.StatusCode.ALREADY_EXISTS,
-                                  "show %s already exists" % name)
-            show = Show(specs.conform_name("Show", name) if name != "testing" else name)
-            self.shows[show.name] = show
+                raise CuebotError(grpc.StatusCode.INTERNAL, "a show named %s exists (the fake "
+                                  "Cuebot keeps one show per name)" % name)
+            show = self.shows[name] = Show(name)
             return show
+
+    def create_subscription(self, show_name, allocation_name, size, burst):
+        """What ``cueadmin -create-sub SHOW ALLOC SIZE BURST`` does (core points here)."""
+        with self.lock:
+            show = self.shows[show_name]
+            allocation = self.allocations[allocation_name]
+            subscription = Subscription(show, allocation, size, burst)
+            self.subscriptions[(show.name, allocation.name)] = subscription
+        self.wake()
+        return subscription
 
     # -- launching (JobLauncher, JobSpec, JobManagerService) ---------------------------------
 
@@ -102,7 +131,7 @@ class Engine(object):
         shot = specs.conform_name("Shot", specs.text(root, "shot"))
         user = specs.text(root, "user")
         uid_text = specs.text(root, "uid")
-        uid = int(uid_text) if uid_text is not None else None
+        uid = specs.java_int(uid_text) if uid_text is not None else None
         email = specs.text(root, "email")
         if user == "root" or uid == 0:
             raise specs.SpecError("Cannot launch jobs as root.")
@@ -121,15 +150,18 @@ class Engine(object):
         job.paused = specs.to_bool(specs.text(element, "paused"))
         job.auto_eat = specs.to_bool(specs.text(element, "autoeat"))
         job.dept = specs.text(element, "dept")
+        _read_localbook(element.find("localbook"))
         retries = specs.text(element, "maxretries")
         if retries is not None:
-            job.max_retries = min(max(int(retries), 0), FRAME_RETRIES_MAX)
-        priority = specs.text(element, "priority")
-        if priority is not None:
-            job.priority = int(priority)
+            job.max_retries = min(max(specs.java_int(retries), 0), FRAME_RETRIES_MAX)
         max_cores = specs.text(element, "maxcores")  # whole cores (coresToWholeCoreUnits)
         if max_cores is not None:
-            job.max_cores = int(max_cores) * 100
+            job.max_cores = specs.java_int(max_cores) * 100
+        if specs.text(element, "maxgpus") is not None:   # read, then unused: no GPUs here
+            specs.java_int(specs.text(element, "maxgpus"))
+        priority = specs.text(element, "priority")
+        if priority is not None:
+            job.priority = specs.java_int(priority)
         env = element.find("env")
         if env is not None:
             _read_env(env, job.env)
@@ -155,10 +187,9 @@ class Engine(object):
         if layer_type == job_pb2.POST:
             raise specs.SpecError("the fake Cuebot does not build post jobs (layer type Post)")
         name = specs.conform_name("Layer", element.get("name"))
-        chunk = int(specs.text(element, "chunk"))
+        chunk = specs.java_int(specs.text(element, "chunk"))
         if chunk < 1:  # CueUtil.normalizeFrameRange divides by it: Cuebot refuses the range
-            raise specs.SpecError("the frame range %s with chunk %d is invalid"
-                                  % (specs.text(element, "range"), chunk))
+            raise specs.SpecError("error, the range %s is invalid" % specs.text(element, "range"))
         layer = Layer(job, name, layer_type, specs.text(element, "cmd"),
                       specs.text(element, "range"), chunk, order)
         services = []
@@ -175,9 +206,10 @@ class Engine(object):
         cores = specs.text(element, "cores")
         if cores is not None:
             if "." in cores:
-                points = int(float(cores) * 100 + (-0.5 if "-" in cores else 0.5))
+                points = specs.java_cast(specs.java_double(cores) * 100
+                                         + (-0.5 if "-" in cores else 0.5))
             else:
-                points = int(cores)
+                points = specs.java_int(cores)
             if 0 < points < CORE_POINTS_RESERVED_MIN:
                 points = CORE_POINTS_RESERVED_DEFAULT
             elif points > CORE_POINTS_RESERVED_MAX:
@@ -200,16 +232,18 @@ class Engine(object):
         memory = specs.text(element, "memory")
         if memory is not None:
             layer.min_memory = max(_memory_kb(memory.lower()), 262144)
+        if specs.text(element, "gpus") is not None:   # read, then unused: no GPUs here
+            specs.java_int(specs.text(element, "gpus"))
         for name_, attribute in (("timeout", "timeout"), ("timeout_llu", "timeout_llu")):
             value = specs.text(element, name_)
             if value is not None:
-                setattr(layer, attribute, int(value))
+                setattr(layer, attribute, specs.java_int(value))
         env = element.find("env")
         if env is not None:
             _read_env(env, layer.env)
         try:
             numbers = specs.normalize(layer.range, chunk)
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, specs.NumberFormatError):
             raise specs.SpecError("error, the range %s is invalid" % layer.range)
         for index, number in enumerate(numbers):
             layer.frames.append(Frame(layer, number, index))
@@ -411,8 +445,12 @@ class Engine(object):
     def search_frames(self, frames, criteria, paged=True):
         """FrameSearch over ``frames``: ids, names, layers, states, frame range; ordered by
         frame then layer dispatch order; one page of ``limit`` frames."""
+        if criteria.memory_range or criteria.duration_range:
+            raise CuebotError(grpc.StatusCode.UNIMPLEMENTED, "the fake Cuebot does not search "
+                              "frames by memory or duration")
+        numbers = _frame_number_filter(criteria.frame_range)
         with self.lock:
-            found = [frame for frame in frames if _frame_matches(frame, criteria)]
+            found = [frame for frame in frames if _frame_matches(frame, criteria, numbers)]
             found.sort(key=lambda frame: (frame.dispatch_order, frame.layer.dispatch_order))
             if not paged:
                 return found
@@ -517,15 +555,30 @@ class Engine(object):
         for job in jobs:
             waiting = [frame for frame in job.frames() if frame.state == job_pb2.WAITING]
             waiting.sort(key=lambda frame: (frame.dispatch_order, frame.layer.dispatch_order))
-            booked = sum(proc.cores for proc in self.procs.values()
-                         if proc.frame.layer.job is job)
+            booked = sum(proc.cores for proc in self.procs.values() if proc.job is job)
+            job_hosts = [host for host in hosts if self._may_run(host, job)]
             for frame in waiting:
                 if booked + max(frame.layer.min_cores, 1) > job.max_cores:
                     break  # the job is at its max cores: nothing more of it is booked
-                for host in hosts:
+                for host in job_hosts:
                     if self._fits(host, frame.layer):
                         return host, frame
         return None
+
+    def _may_run(self, host, job):
+        """findDispatchJobs: only shows subscribed to the host's allocation and within their
+        burst there, only jobs of the host's facility, and of its OS when they name one."""
+        allocation = host.allocation
+        if job.facility != allocation.facility:
+            return False
+        if job.os and job.os not in host.os.split(","):
+            return False
+        subscription = self.subscriptions.get((job.show, allocation.name))
+        if subscription is None:
+            return False
+        running = sum(proc.cores for proc in self.procs.values()
+                      if proc.job.show == job.show and proc.host.allocation is allocation)
+        return subscription.burst - running >= CORE_POINTS
 
     def _fits(self, host, layer):
         idle = host.total_cores - host.booked_cores(self.procs)
@@ -592,7 +645,8 @@ class Engine(object):
         with self.lock:
             host = self.hosts.get(host_proto.name)
             if host is None:
-                host = self.hosts[host_proto.name] = Host(host_proto.name)
+                host = self.hosts[host_proto.name] = Host(host_proto.name,
+                                                          self._host_allocation(host_proto))
             host.last_ping = time.time()
             host.state = "UP"
             if boot:
@@ -601,8 +655,8 @@ class Engine(object):
             host.total_memory = host_proto.total_mem
             host.nimby_locked = host_proto.nimby_locked
             host.os = host_proto.attributes.get("SP_OS", "")
-            # A host joins the default allocation ("general"); its own tags and name add to it.
-            host.tags = {"general", host.name} | set(host_proto.tags)
+            # HostManagerService.createHost: the allocation's tag, the name, RQD's own tags.
+            host.tags = {host.allocation.tag, host.name} | set(host_proto.tags)
             running = {info.frame_id: info for info in frames}
             for proc in list(self.procs.values()):
                 if proc.host is not host or proc.frame is None:
@@ -616,6 +670,15 @@ class Engine(object):
                     # The host restarted: what Cuebot thought it ran is gone.
                     self._lost_proc(proc, EXIT_FRAME_ORPHAN)
         self.wake()
+
+    def _host_allocation(self, host_proto):
+        """HostManagerService.createHost: the first allocation named ``facility.tag`` by one
+        of the host's tags, else the default allocation."""
+        for tag in host_proto.tags:
+            allocation = self.allocations.get("%s.%s" % (host_proto.facility, tag))
+            if allocation is not None:
+                return allocation
+        return self.allocations[DEFAULT_ALLOCATION]
 
     def frame_complete(self, report):
         """FrameCompleteHandler.handleFrameCompleteReport."""
@@ -900,14 +963,54 @@ def _read_env(element, target):
 
 
 def _memory_kb(value):
+    """JobSpec.convertMemoryInput: megabytes as a double, gigabytes as a long (the product
+    wraps as Java's long does)."""
     if "m" in value:
-        return int(float(value[:value.rindex("m")]) * 1024)
+        return specs.java_cast(specs.java_double(value[:value.rindex("m")]) * 1024, 64)
     if "g" in value:
-        return int(value[:value.rindex("g")]) * 1024 * 1024
-    return int(value) * 1024 * 1024
+        return specs.java_wrap(specs.java_long(value[:value.rindex("g")]) * 1024 * 1024)
+    return specs.java_wrap(specs.java_long(value) * 1024 * 1024)
 
 
-def _frame_matches(frame, criteria):
+def _read_localbook(element):
+    """JobSpec reads <localbook>'s numbers (Integer/Long.parseInt); the fake has no local
+    dispatcher, so a job that asks for one is refused rather than booked as a normal job."""
+    if element is None:
+        return
+    for name, parse in (("cores", specs.java_int), ("memory", specs.java_long),
+                        ("threads", specs.java_int), ("gpu", specs.java_long)):
+        if element.get(name) is not None:
+            parse(element.get(name))
+    raise specs.SpecError("the fake Cuebot does not book local jobs (<localbook>)")
+
+
+_SEARCH_SINGLE = re.compile(r"[0-9]+\Z")
+_SEARCH_RANGE = re.compile(r"([0-9]+)-([0-9]+)\Z")
+SEARCH_RANGE_MAX = 1000
+
+
+def _frame_number_filter(frame_range):
+    """FrameSearch.filterByFrameSet: ``n`` and ``a-b`` (the numbers between; none when
+    b < a) directly, anything else as a FrameSet; one it cannot parse fails the search (an
+    error the servant answers INTERNAL), and so does one of more than 1,000 frames (Cuebot
+    then adds an empty condition: its query is invalid SQL)."""
+    if not frame_range:
+        return None
+    match = _SEARCH_SINGLE.match(frame_range)
+    if match:
+        return {specs.java_int(frame_range)}
+    match = _SEARCH_RANGE.match(frame_range)
+    if match:
+        low, high = specs.java_int(match.group(1)), specs.java_int(match.group(2))
+        return range(low, high + 1) if low <= high else ()
+    numbers = specs.frame_set(frame_range)
+    if len(numbers) > SEARCH_RANGE_MAX:
+        raise CuebotError(grpc.StatusCode.INTERNAL, "PreparedStatementCallback; bad SQL "
+                          "grammar: ERROR: syntax error at end of input")
+    return set(numbers)
+
+
+def _frame_matches(frame, criteria, numbers):
     if criteria.ids and frame.id not in criteria.ids:
         return False
     if criteria.frames and frame.name not in criteria.frames:
@@ -916,13 +1019,8 @@ def _frame_matches(frame, criteria):
         return False
     if criteria.states.frame_states and frame.state not in criteria.states.frame_states:
         return False
-    if criteria.frame_range:
-        try:
-            numbers = specs.frame_set(criteria.frame_range)
-        except ValueError:
-            return True
-        if frame.number not in numbers:
-            return False
+    if numbers is not None and frame.number not in numbers:
+        return False
     if criteria.change_date > 0 and not frame.updated > criteria.change_date:
         return False
     return True

@@ -8,8 +8,11 @@ where the host agent never shares the frames' Python: RQD 1.37 pins psutil 5.9.8
 RQD is configured through its config file (``python -m rqd -c <file> --nimbyoff``):
 it reports to the fake's port, listens on the loopback interface only
 (RQD_NETWORK_INTERFACE=lo; without it RQD binds [::]), names itself 127.0.0.1, keeps nimby off,
-uses the machine's cores, writes command files and frame temp dirs under a private TMPDIR, and
-runs frames as its own user (RQD_BECOME_JOB_USER=False, RQD's default): here, the user running
+uses the machine's cores, tags itself ``general`` (RQD_TAGS: so Cuebot puts it in the
+allocation ``cloud.general``, of RQD's default facility ``cloud``, which is also the facility of
+a job that names none, and to which the seed show ``testing`` subscribes; an untagged host would
+join the seed's default allocation, ``local.general``, where such jobs never run), writes
+command files and frame temp dirs under a private TMPDIR, and runs frames as its own user (RQD_BECOME_JOB_USER=False, RQD's default): here, the user running
 the tests.
 """
 import os
@@ -51,6 +54,7 @@ RQD_GRPC_PORT = {rqd_port}
 RQD_NETWORK_INTERFACE = lo
 RQD_USE_IP_AS_HOSTNAME = True
 OVERRIDE_NIMBY = False
+RQD_TAGS = general
 RQD_BECOME_JOB_USER = False
 CONSOLE_LOG_LEVEL = WARNING
 """
@@ -174,6 +178,10 @@ class CueFarm(object):
 
     def create_show(self, name):
         return self.cuebot.create_show(name)
+
+    def create_subscription(self, show, allocation, size, burst):
+        """Let ``show`` book on ``allocation`` (core points; the host is in cloud.general)."""
+        return self.engine.create_subscription(show, allocation, size, burst)
 
     def clean(self, timeout=15.0):
         """Kill every pending job (as `job.kill()` does) and wait until RQD runs nothing, so

@@ -24,9 +24,10 @@ Call = collections.namedtuple("Call", "servant method request_bytes response_byt
 
 
 def rpc(method):
-    """Answer engine errors with their gRPC status; log every call, as (servant, method) in
-    ``engine.rpc_log`` and with its size on the wire in ``engine.rpc_calls``, for tests and
-    benchmarks that count calls and bytes."""
+    """Answer engine errors with their gRPC status, and any other error INTERNAL as Cuebot's
+    CueServerInterceptor does (never gRPC's UNKNOWN: pycue would raise another exception
+    class); log every call, as (servant, method) in ``engine.rpc_log`` and with its size on
+    the wire in ``engine.rpc_calls``, for tests and benchmarks that count calls and bytes."""
     @functools.wraps(method)
     def wrapper(self, request, context):
         with self.engine.lock:
@@ -39,6 +40,9 @@ def rpc(method):
             context.abort(error.code, str(error))
         except specs.SpecError as error:
             context.abort(grpc.StatusCode.INTERNAL, str(error))
+        except Exception as error:  # noqa: BLE001 - what the interceptor catches
+            context.abort(grpc.StatusCode.INTERNAL, "%s: %s\n%s"
+                          % (type(error).__name__, error, error))
         finally:
             with self.engine.lock:
                 self.engine.rpc_calls.append(Call(
@@ -168,8 +172,11 @@ class ShowServant(_Servant, show_pb2_grpc.ShowInterfaceServicer):
 
     @rpc
     def CreateShow(self, request, context):
-        return show_pb2.ShowCreateShowResponse(
-            show=self._proto(self.engine.create_show(request.name)))
+        try:
+            show = self.engine.create_show(request.name)
+        except Exception as error:  # noqa: BLE001 - ManageShow.createShow catches all
+            raise CuebotError(grpc.StatusCode.INTERNAL, "Show could not be created.%s" % error)
+        return show_pb2.ShowCreateShowResponse(show=self._proto(show))
 
     @rpc
     def FindShow(self, request, context):
@@ -193,17 +200,31 @@ class ShowServant(_Servant, show_pb2_grpc.ShowInterfaceServicer):
             shows=show_pb2.ShowSeq(shows=[self._proto(show) for show in shows]))
 
 
+def _uncaught(lookup):
+    """A lookup Cuebot's servant makes outside its try: a missing entity is an uncaught
+    EmptyResultDataAccessException, which the interceptor answers INTERNAL."""
+    try:
+        return lookup()
+    except CuebotError as error:
+        raise CuebotError(grpc.StatusCode.INTERNAL,
+                          "org.springframework.dao.EmptyResultDataAccessException: %s" % error)
+
+
 class JobServant(_Servant, job_pb2_grpc.JobInterfaceServicer):
 
     def _job(self, message):
-        return self.engine.get_job(message.id)
+        """ManageJob's calls on a job answer NOT_FOUND "Job not found" when it is gone."""
+        try:
+            return self.engine.get_job(message.id)
+        except CuebotError:
+            raise CuebotError(grpc.StatusCode.NOT_FOUND, "Job not found")
 
     @rpc
     def LaunchSpec(self, request, context):
         try:
             show, jobs, depends = self.engine.parse_spec(request.spec)
             self.engine.verify(jobs, show)
-        except (CuebotError, specs.SpecError) as error:
+        except Exception as error:  # noqa: BLE001 - the servant catches every failure
             raise CuebotError(grpc.StatusCode.INTERNAL,
                               "Failed to add job to launch queue: %s" % error)
         names = [job.name for job in jobs]
@@ -224,7 +245,7 @@ class JobServant(_Servant, job_pb2_grpc.JobInterfaceServicer):
             self.engine.verify(jobs, show)
             self.engine.launch(jobs, depends)
             found = [self.engine.find_job(job.name) for job in jobs]
-        except (CuebotError, specs.SpecError) as error:
+        except Exception as error:  # noqa: BLE001 - the servant catches every failure
             raise CuebotError(grpc.StatusCode.INTERNAL,
                               "Failed to launch and add job: %s" % error)
         with self.engine.lock:
@@ -285,7 +306,7 @@ class JobServant(_Servant, job_pb2_grpc.JobInterfaceServicer):
             while context.is_active() and (remaining is None or remaining > 0):
                 time.sleep(min(0.2, remaining if remaining is not None else 0.2))
                 remaining = context.time_remaining()
-            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+            raise CuebotError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         layer_ids = [layer.id for layer in request.layer_filter.layers]
         state, frames, server_time = self.engine.updated_frames(job, layer_ids,
                                                                 request.last_check)
@@ -377,7 +398,7 @@ class JobServant(_Servant, job_pb2_grpc.JobInterfaceServicer):
 class LayerServant(_Servant, job_pb2_grpc.LayerInterfaceServicer):
 
     def _layer(self, message):
-        return self.engine.get_layer(message.id)
+        return _uncaught(lambda: self.engine.get_layer(message.id))
 
     @rpc
     def FindLayer(self, request, context):
@@ -452,7 +473,7 @@ class LayerServant(_Servant, job_pb2_grpc.LayerInterfaceServicer):
 class FrameServant(_Servant, job_pb2_grpc.FrameInterfaceServicer):
 
     def _frame(self, message):
-        return self.engine.get_frame(message.id)
+        return _uncaught(lambda: self.engine.get_frame(message.id))
 
     @rpc
     def GetFrame(self, request, context):

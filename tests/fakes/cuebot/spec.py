@@ -8,7 +8,9 @@ OpenCue's DTD files cannot be vendored into this repository, so ``CONTENT_MODELS
 element declarations of cjsl 1.10-1.15 (the versions pyoutline writes; it defaults to 1.15) and
 ``validate`` checks a document against them the way a validating parser does: every element
 declared, children in the declared order and multiplicity, text only where #PCDATA is allowed,
-required attributes present, enumerated attributes in their enumeration.
+required attributes present, enumerated attributes in their enumeration, NMTOKEN attributes
+name tokens (after XML's trimming of tokenized values). Numbers are read as Java reads them
+(``java_int``, ``java_long``, ``java_double``): Python's int() and float() accept more.
 """
 import re
 import xml.etree.ElementTree as ElementTree
@@ -44,16 +46,27 @@ _DEPEND_TYPES = ("LAYER_ON_SIM_FRAME", "PREVIOUS_FRAME", "JOB_ON_JOB", "JOB_ON_L
                  "JOB_ON_FRAME", "LAYER_ON_JOB", "LAYER_ON_FRAME", "LAYER_ON_LAYER",
                  "FRAME_ON_JOB", "FRAME_ON_LAYER", "FRAME_ON_FRAME", "FRAME_BY_FRAME")
 
-# element -> {attribute: (required, allowed values or None)}
+# element -> {attribute: (required, allowed values, or NMTOKEN)}; cjsl 1.10-1.15 declare
+# no CDATA attribute: every attribute is a name token or one of an enumeration.
+NMTOKEN = "NMTOKEN"
 _ATTRIBUTES = {
-    "job": {"name": (True, None)},
-    "localbook": {"host": (True, None), "cores": (True, None), "memory": (True, None),
-                  "threads": (True, None), "gpu": (True, None)},
-    "layer": {"name": (True, None), "type": (True, ("Render", "Util", "Post"))},
-    "output": {"name": (True, None)},
-    "key": {"name": (True, None)},
-    "depend": {"anyframe": (False, None), "type": (True, _DEPEND_TYPES)},
+    "job": {"name": (True, NMTOKEN)},
+    "localbook": {"host": (True, NMTOKEN), "cores": (True, NMTOKEN),
+                  "memory": (True, NMTOKEN), "threads": (True, NMTOKEN),
+                  "gpu": (True, NMTOKEN)},
+    "layer": {"name": (True, NMTOKEN), "type": (True, ("Render", "Util", "Post"))},
+    "output": {"name": (True, NMTOKEN)},
+    "key": {"name": (True, NMTOKEN)},
+    "depend": {"anyframe": (False, NMTOKEN), "type": (True, _DEPEND_TYPES)},
 }
+
+# XML 1.0 (fifth edition) NameChar: what an NMTOKEN is made of. The JDK's Xerces checks
+# XML 1.0 documents against the older (fourth edition) tables, which differ only in rare
+# letters outside these scripts' common ranges.
+_NMTOKEN = re.compile(
+    "[-.0-9:A-Z_a-z\u00B7\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u037D\u037F-\u1FFF"
+    "\u200C\u200D\u203F\u2040\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF"
+    "\uF900-\uFDCF\uFDF0-\uFFFD\U00010000-\U000EFFFF]+\\Z")
 
 # What each older version lacks or declares differently, relative to the next one up.
 _VERSION_CHANGES = {
@@ -133,7 +146,15 @@ def validate(element, models):
             if required:
                 raise SpecError("Failed to parse job spec XML, Attribute \"%s\" is required and "
                                 "must be specified for element type \"%s\"." % (name, element.tag))
-        elif allowed is not None and value not in allowed:
+            continue
+        # A tokenized attribute's value loses its leading and trailing spaces (XML 1.0 3.3.3).
+        value = re.sub(" {2,}", " ", value.strip(" "))
+        element.set(name, value)
+        if allowed == NMTOKEN:
+            if not _NMTOKEN.match(value):
+                raise SpecError("Failed to parse job spec XML, Attribute value \"%s\" of type "
+                                "NMTOKEN must be a name token." % value)
+        elif value not in allowed:
             raise SpecError("Failed to parse job spec XML, Attribute \"%s\" with value \"%s\" "
                             "must have a value from the list \"%s\"."
                             % (name, value, " ".join(allowed)))
@@ -168,7 +189,86 @@ def text(element, name):
     child = element.find(name)
     if child is None:
         return None
-    return (child.text or "").strip()
+    return java_trim(child.text or "")
+
+
+_JAVA_SPACE = "".join(chr(code) for code in range(0x21))
+
+
+def java_trim(value):
+    """String.trim: only characters up to U+0020 go (Python's strip() takes more)."""
+    return value.strip(_JAVA_SPACE)
+
+
+# Numbers as Java reads them. Python's int() and float() take more: underscores, surrounding
+# whitespace, any size, "inf"; Cuebot refuses a spec with such a number.
+
+class NumberFormatError(SpecError):
+    """Java's NumberFormatException: Cuebot lets it reach its servant, which answers with
+    the message."""
+
+
+_JAVA_INTEGER = re.compile(r"[+-]?\d+\Z")     # Character.digit: any Unicode decimal digit
+_JAVA_DOUBLE = re.compile(r"[+-]?(?:NaN|Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+                          r"[fFdD]?\Z", re.ASCII)
+_JAVA_HEX_DOUBLE = re.compile(r"([+-]?)0[xX]((?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)"
+                              r"[pP][+-]?\d+)[fFdD]?\Z", re.ASCII)
+
+
+def _java_integer(value, bits):
+    if value is None:
+        raise NumberFormatError("Cannot parse null string: null")
+    if not _JAVA_INTEGER.match(value):
+        raise NumberFormatError('For input string: "%s"' % value)
+    number = int(value)
+    if not -2 ** (bits - 1) <= number < 2 ** (bits - 1):
+        raise NumberFormatError('For input string: "%s"' % value)
+    return number
+
+
+def java_int(value):
+    """Integer.parseInt / Integer.valueOf."""
+    return _java_integer(value, 32)
+
+
+def java_long(value):
+    """Long.parseLong / Long.valueOf."""
+    return _java_integer(value, 64)
+
+
+def java_double(value):
+    """Double.valueOf: surrounding Java whitespace allowed, ASCII digits, an optional type
+    suffix, NaN/Infinity spelled so, hexadecimal floats."""
+    if value is None:
+        raise NumberFormatError("null")   # a NullPointerException in Java; refused as well
+    trimmed = java_trim(value)
+    if not trimmed:
+        raise NumberFormatError("empty String")
+    hexadecimal = _JAVA_HEX_DOUBLE.match(trimmed)
+    if hexadecimal:
+        number = float.fromhex("0x" + hexadecimal.group(2))
+        return -number if hexadecimal.group(1) == "-" else number
+    if not _JAVA_DOUBLE.match(trimmed):
+        raise NumberFormatError('For input string: "%s"' % value)
+    return float(trimmed.rstrip("fFdD").replace("Infinity", "inf"))
+
+
+def java_cast(number, bits=32):
+    """(int) / (long) of a double: NaN is 0, out of range saturates, else toward zero."""
+    if number != number:
+        return 0
+    low, high = -2 ** (bits - 1), 2 ** (bits - 1) - 1
+    if number >= high:
+        return high
+    if number <= low:
+        return low
+    return int(number)
+
+
+def java_wrap(number, bits=64):
+    """Java integer arithmetic overflows silently: wrap to ``bits``."""
+    number &= 2 ** bits - 1
+    return number - 2 ** bits if number >= 2 ** (bits - 1) else number
 
 
 def to_bool(value):
@@ -247,15 +347,15 @@ def _check_step_sign(start, end, step):
 def _parse_section(section):
     match = _SINGLE.match(section)
     if match:
-        return [int(section)]
+        return [java_int(section)]
     match = _SIMPLE.match(section)
     if match:
-        start, end = int(match.group(1)), int(match.group(2))
+        start, end = java_int(match.group(1)), java_int(match.group(2))
         return _int_range(start, end, 1 if end >= start else -1)
     match = _STEP.match(section)
     if match:
-        start, end, kind, step = (int(match.group(1)), int(match.group(2)), match.group(3),
-                                  int(match.group(4)))
+        start, end, kind, step = (java_int(match.group(1)), java_int(match.group(2)),
+                                  match.group(3), java_int(match.group(4)))
         _check_step_sign(start, end, step)
         stepped = _int_range(start, end, step)
         if kind == "y":
@@ -264,7 +364,8 @@ def _parse_section(section):
         return stepped
     match = _INTERLEAVE.match(section)
     if match:
-        start, end, step = int(match.group(1)), int(match.group(2)), int(match.group(3))
+        start, end, step = (java_int(match.group(1)), java_int(match.group(2)),
+                            java_int(match.group(3)))
         _check_step_sign(start, end, step)
         frames = []
         while abs(step) > 0:
@@ -277,9 +378,17 @@ def _parse_section(section):
 def frame_set(frame_range):
     """FrameSet(range): the ordered frame numbers (duplicates kept, as Cuebot keeps them)."""
     frames = []
-    for section in frame_range.split(","):
+    for section in java_split(frame_range, ","):
         frames.extend(_parse_section(section))
     return frames
+
+
+def java_split(value, separator):
+    """String.split: trailing empty strings are dropped (all of them: "" gives [""])."""
+    parts = value.split(separator)
+    while len(parts) > 1 and parts[-1] == "":
+        parts.pop()
+    return [] if parts == [""] and value else parts
 
 
 def normalize(frame_range, chunk):

@@ -161,9 +161,30 @@ def _job_of(entity):
     return entity.layer.job
 
 
-class Host(object):
-    def __init__(self, name):
+class Allocation(object):
+    """A facility's pool of hosts (``facility.tag``); hosts carry its tag."""
+
+    def __init__(self, name, facility, tag):
         self.name = name
+        self.facility = facility
+        self.tag = tag
+
+
+class Subscription(object):
+    """What a show may book on an allocation: nothing more once ``burst`` core points less
+    what it runs there is below one core (DispatcherDaoJdbc.findDispatchJobs)."""
+
+    def __init__(self, show, allocation, size, burst):
+        self.show = show
+        self.allocation = allocation
+        self.size = size
+        self.burst = burst
+
+
+class Host(object):
+    def __init__(self, name, allocation):
+        self.name = name
+        self.allocation = allocation
         self.state = "UP"
         self.total_cores = 0
         self.idle_cores = 0
@@ -188,6 +209,7 @@ class Proc(object):
         self.id = new_id()
         self.host = host
         self.frame = frame
+        self.job = frame.layer.job   # kept when a manual stop takes the frame away
         self.cores = cores
         self.memory = memory
         self.unbooked = False
