@@ -146,6 +146,7 @@ class _Job:
         # or with TASK_CHUNKING the chunk's; the items of a chunk share one dict)
         self.tasks: Dict[int, Dict[str, Any]] = {}
         self.seen: Optional[Tuple] = None
+        self.unreported = False  # a change another reader (show, a monitor) saw first
         self.shown: Optional[Tuple] = None
         self.results: Dict[int, Tuple[Any, str]] = {}  # item -> (its task's end, status read)
         self.missing: Dict[int, float] = {}  # items SUCCEEDED without a result: since
@@ -500,7 +501,9 @@ class DeadlineFarm(Farm):
             raise KeyError(job_id)
         record = self._record(found[job_id])
         self._tasks(record)
-        record.seen = _signature(record.data)
+        signature = _signature(record.data)
+        if signature != record.seen:  # the poller still reports it: its futures end
+            record.seen, record.unreported = signature, True
         return record
 
     def _tasks(self, record: _Job) -> None:
@@ -669,6 +672,7 @@ class DeadlineFarm(Farm):
         for record, changed in looked:
             if record.id in upstream:
                 continue
+            changed, record.unreported = changed or record.unreported, False
             if self._open_waits(record.id):
                 changed = self._release(record, now) or changed
             if not (changed or _has_running(record) or record.missing):
