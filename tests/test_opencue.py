@@ -242,6 +242,26 @@ def test_cancel_kills_the_running_frame(cue_executor, cue, tmp_path):
     wait_until(lambda: not _alive(pid), timeout=30, what="the frame's process to end")
 
 
+def test_cancelling_a_frame_cuebot_just_started_waits_for_rqd_to_fork_it(cue_executor, cue):
+    """RQD 1.37 kills its own process group (itself) when a kill reaches a frame it has not
+    forked yet: a cancel right after Cuebot started the frame waits until RQD must have,
+    and the render host's RQD survives."""
+    import time
+    from dccfutures.farms.opencue import RQD_FORK_GRACE
+    from tests.conftest import wait_until
+    rqd = cue.rqd.process
+    future = cue_executor.submit(time.sleep, 120)
+    engine = cue.engine
+
+    def started():
+        with engine.lock:
+            return [proc.frame.start_time for proc in engine.procs.values() if proc.frame]
+    [start] = wait_until(started, timeout=60, what="Cuebot to start the frame")
+    assert future.cancel()  # reads the job's frames afresh (GetFrames), then kills
+    assert time.time() >= start + RQD_FORK_GRACE - 1  # Cuebot's start time is in seconds
+    assert rqd.poll() is None and cue.rqd.process is rqd
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)

@@ -55,6 +55,7 @@ SERVER_TIME_FRESH = 50.0  # Cuebot refuses GetUpdatedFrames for a time over a mi
 UPDATED_MAX = 100         # Cuebot returns at most this many updated frames per call
 FRAME_PAGE = 1000
 RESULT_GRACE = 30.0       # a frame done without a result file: shared storage may lag
+RQD_FORK_GRACE = 2.0      # a frame this fresh may not be forked by RQD yet (see kill)
 PRIORITY_TOP = 101        # ours 0 -> OpenCue 101 ... ours >= 100 -> OpenCue 1 (its default)
 _DCCFUTURES_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -833,12 +834,26 @@ class OpenCueFarm(Farm):
         record.seen = None
         if not open_items:
             return 0
+        self._let_fresh_frames_fork(record, open_items)
         if work_ids is None:
             job.kill(reason="dccfutures: killed by %s" % _user())
         else:
             frames = sorted({frame_name(frame_of(i, record.chunk)) for i in open_items})
             job.eatFrames(frames=frames)
         return len(open_items)
+
+    def _let_fresh_frames_fork(self, record: "_Job", items: Sequence[int]) -> None:
+        """RQD (1.37, and its source as this is written) SIGKILLs its own process group when
+        a kill reaches a frame it has not forked yet (the frame's pid is still 0): the render
+        host's RQD dies, and Cuebot loses what it ran. A frame Cuebot started less than
+        ``RQD_FORK_GRACE`` ago is given that long before the kill is sent."""
+        from opencue_proto import job_pb2
+        starts = [frame.start_time for frame in (record.frames.get(frame_of(i, record.chunk))
+                                                 for i in set(items))
+                  if frame is not None and frame.state == job_pb2.RUNNING]
+        if starts:
+            wait = max(starts) + RQD_FORK_GRACE - (time.time() + self._clock_offset)
+            time.sleep(min(RQD_FORK_GRACE, max(0.0, wait)))
 
     def retry(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         """Run failed or killed items again: their results go, their frames are retried (a
