@@ -16,7 +16,7 @@ import pytest
 from dccfutures import Executor, JobRemovedError, config as config_module, farms, payload
 from dccfutures.errors import ConfigError, FarmError
 from dccfutures.farms.base import (BLOCKED, COMPLETE, FAILED, KILLED, PENDING, REMOVED, RUNNING,
-                                   JobSpec, WorkSpec)
+                                   JobSpec, WorkSpec, work_error)
 from dccfutures.farms.deadline import DeadlineFarm, deadline_priority
 from dccfutures.runtime import openjd as runtime
 
@@ -956,3 +956,154 @@ def test_after_a_retry_a_chunk_shows_only_what_its_new_run_gives(chunked):
     expect_tasks(stub, JOB, [chunk(0, 1, "CANCELED", ended=later)], steps=False)
     assert [w.status for w in farm.poll([JOB])[JOB].work.values()] == [KILLED, KILLED]
     stub.assert_no_pending_responses()
+
+
+# -- review fixes ---------------------------------------------------------------------------
+
+def test_a_job_read_by_a_monitor_first_still_ends_its_futures(deadline):
+    """The monitor (or `show`) reads a job the moment it ends, before the poller's next look:
+    the poller still reports the ending, or the artist's futures never end."""
+    farm, stub = deadline
+    output = submitted(farm, stub)
+    expect_batch_get(stub, [job(run="RUNNING", counts={"RUNNING": 1}, output=output)])
+    expect_tasks(stub, JOB, [task(0, "RUNNING")])
+    assert farm.poll([JOB])[JOB].work[0].status == RUNNING
+    report(output, 0, "complete", ok(7))
+    ended = job(run="SUCCEEDED", counts={"SUCCEEDED": 1}, output=output,
+                updatedAt=NOW + datetime.timedelta(seconds=5))
+    expect_batch_get(stub, [ended])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", ended=NOW)], steps=False)
+    assert farm.job(JOB).status == COMPLETE          # the monitor saw it first
+    expect_batch_get(stub, [ended])                   # its tasks are not listed again
+    state = farm.poll([JOB])[JOB]
+    assert state.status == COMPLETE and state.work[0].status == COMPLETE
+    stub.assert_no_pending_responses()
+
+
+# -- a result of another job as an argument -------------------------------------------------
+
+UPSTREAM = object()  # pickled as a reference to JOB's item 0
+
+
+def takes_result_of(job_id, index):
+    """A job whose one call is ``add(<result of job_id:index>, 10)``, as a submit of
+    ``ex.submit(add, future, 10)`` sends it."""
+    import sys
+    from tests import workloads
+    from tests.conftest import ROOT
+    calls = payload.encode_calls(
+        [(workloads.add, (UPSTREAM, 10), {})], 10 ** 8,
+        reference=lambda o: (payload.DEPENDENCY, job_id, index, 0) if o is UPSTREAM else None)
+    return JobSpec(name="render", prototype="dccfutures",
+                   package={"python": sys.executable, "sys_path": [ROOT]},
+                   work=[WorkSpec(calls, depends_on=[(job_id, index)])])
+
+
+def submit_dependent(farm, stub):
+    """JOB (its item 0 completed with 3 in the spool), then JOB2 taking that result: JOB2's
+    job folder."""
+    output = submitted(farm, stub)
+    report(output, 0, "complete", ok(3))
+    expect_batch_get(stub, [job(run="SUCCEEDED", counts={"SUCCEEDED": 1}, output=output)])
+    expect_tasks(stub, JOB, [task(0, "SUCCEEDED", ended=NOW)])
+    expect_create(stub, JOB2)  # READY: what it waits on already completed
+    assert farm.submit([takes_result_of(JOB, 0)]) == [JOB2]
+    stub.assert_no_pending_responses()
+    return os.path.dirname(output_of(farm, JOB2))
+
+
+def run_on_worker(bundle_folder, root, rules=None):
+    """Run the job bundle's one task for real under openjd-sessions, as a worker of the
+    queue would; the item's (ok, value)."""
+    pytest.importorskip("openjd.sessions", reason="pip install 'dccfutures[openjd]'")
+    from dccfutures.farms.openjd.session import Bundle, WorkerSession
+    bundle = Bundle(bundle_folder)
+    os.makedirs(str(root), exist_ok=True)
+    with WorkerSession(bundle, "dependent", root=str(root),
+                       path_mapping_rules=rules) as session:
+        entered = session.enter(bundle.step())
+        assert entered.state.name == "SUCCESS", "\n".join(session.log)
+        ran = session.run(0)
+        assert ran.state.name == "SUCCESS", "\n".join(session.log)
+        session.exit()
+    status, blob = runtime.read_result(runtime.map_path(bundle.output, rules or []), 0)
+    return payload.unpack(payload.decode_outcomes(blob)[0])
+
+
+def test_a_call_taking_another_jobs_completed_result_gets_it_on_the_worker(deadline, tmp_path):
+    """``render = ex.submit(add, cache, 10)`` with ``cache`` of another job that already
+    completed: the dependent job's task reads ``cache``'s result from that job's Output
+    folder in the spool."""
+    farm, stub = deadline
+    folder = submit_dependent(farm, stub)
+    assert run_on_worker(os.path.join(folder, "bundle"), tmp_path / "worker") == (True, 13)
+
+
+def test_a_worker_that_mounts_the_spool_elsewhere_finds_the_other_jobs_result(
+        deadline, spool, tmp_path):
+    """A worker of another OS sees the spool at another path (the storage profile's rule):
+    the other job's Output folder is mapped like the job's own."""
+    farm, stub = deadline
+    folder = submit_dependent(farm, stub)
+    mount = str(tmp_path / "mnt" / "spool")
+    os.makedirs(os.path.dirname(mount))
+    os.rename(spool, mount)  # the submitter's path is not there on this worker
+    rules = [{"source_path_format": "POSIX", "source_path": spool, "destination_path": mount}]
+    bundle = os.path.join(mount, os.path.basename(folder), "bundle")
+    assert run_on_worker(bundle, tmp_path / "worker", rules) == (True, 13)
+
+
+@pytest.mark.parametrize("command", [["show", JOB], ["kill", JOB], ["retry", JOB],
+                                     ["log", JOB + ":0"], ["jobs"],
+                                     ["deadline", "export", JOB, "--out", "OUT"]])
+def test_a_command_when_deadline_cloud_cannot_be_reached_is_one_line(
+        deadline_config, credentials, monkeypatch, tmp_path, capfd, command):
+    """Expired credentials or no network: every command says so in one line, never with
+    botocore's traceback."""
+    from dccfutures import cli
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DEADLINE", "http://127.0.0.1:%d" % port)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    argv = [str(tmp_path / "out") if word == "OUT" else word for word in command]
+    code = cli.main(argv + (["--farm", "deadline"] if command[0] != "deadline" else []))
+    printed = capfd.readouterr()
+    assert code != 0 and "Traceback" not in printed.out + printed.err
+    [line] = printed.err.strip().splitlines()
+    assert "127.0.0.1:%d" % port in line
+
+
+@pytest.mark.parametrize("lifecycle", ["CREATE_FAILED", "UPLOAD_FAILED"])
+def test_a_job_deadline_could_not_create_fails_its_items_with_the_reason(deadline, lifecycle):
+    """A job whose creation failed on Deadline Cloud's side never gets tasks: its futures end
+    failed with Deadline's reason instead of waiting for ever."""
+    farm, stub = deadline
+    submitted(farm, stub, items=2)
+    failed = job(run="READY", counts={}, lifecycle=lifecycle)
+    failed["lifecycleStatusMessage"] = "The template names an unknown queue environment"
+    expect_batch_get(stub, [failed])
+    stub.add_response("list_steps", {"steps": []}, dict(WHERE, jobId=JOB, maxResults=100))
+    state = farm.poll([JOB])[JOB]
+    assert state.status == FAILED and [w.status for w in state.work.values()] == [FAILED] * 2
+    [(_, blob)] = farm.results([(JOB, 0)]).values()
+    assert "unknown queue environment" in work_error(blob).message
+
+
+def test_a_retried_chunk_keeps_what_its_new_run_writes_at_once(chunked):
+    """retry clears a chunk's old results before Deadline Cloud requeues its task: an item a
+    fast worker ends right after the requeue keeps its new result."""
+    farm, stub = chunked
+    output = submitted(farm, stub, items=2)
+    report(output, 0, "complete", ok(0))
+    report(output, 1, "failed", raised(RuntimeError("boom")))
+    expect_batch_get(stub, [job(run="SUCCEEDED", counts={"SUCCEEDED": 1}, output=output)])
+    expect_tasks(stub, JOB, [chunk(0, 1, "SUCCEEDED", ended=NOW)])
+    stub.add_response("update_task", {}, dict(WHERE, jobId=JOB, stepId=STEP,
+                                              taskId=task(0, "x")["taskId"],
+                                              targetRunStatus="PENDING"))
+    farm.client.meta.events.register(  # the requeued task runs item 0 at once
+        "after-call.deadline.UpdateTask", lambda **_: report(output, 0, "complete", ok(10)))
+    assert farm.retry(JOB, [1]) == 2
+    stub.assert_no_pending_responses()
+    assert runtime.read_result(output, 0) == ("complete", ok(10))

@@ -5,9 +5,10 @@ The queue's S3 bucket is moto's (``moto.mock_aws``); the Deadline Cloud API is b
 and response). The round trip is real: our submit uploads through the ``deadline`` library's
 ``S3AssetManager``; a test worker plays the worker agent with the same library
 (``AssetSync.sync_inputs`` into a session folder, the job's template run for real by
-openjd-sessions with the path mapping ``sync_inputs`` returned, ``AssetSync.sync_outputs`` after
-each task that succeeded); our poll finds the item's result in its task's output manifest and
-downloads it.
+openjd-sessions with the path mapping ``sync_inputs`` returned, and after each task that
+succeeded its outputs uploaded as the agent does: ``AssetSync.sync_outputs`` for a task, the
+step-level layout the library reads for a TASK_CHUNKING chunk); our poll finds the item's
+result in the output manifest of the session action that ran its task last and downloads it.
 """
 import datetime
 import os
@@ -86,11 +87,19 @@ def task_id(index):
     return "task-%s-%d" % ("3" * 32, index)
 
 
-def task(index, run, ended=None):
+def action_id(number):
+    """The id of the ``number``-th session action (1, 2, …) a test Agent ran: what ListTasks
+    gives as ``latestSessionActionId`` of the task it ran last."""
+    return "sessionaction-%s-%d" % ("4" * 32, number)
+
+
+def task(index, run, ended=None, last=None):
     found = {"taskId": task_id(index), "createdAt": NOW, "createdBy": "artist", "runStatus": run,
              "parameters": {"Item": {"int": str(index)}}}
     if ended:
         found["endedAt"] = ended
+    if last:
+        found["latestSessionActionId"] = last
     return found
 
 
@@ -202,18 +211,41 @@ class Agent:
                 states[item] = action.state
                 self.actions += 1
                 if action.state == ActionState.SUCCESS:  # the agent syncs outputs only then
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", DeprecationWarning)
-                        self.sync.sync_outputs(
-                            s3_settings=self.s3, attachments=self.attachments, queue_id=QUEUE,
-                            job_id=JOB, step_id=STEP,
-                            task_id=task_id(number if isinstance(item, str) else item),
-                            session_action_id="sessionaction-%s-%d" % ("4" * 32, self.actions),
-                            start_time=began, session_dir=_path(self.folder))
+                    self.upload_outputs(None if isinstance(item, str) else task_id(item),
+                                        action_id(self.actions), began)
             wait(lambda: session.exit_environment(identifier=entered))
         finally:
             session.cleanup()
         return states
+
+    def upload_outputs(self, task, session_action, began):
+        """What the agent uploads after a task that succeeded: the files its output folder
+        gained, and an output manifest in ``<job>/<step>/<task>/<time>_<action>/`` (the
+        agent's ``sync_outputs``), or, for a TASK_CHUNKING chunk (``task`` None), in
+        ``<job>/<step>/<time>_<action>/``: the layout the ``deadline`` library reads chunked
+        steps' outputs from. ``sync_outputs`` cannot write that one (it needs a task id), so
+        a chunk's are uploaded with the lower-level steps ``sync_outputs`` is made of."""
+        from deadline.job_attachments._utils import (_float_to_iso_datetime_string,
+                                                     _get_unique_dest_dir_name, _join_s3_paths)
+        if task is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.sync.sync_outputs(
+                    s3_settings=self.s3, attachments=self.attachments, queue_id=QUEUE,
+                    job_id=JOB, step_id=STEP, task_id=task, session_action_id=session_action,
+                    start_time=began, session_dir=_path(self.folder))
+            return
+        prefix = _join_s3_paths(self.s3.full_step_output_prefix(FARM, QUEUE, JOB, STEP),
+                                "%s_%s" % (_float_to_iso_datetime_string(began), session_action))
+        for manifest in self.attachments.manifests:
+            files = self.sync._get_output_files(
+                manifest, self.s3, _path(self.folder) / _get_unique_dest_dir_name(
+                    manifest.rootPath), _path(self.folder))
+            if files:
+                self.sync._upload_output_manifest_to_s3(
+                    s3_settings=self.s3, output_manifest=self.sync._generate_output_manifest(
+                        files), full_output_prefix=prefix, root_path=manifest.rootPath)
+                self.sync._upload_output_files_to_s3(self.s3, files, None)
 
 
 def _path(folder):
@@ -300,7 +332,7 @@ def test_a_future_resolves_with_the_result_the_worker_synced(deadline, bucket, t
     def worker(params, **_):  # the agent runs the task before the poll looks
         if not ran:
             ran.update(Agent(sent, bucket, tmp_path / "agent").run([0]))
-            expect_tasks(stub, [task(0, "SUCCEEDED", ended=NOW)])
+            expect_tasks(stub, [task(0, "SUCCEEDED", ended=NOW, last=action_id(1))])
     farm.client.meta.events.register_first("before-parameter-build.deadline.CreateJob", created)
     farm.client.meta.events.register_first("before-parameter-build.deadline.BatchGetJob",
                                            worker)
@@ -344,7 +376,8 @@ def test_a_raising_item_brings_its_remote_traceback_and_the_other_its_value(
     assert states == {0: ActionState.SUCCESS, 1: ActionState.SUCCESS}  # a raise is a result
     stub.add_response("batch_get_job", {"jobs": [job(sent, "SUCCEEDED", {"SUCCEEDED": 2})],
                                         "errors": []}, {"identifiers": ANY})
-    expect_tasks(stub, [task(0, "SUCCEEDED", ended=NOW), task(1, "SUCCEEDED", ended=NOW)])
+    expect_tasks(stub, [task(0, "SUCCEEDED", ended=NOW, last=action_id(1)),
+                        task(1, "SUCCEEDED", ended=NOW, last=action_id(2))])
     from deadline.job_attachments import download
     listed = mocker.spy(download, "get_output_manifests_by_asset_root")
     state = farm.poll([JOB])[JOB]
@@ -377,15 +410,17 @@ def test_a_task_that_succeeded_without_uploading_a_result_fails_with_why(
     sent, _ = round_trip(farm, stub, bucket, tmp_path, [(abs, (-2,))])
     stub.add_response("batch_get_job", {"jobs": [job(sent, "SUCCEEDED", {"SUCCEEDED": 1})],
                                         "errors": []}, {"identifiers": ANY})
-    expect_tasks(stub, [task(0, "SUCCEEDED", ended=NOW)])
+    expect_tasks(stub, [task(0, "SUCCEEDED", ended=NOW, last=action_id(1))])
     assert farm.poll([JOB])[JOB].work[0].status == COMPLETE
-    # The same job seen again with item 0's task requeued and succeeded with no outputs.
+    # The same job seen again with item 0's task requeued (the same task, as Deadline Cloud
+    # keeps it) and succeeded in a new session action that uploaded no outputs: the first
+    # run's manifest is not taken for it.
     later = NOW + datetime.timedelta(minutes=5)
     stub.add_response("batch_get_job", {"jobs": [dict(job(sent, "SUCCEEDED", {"SUCCEEDED": 1}),
                                                       updatedAt=later)],
                                         "errors": []}, {"identifiers": ANY})
     stub.add_response("list_tasks", {"tasks": [
-        dict(task(0, "SUCCEEDED", ended=later), taskId=task_id(7))]},
+        task(0, "SUCCEEDED", ended=later, last=action_id(7))]},
         dict(WHERE, jobId=JOB, stepId=STEP, maxResults=100))
     state = farm.poll([JOB])[JOB]
     assert state.work[0].status == FAILED
@@ -400,7 +435,7 @@ def test_a_failed_task_ends_its_future_without_looking_in_s3(deadline, bucket, t
     sent, _ = round_trip(farm, stub, bucket, tmp_path, [(abs, (-2,))])
     stub.add_response("batch_get_job", {"jobs": [job(sent, "FAILED", {"FAILED": 1})],
                                         "errors": []}, {"identifiers": ANY})
-    expect_tasks(stub, [task(0, "FAILED", ended=NOW)])
+    expect_tasks(stub, [task(0, "FAILED", ended=NOW, last=action_id(1))])
     from deadline.job_attachments import download
     listed = mocker.spy(download, "get_output_manifests_by_asset_root")
     assert farm.poll([JOB])[JOB].work[0].status == FAILED
@@ -423,7 +458,7 @@ def test_s3_unreadable_is_asked_again_then_fails_with_why(deadline, bucket, tmp_
     monkeypatch.setattr(deadline_module, "RESULT_GRACE", 0.0)
     stub.add_response("batch_get_job", {"jobs": [job(sent, "SUCCEEDED", {"SUCCEEDED": 1})],
                                         "errors": []}, {"identifiers": ANY})
-    expect_tasks(stub, [task(0, "SUCCEEDED", ended=NOW)])
+    expect_tasks(stub, [task(0, "SUCCEEDED", ended=NOW, last=action_id(1))])
     assert farm.poll([JOB])[JOB].work[0].status == RUNNING
     stub.add_response("batch_get_job", {"jobs": [job(sent, "SUCCEEDED", {"SUCCEEDED": 1})],
                                         "errors": []}, {"identifiers": ANY})
@@ -460,7 +495,7 @@ def test_a_process_on_another_machine_downloads_into_a_private_folder_of_its_own
     with botocore_stub.Stubber(other.client) as other_stub:
         other_stub.add_response("batch_get_job", {"jobs": [job(sent, "SUCCEEDED", {
             "SUCCEEDED": 1})], "errors": []}, {"identifiers": ANY})
-        expect_tasks(other_stub, [task(0, "SUCCEEDED", ended=NOW)])
+        expect_tasks(other_stub, [task(0, "SUCCEEDED", ended=NOW, last=action_id(1))])
         expect_queue(other_stub)
         expect_queue_role(other_stub)
         found = other.results([(JOB, 0)])
@@ -527,9 +562,11 @@ def test_every_result_of_a_chunk_comes_back_from_its_tasks_one_output_manifest(
                                (abs, (-3,))], tasks=["0-2"])
     from openjd.sessions import ActionState
     assert states == {"0-2": ActionState.SUCCESS}
+    manifests = [key for key in s3_keys(bucket) if key.endswith("_output")]
+    assert manifests and all("/task-" not in key for key in manifests)  # at the step level
     stub.add_response("batch_get_job", {"jobs": [job(sent, "SUCCEEDED", {"SUCCEEDED": 1})],
                                         "errors": []}, {"identifiers": ANY})
-    expect_tasks(stub, [dict(task(0, "SUCCEEDED", ended=NOW),
+    expect_tasks(stub, [dict(task(0, "SUCCEEDED", ended=NOW, last=action_id(1)),
                              parameters={"Item": {"chunkInt": "0-2"}})])
     from deadline.job_attachments import download
     listed = mocker.spy(download, "get_output_manifests_by_asset_root")
@@ -556,12 +593,75 @@ def test_an_item_missing_from_its_chunks_output_manifest_fails_alone(chunked, bu
                          tasks=["0-1"])
     stub.add_response("batch_get_job", {"jobs": [job(sent, "SUCCEEDED", {"SUCCEEDED": 1})],
                                         "errors": []}, {"identifiers": ANY})
-    expect_tasks(stub, [dict(task(0, "SUCCEEDED", ended=NOW),
+    expect_tasks(stub, [dict(task(0, "SUCCEEDED", ended=NOW, last=action_id(1)),
                              parameters={"Item": {"chunkInt": "0-2"}})])
     state = farm.poll([JOB])[JOB]
     assert [w.status for w in state.work.values()] == [COMPLETE, COMPLETE, FAILED]
     found = farm.results([(JOB, 0), (JOB, 1), (JOB, 2)])
     assert [outcome(found[(JOB, i)]) for i in (0, 1)] == [(True, 1), (True, 2)]
     good, error = outcome(found[(JOB, 2)])
-    assert not good and "SUCCEEDED but the output manifest of %s has no output/work/2/" \
-        % task_id(0) in str(error)
+    assert not good and "SUCCEEDED but the output manifest of %s (%s) has no output/work/2/" \
+        % (task_id(0), action_id(1)) in str(error)
+
+
+# -- results of other jobs -------------------------------------------------------------------
+
+JOB2 = "job-" + "2" * 32
+UPSTREAM = object()  # pickled as a reference to JOB2's item 0
+
+
+def expect_upstream(stub, run):
+    """JOB2, the job new work depends on, as BatchGetJob, ListSteps and ListTasks show it."""
+    stub.add_response("batch_get_job", {"jobs": [dict(
+        WHERE, jobId=JOB2, name="cache", lifecycleStatus="CREATE_COMPLETE",
+        lifecycleStatusMessage="", priority=50, createdAt=NOW, createdBy="artist",
+        taskRunStatus=run, taskRunStatusCounts={run: 1})], "errors": []}, {"identifiers": ANY})
+    stub.add_response("list_steps", {"steps": [{
+        "stepId": STEP, "name": "work", "lifecycleStatus": "CREATE_COMPLETE",
+        "taskRunStatus": run, "taskRunStatusCounts": {run: 1},
+        "createdAt": NOW, "createdBy": "artist"}]}, dict(WHERE, jobId=JOB2, maxResults=100))
+    stub.add_response("list_tasks", {"tasks": [task(0, run)]},
+                      dict(WHERE, jobId=JOB2, stepId=STEP, maxResults=100))
+
+
+def waiting_on_upstream(*args):
+    """A job whose call is ``abs(*args)``, waiting on JOB2's item 0 (``UPSTREAM`` in
+    ``args`` takes its result)."""
+    calls = payload.encode_calls([(abs, args, {})], 10 ** 8, reference=lambda o: (
+        payload.DEPENDENCY, JOB2, 0, 0) if o is UPSTREAM else None)
+    return JobSpec(name="render", prototype="dccfutures", fields={},
+                   work=[WorkSpec(calls, depends_on=[(JOB2, 0)])])
+
+
+def test_a_call_taking_another_jobs_result_is_refused_at_once(deadline, bucket):
+    """With job attachments the worker has only this job's inputs, never another job's
+    outputs: ``ex.submit(f, future_of_another_job)`` is one line saying so, and nothing is
+    uploaded or created."""
+    farm, stub = deadline
+    expect_queue(stub)
+    with pytest.raises(FarmError) as caught:
+        farm.submit([waiting_on_upstream(UPSTREAM)])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "%s:0" % JOB2 in message and "job attachments" in message
+    assert "no copy" in message and "deadline.spool_dir" in message
+    stub.assert_no_pending_responses()
+    assert s3_keys(bucket) == []
+    root = os.path.join(farm_home(), "deadline")
+    assert not os.path.isdir(root) or \
+        [name for name in os.listdir(root) if name.startswith("dccfutures-")] == []
+
+
+def test_work_that_only_waits_on_another_job_is_held_not_refused(deadline, bucket):
+    """``depends_on=[future]`` without taking its value needs nothing of the other job's
+    outputs: created SUSPENDED for the watcher, as on shared storage."""
+    farm, stub = deadline
+    expect_queue(stub)
+    expect_upstream(stub, "RUNNING")
+    expect_queue_role(stub)
+    stub.add_response("create_job", {"jobId": JOB}, dict(
+        WHERE, template=ANY, templateType="YAML", parameters=ANY, priority=50,
+        maxRetriesPerTask=1, clientToken=ANY, targetTaskRunStatus="SUSPENDED",
+        attachments=ANY))
+    assert farm.submit([waiting_on_upstream(-4)]) == [JOB]
+    stub.assert_no_pending_responses()

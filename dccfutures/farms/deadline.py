@@ -37,13 +37,16 @@ dependency field: a job whose items wait on items of other jobs is created SUSPE
 poller of any dccfutures process watching it releases each waiting task (``READY``) once the
 work it waits on has ended; a task whose dependency ended without completing is cancelled and
 its future fails with :class:`dccfutures.DependencyError`. Such a job is sent one task per
-item even with ``task_chunking``: a chunk would wait on the work all its items wait on.
+item even with ``task_chunking``: a chunk would wait on the work all its items wait on. A call
+that takes another job's result reads it from that job's Output folder, which the bundle names
+(shared storage only: with job attachments a worker has no copy of it, and submit refuses).
 
 Priority: ours is Qube's (lower runs first); Deadline Cloud's is 0–100, higher first, 50 by
 default: ``100 - ours``, clamped to 0–100; no priority given is 50.
 """
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import logging
@@ -117,6 +120,22 @@ def write_job_bundle(spec: JobSpec, folder: str, output: str, settings: Any,
     spec = dataclasses.replace(spec, package=dict(spec.package, max_log_mb=settings.max_log_mb))
     return write_bundle(spec, folder, python=settings.python, chunk_size=chunk, output=output,
                         outputs=outputs)
+
+
+def _aws_errors(method: Any) -> Any:
+    """What the CLI, the monitor and a future's ``log()`` call: a request Deadline Cloud or
+    AWS refused or could not answer (no network, expired credentials, access denied) is one
+    ``FarmError`` line naming it, not botocore's traceback."""
+    @functools.wraps(method)
+    def calling(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as error:
+            from botocore.exceptions import BotoCoreError, ClientError
+            if not isinstance(error, (BotoCoreError, ClientError)):
+                raise
+            raise FarmError("Deadline Cloud: %s" % _one_line(error)) from None
+    return calling
 
 
 def _one_line(error: BaseException) -> str:
@@ -330,7 +349,7 @@ class DeadlineFarm(Farm):
                 folder = self._new_folder(spool)
                 folders.append(folder)
                 waits = self._waits(spec, external)
-                requests.append((self._write(spec, folder, waits),
+                requests.append((self._write(spec, folder, waits, external),
                                  bool(waits) or spec.fields.get("status") == BLOCKED))
             for request, held in requests:
                 status = "SUSPENDED" if held or several else "READY"
@@ -373,12 +392,17 @@ class DeadlineFarm(Farm):
         os.mkdir(folder, 0o770 if self.spool_dir else 0o700)
         return folder
 
-    def _write(self, spec: JobSpec, folder: str, waits: Dict[str, List[List[Any]]]
-               ) -> Dict[str, Any]:
-        """Write the job's bundle and facts into ``folder``; the CreateJob request for it."""
+    def _write(self, spec: JobSpec, folder: str, waits: Dict[str, List[List[Any]]],
+               external: Dict[str, _Job]) -> Dict[str, Any]:
+        """Write the job's bundle and facts into ``folder``; the CreateJob request for it.
+        On shared storage the bundle names the Output folder of every other job its calls
+        depend on (``waits`` leaves out those already complete, whose results the calls still
+        take); with job attachments no call takes one (:meth:`_external` refused it)."""
         bundle = os.path.join(folder, "bundle")
+        outputs = {j: external[j].output for work in spec.work for j, _ in work.depends_on
+                   if j is not None and external[j].output and self.spool_dir}
         write_job_bundle(spec, bundle, os.path.join(folder, "output"), self.settings,
-                         bool(waits))
+                         bool(waits), outputs)
         attachments = None
         if self.spool_dir:
             _share_with_group(bundle)
@@ -406,6 +430,17 @@ class DeadlineFarm(Farm):
         """The jobs that new work depends on, with their tasks, checked to exist."""
         ids = sorted({j for spec in jobs for work in spec.work for j, _ in work.depends_on
                       if j is not None})
+        if ids and not self.spool_dir:  # job attachments: a task has its own job's files only
+            for spec in jobs:
+                for index, work in enumerate(spec.work):
+                    taken = [ref for ref in _taken_results(work.package) if ref[0] is not None]
+                    if taken:
+                        raise FarmError(
+                            "work item %d of %r takes the result of %s:%d as an argument, but "
+                            "on a queue with job attachments (no deadline.spool_dir) its worker "
+                            "has no copy of another job's outputs: set deadline.spool_dir to "
+                            "storage the workers share, or pass the value (future.result()) "
+                            "instead of the future" % ((index, spec.name) + tuple(taken[0])))
         found = {}
         for job_id in ids:
             try:
@@ -526,6 +561,8 @@ class DeadlineFarm(Farm):
         chunk task that ended otherwise but ran the item to its end first."""
         if self._settled(record, index) is not None:
             return FAILED
+        if _never_created(record):
+            return FAILED  # no task will ever run it (its result says why: _why_lost)
         task = record.tasks.get(index)
         if task is None:
             return KILLED if _job_ended(record.data) else PENDING
@@ -576,7 +613,8 @@ class DeadlineFarm(Farm):
                                     % self.queue_id)
             lost = attachments.download_results(
                 record.id, task["stepId"], task["taskId"],
-                _attachment_root(record.data) or record.folder, items, record.folder)
+                _attachment_root(record.data) or record.folder, items, record.folder,
+                session_action=task.get("latestSessionActionId"))
         except ResultMissing as error:
             lost = {index: str(error) for index in items}
         except StorageError as error:
@@ -760,12 +798,13 @@ class DeadlineFarm(Farm):
         found = self._result(other, index)
         return status, (found[1] if found else None)
 
+    @_aws_errors
     def results(self, items: Sequence[WorkRef]) -> Dict[WorkRef, Tuple[str, Optional[bytes]]]:
         out: Dict[WorkRef, Tuple[str, Optional[bytes]]] = {}
         now = time.monotonic()
         for job_id, index in items:
             record = self._jobs.get(job_id)
-            if record is None or not record.tasks:
+            if record is None or not (record.tasks or _never_created(record)):
                 try:
                     record = self._load(job_id)
                 except KeyError:
@@ -785,6 +824,10 @@ class DeadlineFarm(Farm):
         return out
 
     def _why_lost(self, record: _Job, index: int) -> str:
+        if _never_created(record):
+            return "job %s could not be created on Deadline Cloud (%s): %s" % (
+                record.id, record.data["lifecycleStatus"],
+                record.data.get("lifecycleStatusMessage") or "no reason given")
         task = record.tasks.get(index) or {}
         run = task.get("runStatus") or "?"
         text = "work item %s:%d ended without a result (its task is %s" % (record.id, index, run)
@@ -822,6 +865,7 @@ class DeadlineFarm(Farm):
         return sorted({other for index in indexes
                        for other in record.tasks[index].get("workIds") or (index,)})
 
+    @_aws_errors
     def kill(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         """Cancel the job (``UpdateJob``) or some of its items' tasks (``UpdateTask``); a
         running task is interrupted. A finished item stays finished."""
@@ -840,6 +884,7 @@ class DeadlineFarm(Farm):
         return len([i for i in self._with_chunks(record, open_items)
                     if self._item_status(record, i, now) not in TERMINAL])
 
+    @_aws_errors
     def retry(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         """Requeue failed and killed items (``UpdateTask`` PENDING: Deadline's requeue); an
         item that waited on other jobs is held again (SUSPENDED) for the watcher. A chunk task
@@ -863,10 +908,10 @@ class DeadlineFarm(Farm):
         for index in again:
             record.results.pop(index, None)
             record.missing.pop(index, None)
+        if not record.attached:  # a chunk's items show only what the new run gives them
+            self._forget_chunk_results(record, again)  # first: the new run may end at once
         self._update_tasks(record, held, "SUSPENDED")
         self._update_tasks(record, [i for i in again if i not in held], "PENDING")
-        if not record.attached:  # a chunk's items show only what the new run gives them
-            self._forget_chunk_results(record, again)
         return len(again)
 
     @staticmethod
@@ -882,6 +927,7 @@ class DeadlineFarm(Farm):
                 except OSError:
                     pass
 
+    @_aws_errors
     def block(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         record = self._load(job_id)
         now = time.monotonic()
@@ -896,6 +942,7 @@ class DeadlineFarm(Farm):
         return len([i for i in self._with_chunks(record, pending)
                     if self._item_status(record, i, now) == PENDING])
 
+    @_aws_errors
     def unblock(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         """READY again; items still held for work of other jobs stay held (the watcher
         releases them)."""
@@ -914,6 +961,7 @@ class DeadlineFarm(Farm):
         return len([i for i in self._with_chunks(record, free)
                     if self._item_status(record, i, now) == BLOCKED])
 
+    @_aws_errors
     def log(self, job_id: str, work_id: int) -> str:
         """The item's output as its task wrote it to the spool; else its session's log in
         CloudWatch Logs (what the queue's log group lets this account read)."""
@@ -965,6 +1013,7 @@ class DeadlineFarm(Farm):
 
     # -- listing ---------------------------------------------------------------------------
 
+    @_aws_errors
     def jobs(self, limit: int = 50, job_ids: Optional[Sequence[str]] = None) -> List[JobInfo]:
         if job_ids is not None:
             found, _ = self._get_jobs(list(job_ids)) if job_ids else ({}, [])
@@ -994,6 +1043,7 @@ class DeadlineFarm(Farm):
                        started=_stamp(job.get("startedAt")), finished=_stamp(job.get("endedAt")),
                        fields={"deadline_name": job.get("name", "")})
 
+    @_aws_errors
     def job(self, job_id: str) -> JobInfo:
         """One job with its agenda; a job with held items is watched once too (released
         where what they wait on has ended), so ``dccfutures show`` releases them."""
@@ -1032,6 +1082,7 @@ class DeadlineFarm(Farm):
     def ensure_running(self) -> None:
         """Deadline Cloud is AWS's to run; a poll that fails is retried."""
 
+    @_aws_errors
     def export(self, job_id: str, out: str) -> str:
         """Copy the bundle job ``job_id`` was submitted with into ``out`` (absent or empty):
         its parameter values still name the job's folder in the spool. ``KeyError`` when the
@@ -1117,6 +1168,11 @@ def _attachment_root(job: Dict[str, Any]) -> Optional[str]:
     return manifests[0].get("rootPath") if len(manifests) == 1 else None
 
 
+def _never_created(record: "_Job") -> bool:
+    """Deadline Cloud could not create the job: it has no tasks and never will."""
+    return record.data.get("lifecycleStatus") in ("CREATE_FAILED", "UPLOAD_FAILED")
+
+
 def _job_ended(job: Dict[str, Any]) -> bool:
     """Deadline Cloud ended the job: nothing of it runs any more."""
     return job.get("taskRunStatus") in _ENDED and \
@@ -1193,6 +1249,49 @@ def _remove_file(path: str) -> None:
 def _remove_tree(folder: str) -> None:
     import shutil
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _taken_results(blob: bytes) -> List[Tuple[Any, int]]:
+    """The ``(job, item)`` whose results encoded calls take as arguments: the dependency
+    references pickled in them (:func:`dccfutures.payload.dumps`), found by walking the
+    pickle's opcodes with :mod:`pickletools`: nothing is unpickled. A blob that cannot be
+    walked takes none (its worker says what is wrong with it)."""
+    import pickletools
+    mark, other = object(), object()
+    stack: List[Any] = []
+    memo: Dict[int, Any] = {}
+    found: List[Tuple[Any, int]] = []
+    try:
+        for op, arg, _ in pickletools.genops(blob[4:]):  # behind payload's 4-byte header
+            name, before, after = op.name, op.stack_before, op.stack_after
+            if name in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"):
+                memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1] if stack else other
+                continue
+            if pickletools.markobject in before:
+                at = len(stack) - 1 - stack[::-1].index(mark)
+                items = tuple(stack[at + 1:])
+                del stack[at - before.index(pickletools.markobject):]
+            else:
+                items = tuple(stack[len(stack) - len(before):]) if before else ()
+                del stack[len(stack) - len(before):]
+            if name == "BINPERSID" and isinstance(items[0], tuple) and len(items[0]) == 4 \
+                    and items[0][0] == payload.DEPENDENCY:
+                found.append((items[0][1], items[0][2]))
+            if name == "MARK":
+                stack.append(mark)
+            elif name == "NONE":
+                stack.append(None)
+            elif name.endswith("GET"):
+                stack.append(memo.get(arg, other))
+            elif name.startswith("TUPLE"):
+                stack.append(items)
+            elif isinstance(arg, (str, int)) and len(after) == 1 and not before:
+                stack.append(arg)
+            else:
+                stack.extend(other for _ in after)
+    except (ValueError, IndexError):
+        pass
+    return found
 
 
 

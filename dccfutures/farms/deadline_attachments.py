@@ -10,7 +10,8 @@ names no ``deadline.spool_dir``. Everything goes through the ``deadline`` librar
   the manifests (``attachments``); the worker agent downloads the inputs into its session
   folder, maps the job's PATH parameters there, and after each task that succeeded uploads
   what the task wrote in ``output/`` with an output manifest of that task.
-* results: for a task that SUCCEEDED, its output manifest is read once and only the files of
+* results: for a task that SUCCEEDED, the output manifest of its last session action (the run
+  that ended; at the step level for a TASK_CHUNKING chunk) is read once and only the files of
   its items' results (``result.json``, ``outcomes.bin``: one item, or each item of a
   TASK_CHUNKING chunk) are downloaded, into the job folder on this machine: a private
   (0700) folder in the farm home, the only place results are read.
@@ -90,30 +91,36 @@ class JobAttachments:
         return found
 
     def download_results(self, job_id: str, step_id: str, task_id: str, root: str,
-                         work_ids: Sequence[int], into: str) -> Dict[int, str]:
+                         work_ids: Sequence[int], into: str,
+                         session_action: Optional[str] = None) -> Dict[int, str]:
         """Download the result files of the items ``work_ids`` (a task's item, or the items of
-        its chunk) from ONE read of the task's output manifest (the latest session action's)
-        into ``into`` (the job folder on this machine). Returns why each item whose result is
-        not in the manifest has none (``{work_id: reason}``). ``ResultMissing`` when the task
-        uploaded no manifest at all; ``StorageError`` when S3 could not be read."""
+        its chunk) from ONE read of the task's output manifest into ``into`` (the job folder
+        on this machine). ``session_action``: the task's ``latestSessionActionId``, the run
+        that ended: only its manifest is read (a requeued task's earlier run uploaded one
+        too), under the task or, for a TASK_CHUNKING chunk, under the step (where the
+        ``deadline`` library keeps chunked steps' output manifests); without it, the task's
+        newest. Returns why each item whose result is not in the manifest has none
+        (``{work_id: reason}``). ``ResultMissing`` when the run uploaded no manifest at all;
+        ``StorageError`` when S3 could not be read."""
         from deadline.job_attachments.download import (FileConflictResolution, download_files,
                                                        get_output_manifests_by_asset_root)
         wanted = {int(work_id): {"/".join((OUTPUT, runtime.WORK_FOLDER, str(int(work_id)), name))
                                  for name in RESULT_FILES} for work_id in work_ids}
         every = set().union(*wanted.values()) if wanted else set()
+        ran = "%s (%s)" % (task_id, session_action) if session_action else task_id
         try:
             by_root = get_output_manifests_by_asset_root(
                 self.s3, self.farm_id, self.queue_id, job_id, step_id, task_id,
-                session=self._session())
+                session_action_id=session_action, session=self._session())
             manifests = by_root.get(root) or []
             files = [(manifest.hashAlg, path) for manifest in manifests
                      for path in manifest.paths if path.path in every]
             if not manifests:
                 raise ResultMissing("%s uploaded no output manifest for the job folder %s "
-                                    "under %s" % (task_id, root, self))
+                                    "under %s" % (ran, root, self))
             listed = {path.path for _, path in files}
             lost = {work_id: "the output manifest of %s has no %s"
-                    % (task_id, " and ".join(sorted(paths - listed)))
+                    % (ran, " and ".join(sorted(paths - listed)))
                     for work_id, paths in wanted.items() if not paths <= listed}
             complete = set().union(*(paths for work_id, paths in wanted.items()
                                      if work_id not in lost)) if wanted else set()

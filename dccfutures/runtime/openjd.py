@@ -221,11 +221,15 @@ def _pure(rule: Dict[str, str]) -> Any:
 def map_payload_paths(facts: Dict[str, Any], rules: List[Dict[str, str]]) -> Dict[str, Any]:
     """The job's facts with the paths the submitter's machine named mapped for this worker:
     the scene copy, the artist's scene and the workspace the DCC boots with, the job's
-    ``sys.path`` entries and its ``cwd``. The interpreter (the worker's config names it) and
-    the environment's values are left as they are."""
+    ``sys.path`` entries and its ``cwd``, and the Output folders of the other jobs whose
+    results its calls take. The interpreter (the worker's config names it) and the
+    environment's values are left as they are."""
     if not rules:
         return facts
     facts = json.loads(json.dumps(facts))  # a copy
+    if facts.get("outputs"):
+        facts["outputs"] = {job: map_path(str(path), rules)
+                            for job, path in facts["outputs"].items()}
     package = facts.get("package") or {}
     for key in ("sys_path", "sys_path_installed"):
         if package.get(key):
