@@ -1107,3 +1107,32 @@ def test_a_retried_chunk_keeps_what_its_new_run_writes_at_once(chunked):
     assert farm.retry(JOB, [1]) == 2
     stub.assert_no_pending_responses()
     assert runtime.read_result(output, 0) == ("complete", ok(10))
+
+
+def test_the_poller_and_another_thread_take_turns_on_the_jobs(deadline):
+    """The poller thread, a monitor and the artist's thread share the farm's job records:
+    while the poller is inside a cycle, another caller waits for it to end (two at once
+    could each remove the result the other just downloaded)."""
+    import threading
+    farm, stub = deadline
+    output = submitted(farm, stub)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(**_):
+        inside.set()
+        release.wait(10)
+    farm.client.meta.events.register_first("before-parameter-build.deadline.BatchGetJob", hold)
+    expect_batch_get(stub, [job(run="RUNNING", output=output)])
+    expect_tasks(stub, JOB, [task(0, "RUNNING")])
+    poller = threading.Thread(target=farm.poll, args=([JOB],))
+    poller.start()
+    assert inside.wait(10)
+    other = threading.Thread(target=farm.results, args=([],))
+    other.start()
+    other.join(0.5)
+    assert other.is_alive()            # waits while the poller's cycle runs
+    release.set()
+    poller.join(10)
+    other.join(10)
+    assert not other.is_alive()
+    stub.assert_no_pending_responses()

@@ -51,6 +51,7 @@ import json
 import os
 import logging
 import re
+import threading
 import time
 import uuid
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -122,14 +123,17 @@ def write_job_bundle(spec: JobSpec, folder: str, output: str, settings: Any,
                         outputs=outputs)
 
 
-def _aws_errors(method: Any) -> Any:
-    """What the CLI, the monitor and a future's ``log()`` call: a request Deadline Cloud or
-    AWS refused or could not answer (no network, expired credentials, access denied) is one
-    ``FarmError`` line naming it, not botocore's traceback."""
+def _entry(method: Any) -> Any:
+    """A public method of the farm. One caller at a time: the poller thread, a monitor and
+    the artist's thread share the job records (two at once could each remove the other's
+    downloaded result). A request Deadline Cloud or AWS refused or could not answer (no
+    network, expired credentials, access denied) is one ``FarmError`` line naming it, not
+    botocore's traceback."""
     @functools.wraps(method)
     def calling(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(self, *args, **kwargs)
+            with self._lock:
+                return method(self, *args, **kwargs)
         except Exception as error:
             from botocore.exceptions import BotoCoreError, ClientError
             if not isinstance(error, (BotoCoreError, ClientError)):
@@ -200,6 +204,7 @@ class DeadlineFarm(Farm):
         self._session = session
         self._client: Any = None
         self._logs: Any = None
+        self._lock = threading.RLock()  # see _entry
         self._jobs: Dict[str, _Job] = {}
         self._gone: set = set()  # jobs Deadline Cloud no longer has (work may wait on them)
         self._resolved: Dict[str, Optional[str]] = {}
@@ -325,6 +330,7 @@ class DeadlineFarm(Farm):
 
     # -- submit ----------------------------------------------------------------------------
 
+    @_entry
     def submit(self, jobs: Sequence[JobSpec]) -> List[str]:
         """Create every job, or none: with several jobs each is created SUSPENDED and
         released once all exist; a failure cancels and archives those created."""
@@ -680,6 +686,7 @@ class DeadlineFarm(Farm):
 
     # -- poll ------------------------------------------------------------------------------
 
+    @_entry
     def poll(self, job_ids: Iterable[str]) -> Dict[str, JobState]:
         ids = sorted(set(job_ids), key=str)
         if not ids:
@@ -798,7 +805,7 @@ class DeadlineFarm(Farm):
         found = self._result(other, index)
         return status, (found[1] if found else None)
 
-    @_aws_errors
+    @_entry
     def results(self, items: Sequence[WorkRef]) -> Dict[WorkRef, Tuple[str, Optional[bytes]]]:
         out: Dict[WorkRef, Tuple[str, Optional[bytes]]] = {}
         now = time.monotonic()
@@ -865,7 +872,7 @@ class DeadlineFarm(Farm):
         return sorted({other for index in indexes
                        for other in record.tasks[index].get("workIds") or (index,)})
 
-    @_aws_errors
+    @_entry
     def kill(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         """Cancel the job (``UpdateJob``) or some of its items' tasks (``UpdateTask``); a
         running task is interrupted. A finished item stays finished."""
@@ -884,7 +891,7 @@ class DeadlineFarm(Farm):
         return len([i for i in self._with_chunks(record, open_items)
                     if self._item_status(record, i, now) not in TERMINAL])
 
-    @_aws_errors
+    @_entry
     def retry(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         """Requeue failed and killed items (``UpdateTask`` PENDING: Deadline's requeue); an
         item that waited on other jobs is held again (SUSPENDED) for the watcher. A chunk task
@@ -927,7 +934,7 @@ class DeadlineFarm(Farm):
                 except OSError:
                     pass
 
-    @_aws_errors
+    @_entry
     def block(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         record = self._load(job_id)
         now = time.monotonic()
@@ -942,7 +949,7 @@ class DeadlineFarm(Farm):
         return len([i for i in self._with_chunks(record, pending)
                     if self._item_status(record, i, now) == PENDING])
 
-    @_aws_errors
+    @_entry
     def unblock(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         """READY again; items still held for work of other jobs stay held (the watcher
         releases them)."""
@@ -961,7 +968,7 @@ class DeadlineFarm(Farm):
         return len([i for i in self._with_chunks(record, free)
                     if self._item_status(record, i, now) == BLOCKED])
 
-    @_aws_errors
+    @_entry
     def log(self, job_id: str, work_id: int) -> str:
         """The item's output as its task wrote it to the spool; else its session's log in
         CloudWatch Logs (what the queue's log group lets this account read)."""
@@ -1013,7 +1020,7 @@ class DeadlineFarm(Farm):
 
     # -- listing ---------------------------------------------------------------------------
 
-    @_aws_errors
+    @_entry
     def jobs(self, limit: int = 50, job_ids: Optional[Sequence[str]] = None) -> List[JobInfo]:
         if job_ids is not None:
             found, _ = self._get_jobs(list(job_ids)) if job_ids else ({}, [])
@@ -1043,7 +1050,7 @@ class DeadlineFarm(Farm):
                        started=_stamp(job.get("startedAt")), finished=_stamp(job.get("endedAt")),
                        fields={"deadline_name": job.get("name", "")})
 
-    @_aws_errors
+    @_entry
     def job(self, job_id: str) -> JobInfo:
         """One job with its agenda; a job with held items is watched once too (released
         where what they wait on has ended), so ``dccfutures show`` releases them."""
@@ -1082,7 +1089,7 @@ class DeadlineFarm(Farm):
     def ensure_running(self) -> None:
         """Deadline Cloud is AWS's to run; a poll that fails is retried."""
 
-    @_aws_errors
+    @_entry
     def export(self, job_id: str, out: str) -> str:
         """Copy the bundle job ``job_id`` was submitted with into ``out`` (absent or empty):
         its parameter values still name the job's folder in the spool. ``KeyError`` when the
