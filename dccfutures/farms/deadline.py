@@ -830,6 +830,17 @@ class DeadlineFarm(Farm):
                 out[(job_id, index)] = (KILLED, None)
         return out
 
+    def _where_folders_are(self) -> str:
+        """Where this client keeps job folders, for messages."""
+        if self.spool_dir:
+            return "deadline.spool_dir (%s)" % self.spool_dir
+        from .local.home import Home
+        try:
+            home = Home().path
+        except Exception:  # an unusable home: the message still says where
+            home = "$DCCFUTURES_HOME"
+        return "this machine's job attachments folder (%s)" % os.path.join(home, "deadline")
+
     def _why_lost(self, record: _Job, index: int) -> str:
         if _never_created(record):
             return "job %s could not be created on Deadline Cloud (%s): %s" % (
@@ -841,7 +852,7 @@ class DeadlineFarm(Farm):
         if run == "NOT_COMPATIBLE":
             text += ": no fleet of the queue has a worker that can run it"
         if not record.output:
-            text += "; its job folder is not in deadline.spool_dir (%s)" % self.spool_dir
+            text += "; its job folder is not in %s" % self._where_folders_are()
         elif record.attached and run == "FAILED":
             text += "; a task that failed uploads no outputs: its log says why"
         return text + ")"
@@ -1098,9 +1109,8 @@ class DeadlineFarm(Farm):
         record = self._load(job_id)
         bundle = os.path.join(record.folder, "bundle") if record.folder else None
         if not bundle or not os.path.isdir(bundle):
-            raise FarmError("the bundle of job %s is not in deadline.spool_dir (%s): it was "
-                            "not submitted by dccfutures with this spool folder"
-                            % (job_id, self.spool_dir))
+            raise FarmError("the bundle of job %s is not in %s: it was not submitted by "
+                            "dccfutures from here" % (job_id, self._where_folders_are()))
         if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
             raise ValueError("cannot export into %s: it is not an empty folder" % out)
         shutil.copytree(bundle, out, dirs_exist_ok=True)
