@@ -45,7 +45,7 @@ class LocalFarm(Farm):
         still be stopped and repaired."""
         self.config = config or load_config()
         self.home = Home(home)
-        self.store = Store(self.home.db) if database else None
+        self.store = Store(self.home.db, prompt=True) if database else None
         self._poll_store: Optional[Store] = None
         self._waker: Optional[wakeup.Waker] = None
         self._waker_lock = threading.Lock()

@@ -40,6 +40,7 @@ MIN_CYCLE = 0.01  # a burst of submits pokes us thousands of times: look at most
 # the supervisor's looks cost a tenth of the farm's CPU under a stream of separate submits.
 SETTLED_CYCLE = 0.05
 HEARTBEATS_EVERY = 0.5  # seconds between looks at the workers' heartbeats
+CHECKPOINT_EVERY = 0.2  # seconds between copies of the WAL into the database (Store.checkpoint)
 TROUBLE_QUIET = 5.0  # storage trouble not seen for this long is over (some looks are rare)
 # Our log notes the job ids handed out so far at start and every this many jobs: a database
 # made after a broken one hands out ids past them (see repair.py).
@@ -101,9 +102,18 @@ class Supervisor:
     def _stop(self, *_):
         self.stopping = True
 
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database (Store.checkpoint). A checkpoint that fails (a full
+        disk) loses nothing and is tried again next time; the trouble itself is said by the
+        work that needs the disk."""
+        try:
+            self.store.checkpoint()
+        except StorageError:
+            pass
+
     def run(self) -> None:
         try:
-            heartbeats_checked = 0.0
+            heartbeats_checked = checkpointed = 0.0
             while not self.stopping:
                 changed = False
                 try:
@@ -119,6 +129,9 @@ class Supervisor:
                         self._check_timelimits()
                     changed = self._schedule() or changed
                     self._land_stale_reports()
+                    if time.monotonic() - checkpointed > CHECKPOINT_EVERY:
+                        checkpointed = time.monotonic()
+                        self._checkpoint()
                     if time.time() - self.last_clean > CLEAN_EVERY:
                         self._clean()
                     if time.time() - self.ended_checked > ENDED_EVERY:
