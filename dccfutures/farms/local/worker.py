@@ -174,6 +174,9 @@ class LocalWorkSource(WorkSource):
         previous = self.duration
         self.duration = elapsed if previous is None else 0.7 * previous + 0.3 * elapsed
         log_end = os.lseek(1, 0, os.SEEK_END)
+        # What it wrote since the heartbeat thread's last look is capped now: on a busy
+        # machine that thread may have looked long ago (see runtime.output.OutputCap.ended).
+        punch_middle(1, self._log_start, self._max_log)
         claimed = item.token
         record = finished_record(claimed.row_id, claimed.attempt, status, outcomes,
                                  self._log_start, log_end, self._run)
