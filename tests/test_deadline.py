@@ -1013,21 +1013,9 @@ def submit_dependent(farm, stub):
 
 
 def run_on_worker(bundle_folder, root, rules=None):
-    """Run the job bundle's one task for real under openjd-sessions, as a worker of the
-    queue would; the item's (ok, value)."""
     pytest.importorskip("openjd.sessions", reason="pip install 'dccfutures[openjd]'")
-    from dccfutures.farms.openjd.session import Bundle, WorkerSession
-    bundle = Bundle(bundle_folder)
-    os.makedirs(str(root), exist_ok=True)
-    with WorkerSession(bundle, "dependent", root=str(root),
-                       path_mapping_rules=rules) as session:
-        entered = session.enter(bundle.step())
-        assert entered.state.name == "SUCCESS", "\n".join(session.log)
-        ran = session.run(0)
-        assert ran.state.name == "SUCCESS", "\n".join(session.log)
-        session.exit()
-    status, blob = runtime.read_result(runtime.map_path(bundle.output, rules or []), 0)
-    return payload.unpack(payload.decode_outcomes(blob)[0])
+    from tests.openjd_worker import run_one_task
+    return run_one_task(bundle_folder, root, rules, name="dependent")
 
 
 def test_a_call_taking_another_jobs_completed_result_gets_it_on_the_worker(deadline, tmp_path):

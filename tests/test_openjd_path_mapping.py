@@ -16,7 +16,7 @@ pytest.importorskip("openjd.sessions", reason="pip install 'dccfutures[openjd]' 
 from dccfutures import payload  # noqa: E402
 from dccfutures.farms.base import JobSpec, WorkSpec  # noqa: E402
 from dccfutures.farms.openjd import bundle as bundles  # noqa: E402
-from dccfutures.farms.openjd.session import Bundle, WorkerSession  # noqa: E402
+from tests.openjd_worker import run_one_task  # noqa: E402
 from dccfutures.runtime.openjd import map_path, read_path_mapping_rules  # noqa: E402
 from tests.conftest import FAKES, ROOT  # noqa: E402
 
@@ -59,16 +59,8 @@ def _job(source, sep, bootstrap=None):
 
 
 def _run(tmp_path, job, rules):
-    bundle = Bundle(bundles.write_bundle(job, str(tmp_path / "bundle")))
-    with WorkerSession(bundle, "mapping", root=str(tmp_path),
-                       path_mapping_rules=rules) as session:
-        entered = session.enter(bundle.step())
-        assert entered.state.name == "SUCCESS", "\n".join(session.log)
-        ran = session.run(0)
-        assert ran.state.name == "SUCCESS", "\n".join(session.log)
-        session.exit()
-    blob = bundles.read_result(bundle.output, 0)[1]
-    ok, value = payload.unpack(payload.decode_outcomes(blob)[0])
+    ok, value = run_one_task(bundles.write_bundle(job, str(tmp_path / "bundle")), tmp_path,
+                             rules, name="mapping")
     assert ok, value
     return value
 

@@ -154,6 +154,12 @@ class Farm(abc.ABC):
 
     name = "?"
 
+    def __str__(self) -> str:  # the word the config's ``farm:`` names it by
+        return self.name
+
+    def __repr__(self) -> str:
+        return "<%s>" % type(self).__name__
+
     @abc.abstractmethod
     def submit(self, jobs: Sequence[JobSpec]) -> List[JobId]:
         """Submit all ``jobs`` atomically; return their ids in order."""

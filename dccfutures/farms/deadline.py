@@ -54,7 +54,7 @@ import re
 import threading
 import time
 import uuid
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .. import payload
 from ..config import Config
@@ -210,12 +210,6 @@ class DeadlineFarm(Farm):
         self._resolved: Dict[str, Optional[str]] = {}
         self._attachments: Any = None  # the queue's JobAttachments, once GetQueue named them
         self._attachments_root: Optional[str] = None
-
-    def __repr__(self) -> str:
-        return "<DeadlineFarm>"
-
-    def __str__(self) -> str:
-        return "deadline"
 
     # -- where: farm, queue, credentials ---------------------------------------------------
 
@@ -887,20 +881,26 @@ class DeadlineFarm(Farm):
     def kill(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
         """Cancel the job (``UpdateJob``) or some of its items' tasks (``UpdateTask``); a
         running task is interrupted. A finished item stays finished."""
+        return self._move(job_id, work_ids, lambda status: status not in TERMINAL, "CANCELED")
+
+    def _move(self, job_id: str, work_ids: Optional[Sequence[int]],
+              chosen: Callable[[str], bool], target: str) -> int:
+        """Send the items whose status ``chosen`` picks to ``target``: the whole job
+        (``UpdateJob``) or their tasks (``UpdateTask``, a chunk's other items with them);
+        returns how many items moved."""
         record = self._load(job_id)
         now = time.monotonic()
-        open_items = [i for i in self._wanted(record, work_ids)
-                      if self._item_status(record, i, now) not in TERMINAL]
-        if not open_items:
+        picked = [i for i in self._wanted(record, work_ids)
+                  if chosen(self._item_status(record, i, now))]
+        if not picked:
             return 0
         if work_ids is None:
-            self.client.update_job(jobId=job_id, targetTaskRunStatus="CANCELED",
-                                   **self._where())
+            self.client.update_job(jobId=job_id, targetTaskRunStatus=target, **self._where())
             record.seen = None
-            return len(open_items)
-        self._update_tasks(record, open_items, "CANCELED")
-        return len([i for i in self._with_chunks(record, open_items)
-                    if self._item_status(record, i, now) not in TERMINAL])
+            return len(picked)
+        self._update_tasks(record, picked, target)
+        return len([i for i in self._with_chunks(record, picked)
+                    if chosen(self._item_status(record, i, now))])
 
     @_entry
     def retry(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
@@ -947,18 +947,7 @@ class DeadlineFarm(Farm):
 
     @_entry
     def block(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:
-        record = self._load(job_id)
-        now = time.monotonic()
-        pending = [i for i in self._wanted(record, work_ids)
-                   if self._item_status(record, i, now) == PENDING]
-        if work_ids is None:
-            self.client.update_job(jobId=job_id, targetTaskRunStatus="SUSPENDED",
-                                   **self._where())
-            record.seen = None
-            return len(pending)
-        self._update_tasks(record, pending, "SUSPENDED")
-        return len([i for i in self._with_chunks(record, pending)
-                    if self._item_status(record, i, now) == PENDING])
+        return self._move(job_id, work_ids, lambda status: status == PENDING, "SUSPENDED")
 
     @_entry
     def unblock(self, job_id: str, work_ids: Optional[Sequence[int]] = None) -> int:

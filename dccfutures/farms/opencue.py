@@ -330,12 +330,6 @@ class OpenCueFarm(Farm):
         # GetUpdatedFrames with a last_check over a minute old on ITS clock never answers.
         self._clock_offset = 0.0
 
-    def __repr__(self) -> str:
-        return "<OpenCueFarm>"
-
-    def __str__(self) -> str:
-        return "opencue"
-
     # -- pycue -----------------------------------------------------------------------------
 
     @property

@@ -59,9 +59,6 @@ class QubeFarm(Farm):
         self._updated: Optional[int] = None  # the newest `lastupdate` seen (Qube's clock)
         self._full_at = 0.0
 
-    def __repr__(self) -> str:
-        return "<QubeFarm>"
-
     @property
     def qb(self) -> Any:
         if self._qb is None:
